@@ -20,7 +20,8 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
-    weight_decay: float = 0.0
+    weight_decay: float = 3e-4
+    shift: int = 0  # augmentation: random translation by up to this many pixels, zero fill
 
 
 def to_input(images: np.ndarray) -> np.ndarray:
@@ -36,10 +37,19 @@ def _real_view(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a).view(np.float64) if np.iscomplexobj(a) else a
 
 
+def _shifted(x: np.ndarray, s: int, rng: np.random.Generator) -> np.ndarray:
+    """Translate each image by a random (dy, dx) in [-s, s]², filling with zeros."""
+    H, W = x.shape[-2:]
+    p = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(s, s), (s, s)])
+    d = rng.integers(0, 2 * s + 1, size=(len(x), 2))
+    return np.stack([p[i, ..., dy:dy + H, dx:dx + W] for i, (dy, dx) in enumerate(d)])
+
+
 def train(params: dict, layers: list[dict], images: np.ndarray, labels: np.ndarray,
-          cfg: TrainConfig, seed: int, masks: dict | None = None, desc: str = "train",
-          quiet: bool = False) -> tuple[dict, list[float]]:
-    """Train a copy of ``params``; masked weights (``masks[key]`` False) stay exactly zero.
+          cfg: TrainConfig, seed: int, masks: dict | None = None, limits: dict | None = None,
+          desc: str = "train", quiet: bool = False) -> tuple[dict, list[float]]:
+    """Train a copy of ``params``; masked weights (``masks[key]`` False) stay exactly zero, and
+    ``limits[key]`` bounds every real and imaginary part (the weight's fixed-point range).
 
     Returns the trained parameters and the mean loss of every epoch.
     """
@@ -62,7 +72,8 @@ def train(params: dict, layers: list[dict], images: np.ndarray, labels: np.ndarr
             losses = []
             for s in range(steps_per_epoch):
                 idx = order[s * cfg.batch:(s + 1) * cfg.batch]
-                logits, caches = forward(params, layers, x_all[idx])
+                xb = _shifted(x_all[idx], cfg.shift, rng) if cfg.shift else x_all[idx]
+                logits, caches = forward(params, layers, xb)
                 loss, d = softmax_xent(logits, labels[idx])
                 grads = backward(params, layers, caches, d)
                 t += 1
@@ -76,6 +87,8 @@ def train(params: dict, layers: list[dict], images: np.ndarray, labels: np.ndarr
                     mh = m1[k] / (1 - cfg.beta1 ** t)
                     vh = m2[k] / (1 - cfg.beta2 ** t)
                     p -= lr * mh / (np.sqrt(vh) + cfg.eps)
+                    if limits and k in limits:
+                        np.clip(p, -limits[k], limits[k], out=p)
                     if k in masks:
                         params[k] *= masks[k]
                 losses.append(loss)
