@@ -29,8 +29,8 @@ __all__ = ["AdmmConfig", "project", "LayerProblem", "layer_problem", "admm_layer
 @dataclass(frozen=True)
 class AdmmConfig:
     iterations: int = 24
-    rho0: float = 1e-3
-    rho_growth: float = 1.35
+    rho0: float = 3e-2
+    rho_growth: float = 1.5
     solver: str = "CLARABEL"
 
 

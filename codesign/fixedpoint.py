@@ -101,7 +101,12 @@ class FixedPointConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FixedPointConfig":
-        kw = {k: Format(int(v["bits"]), int(v["frac"])) for k, v in d.items() if k != "input_bits"}
+        formats = ("activation", "spectrum", "twiddle", "conv_weight", "product", "accumulator",
+                   "dense_weight")
+        if set(d) != set(formats) | {"input_bits"}:
+            raise ValueError(f"fixed-point formats must be exactly {sorted(formats)} and "
+                             f"input_bits, got {sorted(d)}")
+        kw = {k: Format(int(d[k]["bits"]), int(d[k]["frac"])) for k in formats}
         return cls(input_bits=int(d["input_bits"]), **kw)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .network import backward, forward, predict, softmax_xent
 from .progress import progress
@@ -65,7 +66,9 @@ def train(params: dict, layers: list[dict], images: np.ndarray, labels: np.ndarr
     steps_per_epoch = -(-n // cfg.batch)
     t = 0
     history = []
-    with progress(desc, total=cfg.epochs * steps_per_epoch, quiet=quiet) as bar:
+    # BLAS threads only slow these small matrix products down (and make sums order-dependent)
+    with threadpool_limits(limits=1), \
+            progress(desc, total=cfg.epochs * steps_per_epoch, quiet=quiet) as bar:
         for epoch in range(cfg.epochs):
             lr = cfg.lr * cfg.lr_decay ** epoch
             order = rng.permutation(n)

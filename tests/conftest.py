@@ -1,0 +1,36 @@
+"""Shared fixtures: a small real-MNIST dataset and a quickly pruned model built from it."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from codesign.admm import AdmmConfig
+from codesign.data import Dataset, load_bundled
+from codesign.prune import PruneSettings, prune
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return load_bundled(seed=0)
+
+
+@pytest.fixture(scope="session")
+def small_data(mnist):
+    """600 training and 200 test images of the bundled split: fast, still real digits."""
+    return Dataset(name="mnist5k-small", train_x=mnist.train_x[:600],
+                   train_y=mnist.train_y[:600], test_x=mnist.test_x[:200],
+                   test_y=mnist.test_y[:200], source=dict(mnist.source, subset="600/200"))
+
+
+SMALL = PruneSettings(epochs=2, retrain_epochs=1, calibration_images=300,
+                      admm=AdmmConfig(iterations=8))
+
+
+@pytest.fixture(scope="session")
+def small_settings():
+    return SMALL
+
+
+@pytest.fixture(scope="session")
+def small_model(small_data):
+    return prune(small_data, SMALL, quiet=True)

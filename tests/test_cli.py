@@ -1,0 +1,47 @@
+"""The command line: prune writes a loadable artifact; bad input gives a clear error, no artifact."""
+import gzip
+
+from click.testing import CliRunner
+
+from codesign.cli import main
+from codesign.model import load_model
+
+
+def test_prune_on_user_idx_directory(tmp_path, mnist):
+    """--data DIR with the four IDX files (here: a slice of real MNIST written as IDX)."""
+    from codesign.data import write_idx
+    d = tmp_path / "idx"
+    d.mkdir()
+    write_idx(d / "train-images-idx3-ubyte.gz", mnist.train_x[:300])
+    write_idx(d / "train-labels-idx1-ubyte.gz", mnist.train_y[:300].astype("uint8"))
+    write_idx(d / "t10k-images-idx3-ubyte", mnist.test_x[:100])
+    write_idx(d / "t10k-labels-idx1-ubyte", mnist.test_y[:100].astype("uint8"))
+    out = tmp_path / "model"
+    r = CliRunner().invoke(main, ["prune", "--data", str(d), "--epochs", "1", "--retrain-epochs",
+                                  "0", "--admm-iterations", "2", "--quiet", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "fixed point" in r.output and "conv2" in r.output
+    m = load_model(out)
+    assert m.masks["conv1.kernel"].mean() == 0.25
+    assert m.data_source["kind"] and m.settings["epochs"] == 1
+
+
+def test_corrupt_idx_gets_clear_error_and_no_artifact(tmp_path, mnist):
+    from codesign.data import write_idx
+    d = tmp_path / "idx"
+    d.mkdir()
+    write_idx(d / "train-images-idx3-ubyte", mnist.train_x[:50])
+    write_idx(d / "train-labels-idx1-ubyte", mnist.train_y[:50].astype("uint8"))
+    write_idx(d / "t10k-images-idx3-ubyte", mnist.test_x[:20])
+    bad = d / "t10k-labels-idx1-ubyte"
+    bad.write_bytes(b"\x00\x00\x08\x07" + b"\x00" * 20)
+    out = tmp_path / "model"
+    r = CliRunner().invoke(main, ["prune", "--data", str(d), "--quiet", "--out", str(out)])
+    assert r.exit_code != 0
+    assert "t10k-labels-idx1-ubyte" in r.output and "magic" in r.output.lower()
+    assert not out.exists()
+
+
+def test_inspect_rejects_non_artifact(tmp_path):
+    r = CliRunner().invoke(main, ["inspect", str(tmp_path)])
+    assert r.exit_code != 0 and "model.json: missing" in r.output
