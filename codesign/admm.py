@@ -63,75 +63,89 @@ def project(V: np.ndarray, density: float, balanced: bool) -> np.ndarray:
 
 @dataclass
 class LayerProblem:
-    """A compiled W-step: cvxpy problem, its parameters and variables, for one layer."""
+    """A compiled W-step (cvxpy problem, parameters, variables) for one layer.
+
+    Spectral layers are one problem over all bins.  A dense layer separates by output column
+    and all columns share the Gram matrix, so it is one single-column problem whose target
+    ``T[:, j]`` is a Parameter, re-solved per column: far smaller than one problem over the
+    Kronecker-expanded matrix.
+    """
 
     problem: cp.Problem
     sqrt_rho: cp.Parameter
-    target: list  # Parameters √ρ·(Z − U), real and imaginary parts per block
-    w: list  # Variables, real and imaginary parts per block
-    blocks: int
+    target: list  # Parameters √ρ·(Z − U): real and imaginary part per bin, or one column
+    w: list  # the matching Variables
     complex_: bool
     scale: float  # mean diagonal of the Gram matrices: ρ is relative to it
+    column_target: cp.Parameter | None = None  # dense layers: the column's T
+    T: np.ndarray | None = None  # dense layers: all columns' T
+
+    def solve(self, V: np.ndarray, solver: str) -> np.ndarray:
+        """The W-step for proximal targets ``V`` = √ρ·(Z − U), shaped like the layer's weights."""
+        if self.complex_:
+            Vb = V.reshape(V.shape[0], V.shape[1], -1).transpose(2, 1, 0)
+            for f in range(Vb.shape[0]):
+                self.target[2 * f].value = np.ascontiguousarray(Vb[f].real)
+                self.target[2 * f + 1].value = np.ascontiguousarray(Vb[f].imag)
+            self._solve(solver)
+            blocks = np.stack([self.w[2 * f].value + 1j * self.w[2 * f + 1].value
+                               for f in range(Vb.shape[0])])
+            return blocks.transpose(2, 1, 0).reshape(V.shape)
+        W = np.empty_like(V)
+        for j in range(V.shape[1]):
+            self.column_target.value = self.T[:, j]
+            self.target[0].value = np.ascontiguousarray(V[:, j])
+            self._solve(solver)
+            W[:, j] = self.w[0].value
+        return W
+
+    def _solve(self, solver: str) -> None:
+        self.problem.solve(solver=solver)
+        if self.problem.status not in ("optimal", "optimal_inaccurate"):
+            raise RuntimeError(f"ADMM W-step: solver {solver} returned {self.problem.status}")
 
 
 def _chol_target(G: np.ndarray, B: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
     n = G.shape[0]
     G = G + ridge * (np.trace(G).real / n + 1e-12) * np.eye(n)
     L = np.linalg.cholesky(G)
-    R = L.conj().T
-    T = np.linalg.solve(L, B)
-    return R, T
+    return L.conj().T, np.linalg.solve(L, B)
 
 
 def layer_problem(G: np.ndarray, B: np.ndarray, w_max: float, ridge: float = 1e-6) -> LayerProblem:
     """Compile the W-step for Gram matrices ``G`` (blocks, n, n) and cross terms ``B`` (blocks, n, m).
 
-    Complex inputs give a complex least-squares realised over real and imaginary parts.
+    Complex inputs (spectral, one block per bin) give a complex least-squares realised over real
+    and imaginary parts; real inputs (dense, one block) a per-column least-squares.
     """
     nb, n, m = B.shape
-    is_c = np.iscomplexobj(G) or np.iscomplexobj(B)
+    scale = float(np.mean(np.real(np.einsum("fii->fi", G)))) or 1.0
     sqrt_rho = cp.Parameter(nonneg=True, name="sqrt_rho")
+    if not (np.iscomplexobj(G) or np.iscomplexobj(B)):
+        if nb != 1:
+            raise ValueError("a real (dense) W-step takes exactly one Gram matrix")
+        R, T = _chol_target(G[0], B[0], ridge)
+        w = cp.Variable(n, name="w")
+        v = cp.Parameter(n, name="v")
+        t = cp.Parameter(n, name="t")
+        prob = cp.Problem(cp.Minimize(cp.sum_squares(R @ w - t) + cp.sum_squares(sqrt_rho * w - v)),
+                          [cp.abs(w) <= w_max])
+        return LayerProblem(prob, sqrt_rho, [v], [w], False, scale, t, T)
     terms, cons, targets, ws = [], [], [], []
     for f in range(nb):
         R, T = _chol_target(G[f], B[f], ridge)
         wr = cp.Variable((n, m), name=f"w_re_{f}")
+        wi = cp.Variable((n, m), name=f"w_im_{f}")
         vr = cp.Parameter((n, m), name=f"v_re_{f}")
-        if is_c:
-            wi = cp.Variable((n, m), name=f"w_im_{f}")
-            vi = cp.Parameter((n, m), name=f"v_im_{f}")
-            terms += [cp.sum_squares(R.real @ wr - R.imag @ wi - T.real),
-                      cp.sum_squares(R.imag @ wr + R.real @ wi - T.imag),
-                      cp.sum_squares(sqrt_rho * wr - vr), cp.sum_squares(sqrt_rho * wi - vi)]
-            cons += [cp.abs(wr) <= w_max, cp.abs(wi) <= w_max]
-            ws += [wr, wi]
-            targets += [vr, vi]
-        else:
-            terms += [cp.sum_squares(R @ wr - T), cp.sum_squares(sqrt_rho * wr - vr)]
-            cons += [cp.abs(wr) <= w_max]
-            ws += [wr]
-            targets += [vr]
+        vi = cp.Parameter((n, m), name=f"v_im_{f}")
+        terms += [cp.sum_squares(R.real @ wr - R.imag @ wi - T.real),
+                  cp.sum_squares(R.imag @ wr + R.real @ wi - T.imag),
+                  cp.sum_squares(sqrt_rho * wr - vr), cp.sum_squares(sqrt_rho * wi - vi)]
+        cons += [cp.abs(wr) <= w_max, cp.abs(wi) <= w_max]
+        ws += [wr, wi]
+        targets += [vr, vi]
     prob = cp.Problem(cp.Minimize(cp.sum(terms)), cons)
-    scale = float(np.mean(np.real(np.einsum("fii->fi", G)))) or 1.0
-    return LayerProblem(prob, sqrt_rho, targets, ws, nb, is_c, scale)
-
-
-def _to_blocks(W: np.ndarray, complex_: bool) -> list[np.ndarray]:
-    """(O, C, u, v) spectral kernel → per-bin (C, O) real/imag blocks; dense (in, out) → [W]."""
-    if W.ndim == 2:
-        return [W]
-    Wb = W.reshape(W.shape[0], W.shape[1], -1).transpose(2, 1, 0)
-    out = []
-    for f in range(Wb.shape[0]):
-        out += [Wb[f].real, Wb[f].imag] if complex_ else [Wb[f]]
-    return out
-
-
-def _from_blocks(vals: list[np.ndarray], like: np.ndarray) -> np.ndarray:
-    if like.ndim == 2:
-        return vals[0]
-    O, C = like.shape[:2]
-    blocks = np.stack([vals[2 * f] + 1j * vals[2 * f + 1] for f in range(len(vals) // 2)])
-    return blocks.transpose(2, 1, 0).reshape(like.shape)
+    return LayerProblem(prob, sqrt_rho, targets, ws, True, scale)
 
 
 def admm_layer(lp: LayerProblem, W0: np.ndarray, density: float, balanced: bool,
@@ -145,12 +159,7 @@ def admm_layer(lp: LayerProblem, W0: np.ndarray, density: float, balanced: bool,
     history = []
     for it in range(cfg.iterations):
         lp.sqrt_rho.value = np.sqrt(rho / 2)
-        for p, v in zip(lp.target, _to_blocks(np.sqrt(rho / 2) * (Z - U), lp.complex_)):
-            p.value = np.ascontiguousarray(v)
-        lp.problem.solve(solver=cfg.solver)
-        if lp.problem.status not in ("optimal", "optimal_inaccurate"):
-            raise RuntimeError(f"ADMM W-step: solver {cfg.solver} returned {lp.problem.status}")
-        W = _from_blocks([w.value for w in lp.w], W)
+        W = lp.solve(np.sqrt(rho / 2) * (Z - U), cfg.solver)
         keep = project(W + U, density, balanced)
         Z = np.where(keep, W + U, 0)
         U = U + W - Z

@@ -26,7 +26,7 @@ def _friendly(fn):
     def wrapper(*a, **kw):
         try:
             return fn(*a, **kw)
-        except (DataError, ModelError, ToolError) as e:
+        except (DataError, ModelError, ToolError, ValueError) as e:
             raise click.ClickException(str(e)) from None
     return wrapper
 
@@ -77,6 +77,8 @@ def _prune_options(f):
                      show_default=True, help="fraction of spectral weights kept per conv layer"),
         click.option("--dense-density", type=click.FloatRange(0, 1, min_open=True), default=1.0,
                      show_default=True, help="fraction of dense-layer weights kept"),
+        click.option("--layer-density", multiple=True, metavar="NAME=D",
+                     help="per-layer density overriding the model-wide ones, e.g. fc1=0.5"),
         click.option("--balanced/--unbalanced", default=True, show_default=True,
                      help="same number of non-zeros in every kernel (helps the scheduler)"),
         click.option("--epochs", type=click.IntRange(1), default=12, show_default=True),
@@ -92,8 +94,25 @@ def _prune_options(f):
     return f
 
 
-def _settings(density, dense_density, balanced, epochs, retrain_epochs, admm_iterations, seed):
-    s = PruneSettings(density=density, dense_density=dense_density, balanced=balanced,
+def _layer_densities(items) -> dict:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            d = float(value)
+        except ValueError:
+            d = -1.0
+        if not sep or not name or not 0.0 < d <= 1.0:
+            raise click.BadParameter(f"'{item}': expected NAME=D with D in (0, 1], e.g. fc1=0.5",
+                                     param_hint="--layer-density")
+        out[name] = d
+    return out
+
+
+def _settings(density, dense_density, layer_density, balanced, epochs, retrain_epochs,
+              admm_iterations, seed):
+    s = PruneSettings(density=density, dense_density=dense_density,
+                      layer_density=_layer_densities(layer_density), balanced=balanced,
                       epochs=epochs, retrain_epochs=retrain_epochs, seed=seed)
     return replace(s, admm=replace(s.admm, iterations=admm_iterations))
 
@@ -103,11 +122,11 @@ def _settings(density, dense_density, balanced, epochs, retrain_epochs, admm_ite
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_BUILD / "model", show_default=True)
 @_friendly
-def prune_cmd(density, dense_density, balanced, epochs, retrain_epochs, admm_iterations,
-              data_dir, seed, quiet, out):
+def prune_cmd(density, dense_density, layer_density, balanced, epochs, retrain_epochs,
+              admm_iterations, data_dir, seed, quiet, out):
     """Train the spectral LeNet, prune it with ADMM, retrain, quantise; write a model artifact."""
-    run_prune(out, _settings(density, dense_density, balanced, epochs, retrain_epochs,
-                             admm_iterations, seed), data_dir, quiet)
+    run_prune(out, _settings(density, dense_density, layer_density, balanced, epochs,
+                             retrain_epochs, admm_iterations, seed), data_dir, quiet)
 
 
 @main.command("inspect")
@@ -129,10 +148,10 @@ def inspect_cmd(model_dir):
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_BUILD,
               show_default=True, help="directory for every stage's artifact")
 @_friendly
-def flow_cmd(density, dense_density, balanced, epochs, retrain_epochs, admm_iterations,
-             data_dir, seed, quiet, out):
+def flow_cmd(density, dense_density, layer_density, balanced, epochs, retrain_epochs,
+             admm_iterations, data_dir, seed, quiet, out):
     """Run the whole chain on the bundled default (today: the prune stage)."""
     t0 = time.perf_counter()
-    run_prune(out / "model", _settings(density, dense_density, balanced, epochs, retrain_epochs,
-                                       admm_iterations, seed), data_dir, quiet)
+    run_prune(out / "model", _settings(density, dense_density, layer_density, balanced, epochs,
+                                       retrain_epochs, admm_iterations, seed), data_dir, quiet)
     console.print(f"flow finished in {time.perf_counter() - t0:.0f} s")

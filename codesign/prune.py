@@ -32,6 +32,7 @@ class PruneSettings:
     density: float = 0.25
     dense_density: float = 1.0
     balanced: bool = True
+    layer_density: dict = field(default_factory=dict)  # per-layer override: {"fc3": 0.5}
     epochs: int = 12
     retrain_epochs: int = 4
     seed: int = 0
@@ -39,6 +40,11 @@ class PruneSettings:
     train: TrainConfig = TrainConfig()
     admm: AdmmConfig = AdmmConfig()
     fixed_point: FixedPointConfig = FixedPointConfig()
+
+    def density_of(self, layer: dict) -> float:
+        """The layer's own density if set, else the model-wide one for its kind."""
+        default = self.density if layer["type"] == SPECTRAL else self.dense_density
+        return self.layer_density.get(layer["name"], default)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -104,6 +110,13 @@ def _statistics(layer: dict, xp: np.ndarray, xd: np.ndarray, Wd: np.ndarray):
     return (Xp.T @ Xp / M)[None], (Xp.T @ (Xd @ Wd) / M)[None]
 
 
+def _check_layer_names(layers: list[dict], s: PruneSettings) -> None:
+    unknown = set(s.layer_density) - {layer["name"] for layer in layers}
+    if unknown:
+        raise ValueError(f"layer_density names unknown layers {sorted(unknown)}; the layers are "
+                         f"{[layer['name'] for layer in layers]}")
+
+
 def admm_prune(params: dict, layers: list[dict], images: np.ndarray, s: PruneSettings,
                quiet=False) -> tuple[dict, dict, dict]:
     """ADMM-prune every layer whose density is below 1, in order; returns (params, masks, report).
@@ -115,8 +128,9 @@ def admm_prune(params: dict, layers: list[dict], images: np.ndarray, s: PruneSet
     masks, report = {}, {}
     x = to_input(images)
     limits = weight_limits(layers, s.fixed_point)
+    _check_layer_names(layers, s)
     for i, layer in enumerate(layers):
-        density = s.density if layer["type"] == SPECTRAL else s.dense_density
+        density = s.density_of(layer)
         if density >= 1.0:
             continue
         key = weight_key(layer)
@@ -146,6 +160,7 @@ def prune(data: Dataset, s: PruneSettings = PruneSettings(), layers: list[dict] 
           quiet: bool = False) -> Model:
     """Run the whole prune stage and measure it."""
     layers = layers if layers is not None else lenet5()
+    _check_layer_names(layers, s)
     t = {}
     t0 = time.perf_counter()
     dense = train_dense(layers, data, s, quiet)

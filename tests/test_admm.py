@@ -65,14 +65,24 @@ def test_w_step_matches_closed_form_when_box_inactive():
     rho = 0.7
     V = rng.normal(size=Wd.shape) + 1j * rng.normal(size=Wd.shape)
     lp.sqrt_rho.value = np.sqrt(rho / 2)
+    Vl = V.transpose(2, 1, 0)[:, :, :, None]  # per-bin (C, O) blocks → layer layout (O, C, bins, 1)
+    got = lp.solve(np.sqrt(rho / 2) * Vl, "CLARABEL")[:, :, :, 0].transpose(2, 1, 0)
     for f in range(3):
-        lp.target[2 * f].value = np.sqrt(rho / 2) * V[f].real
-        lp.target[2 * f + 1].value = np.sqrt(rho / 2) * V[f].imag
-    lp.problem.solve(solver="CLARABEL")
-    for f in range(3):
-        got = lp.w[2 * f].value + 1j * lp.w[2 * f + 1].value
         want = np.linalg.solve(G[f] + rho / 2 * np.eye(4), B[f] + rho / 2 * V[f])
-        np.testing.assert_allclose(got, want, atol=1e-5)
+        np.testing.assert_allclose(got[f], want, atol=1e-5)
+
+
+def test_dense_w_step_matches_closed_form():
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(40, 5))
+    G = (X.T @ X / 40)[None]
+    B = G @ rng.normal(size=(1, 5, 3))
+    lp = layer_problem(G, B, w_max=1e6, ridge=0.0)
+    rho, V = 0.4, rng.normal(size=(5, 3))
+    lp.sqrt_rho.value = np.sqrt(rho / 2)
+    got = lp.solve(np.sqrt(rho / 2) * V, "CLARABEL")
+    np.testing.assert_allclose(got, np.linalg.solve(G[0] + rho / 2 * np.eye(5), B[0] + rho / 2 * V),
+                               atol=1e-5)
 
 
 def test_w_step_respects_fixed_point_box():
@@ -81,10 +91,8 @@ def test_w_step_respects_fixed_point_box():
     B = B * 50  # targets far outside the box
     lp = layer_problem(G, B, w_max=0.5)
     lp.sqrt_rho.value = 0.0
-    for p in lp.target:
-        p.value = np.zeros(p.shape)
-    lp.problem.solve(solver="CLARABEL")
-    vals = np.concatenate([w.value.ravel() for w in lp.w])
+    W = lp.solve(np.zeros((2, 4, 3, 1), dtype=complex), "CLARABEL")
+    vals = np.concatenate([W.real.ravel(), W.imag.ravel()])
     assert np.abs(vals).max() <= 0.5 + 1e-6
     assert np.isclose(np.abs(vals).max(), 0.5, atol=1e-4)
 

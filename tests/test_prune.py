@@ -43,10 +43,20 @@ def test_weights_stay_inside_fixed_point_range(small_model):
         assert all(np.abs(p).max() <= lim for p in parts)
 
 
-def test_dense_layer_pruning_with_own_density(small_data, small_settings):
+def test_per_layer_density_overrides_model_wide(small_data, small_settings):
+    """fc3 pruned with its own density (real cvxpy W-step per column); other dense layers kept."""
     from dataclasses import replace
-    s = replace(small_settings, dense_density=0.5, epochs=1, retrain_epochs=0)
+    s = replace(small_settings, layer_density={"fc3": 0.5}, epochs=1, retrain_epochs=0)
     m = prune(small_data, s, quiet=True)
-    fc1 = m.masks["fc1.weight"]
-    assert (fc1.sum(axis=0) == 128).all()
+    fc3 = m.masks["fc3.weight"]
+    assert (fc3.sum(axis=0) == 42).all()
+    assert "fc1.weight" not in m.masks and "fc2.weight" not in m.masks
     assert m.metrics["layers"]["fc3"]["density"] == 0.5
+    assert m.metrics["layers"]["conv2"]["density"] == 0.25
+
+
+def test_unknown_layer_in_density_override_is_an_error(small_data, small_settings):
+    from dataclasses import replace
+    import pytest
+    with pytest.raises(ValueError, match=r"unknown layers \['fc9'\]"):
+        prune(small_data, replace(small_settings, layer_density={"fc9": 0.5}, epochs=1), quiet=True)
