@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The prune → map → generate chain, one stage at a time with explicit artifact paths.
+# Copy and edit: every stage reads the previous stage's directory and writes its own.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+BUILD=${BUILD:-build/chain}
+
+# 1. prune: train the spectral LeNet-5, ADMM-prune to 25 % density, retrain, quantise
+.venv/bin/codesign prune --density 0.25 --seed 0 --out "$BUILD/model"
+.venv/bin/codesign inspect "$BUILD/model"
