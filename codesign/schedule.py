@@ -1,0 +1,748 @@
+"""Conflict-free cycle schedules for one sparse spectral conv layer on P PEs and B memory banks.
+
+The model
+---------
+A pruned layer keeps non-zeros ``(o, c, f)``: output channel, input channel, frequency bin.  For each
+input tile the hardware runs the same schedule: in every clock each of the ``P`` processing elements
+(PEs) issues at most one complex MAC.  The MAC for ``(o, c, f)`` reads ``X[c, f]`` from a banked
+buffer (``B`` banks, ``ports`` reads per bank per clock) and accumulates into address ``(o, f)`` of
+its PE.  All non-zeros of one *accumulator group* ``(o, f)`` live on one PE (so no cross-PE
+reduction), and two of them must issue at least ``latency`` clocks apart unless the MAC pipeline
+forwards (``forwarding=True``).  All PEs step in lockstep, so an idle slot of one PE is a real
+clock.
+
+The reads of a tile form a bipartite multigraph PEs x banks with one edge per non-zero; a clock
+without conflicts is a matching in which each bank may appear ``ports`` times, so a schedule is an
+edge colouring.  By König's theorem ``max(max PE load, max ceil(bank load / ports))`` colours
+suffice (:func:`lower_bound` calls this ``konig``); no schedule can be shorter, nor shorter than the
+hazard span ``(m - 1) * latency + 1`` of a group with ``m`` non-zeros.
+
+The algorithm (:func:`schedule_layer`)
+--------------------------------------
+1. *Regular graph.*  With ``T = konig``, each bank is cut into at most ``ports`` pieces of load
+   ``<= T``; pieces are packed first-fit-decreasing into "columns" of capacity ``T``, and PEs into
+   "rows" of capacity ``T`` (two vertices may share a colour class only if they never need the same
+   colour, so merging vertices whose loads sum to ``<= T`` keeps any colouring valid).  Dummy edges
+   (north-west-corner rule) pad the ``K x K`` multigraph to exactly ``T``-regular.
+2. *Euler splitting with multiplicities.*  Edges are kept as units ``(row, col, group, multiplicity)``.
+   A ``D``-regular node with ``D`` even is split into two ``D/2``-regular halves: each unit sends
+   ``mult // 2`` to both halves; the units of odd multiplicity are paired at every row (pairs of the
+   same accumulator group first) and at every column, the pairs form even cycles, and alternating
+   the halves along each cycle balances every row and column exactly and every group to within one.
+   A node with ``D`` odd first gives one perfect matching (Hopcroft-Karp on the support,
+   ``scipy.sparse.csgraph.maximum_bipartite_matching``) its own colour, placed between the halves.
+   All nodes of a level are processed together with vectorised numpy, so the cost is
+   ``O(E log T)`` for ``E ~ n`` units, and exactly ``T`` colours come out.  Because groups are
+   halved at every level, each group's non-zeros land in different blocks of about ``T / m``
+   clocks: hazards can only remain between neighbouring blocks.
+3. *Hazard repair.*  Remaining hazards are removed by moves that keep every clock conflict-free:
+   moving a non-zero to a clock where its PE is idle and its bank has a free port, exchanging two
+   non-zeros of the same PE, or swapping two colours on a Kempe chain (an alternating path of
+   two clocks), each accepted only if it creates no new hazard.
+4. *Bubbles.*  If a hazard survives, whole idle clocks are inserted (every PE stalls) until every
+   group is spaced; their number is ``Schedule.stall_cycles``.  A schedule is never invalid.
+
+:func:`check_schedule` re-derives validity from the definition alone, sharing nothing with the
+scheduler.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components, maximum_bipartite_matching
+
+__all__ = ["Schedule", "nonzeros_from_mask", "assign_pes", "assign_banks", "bank_addresses",
+           "cyclic_bank_map", "lower_bound", "schedule_layer", "check_schedule", "utilisation"]
+
+_I = np.int64
+_J = np.int32
+
+
+# ----------------------------------------------------------------------------- inputs
+
+def nonzeros_from_mask(mask) -> np.ndarray:
+    """The ``(n, 3)`` triples ``(o, c, f)`` of a boolean mask ``(O, C, ...)`` in row-major order.
+
+    Trailing axes after ``C`` are flattened into the bin index ``f``."""
+    m = np.asarray(mask)
+    if m.ndim < 3:
+        raise ValueError(f"mask must have shape (O, C, F...), got {m.shape}")
+    return np.argwhere(m.reshape(m.shape[0], m.shape[1], -1)).astype(_I)
+
+
+def _triples(nz) -> np.ndarray:
+    a = np.asarray(nz)
+    if a.ndim == 3 and a.dtype == bool:
+        return nonzeros_from_mask(a)
+    a = a.astype(_I, copy=False).reshape(-1, 3) if a.size else np.zeros((0, 3), _I)
+    if a.ndim != 2 or a.shape[1] != 3:
+        raise ValueError(f"nz must be (n, 3) triples (o, c, f), got shape {np.shape(nz)}")
+    if a.size and a.min() < 0:
+        raise ValueError("nz has negative indices")
+    return a
+
+
+# ----------------------------------------------------------------------------- assignment
+
+def _lpt(loads: np.ndarray, bins: int) -> np.ndarray:
+    """Longest-processing-time: items (largest first, ties by index) to the least-loaded bin."""
+    order = np.argsort(-loads, kind="stable")
+    heap = [(0, b) for b in range(bins)]
+    out = np.zeros(len(loads), _I)
+    for i in order:
+        load, b = heapq.heappop(heap)
+        out[i] = b
+        heapq.heappush(heap, (load + int(loads[i]), b))
+    return out
+
+
+def assign_pes(nz, O: int, F: int, P: int) -> np.ndarray:
+    """Map every accumulator group ``(o, f)`` to a PE, balancing the non-zeros per PE.
+
+    Whole output channels are kept on one PE (round-robin when ``O % P == 0``, else LPT over
+    channels) whenever that is as balanced as LPT over individual groups; otherwise groups are
+    placed by LPT.  Empty groups go to PE 0.  Deterministic.  Returns an int array ``(O, F)``."""
+    if P < 1:
+        raise ValueError("P must be >= 1")
+    t = _triples(nz)
+    loads = np.bincount(t[:, 0] * F + t[:, 2], minlength=O * F).reshape(O, F)
+    best = _lpt(loads.ravel(), P).reshape(O, F)
+    best_max = np.bincount(best.ravel(), weights=loads.ravel(), minlength=P).max()
+    chan = loads.sum(axis=1)
+    candidates = []
+    if O % P == 0:
+        candidates.append(np.arange(O) % P)
+    if O >= P:
+        candidates.append(_lpt(chan, P))
+    for pe_of_o in candidates:
+        if np.bincount(pe_of_o, weights=chan, minlength=P).max() <= best_max:
+            best = np.repeat(pe_of_o[:, None], F, axis=1)
+            break
+    else:
+        best = np.where(loads > 0, best, 0)
+    return best.astype(_I)
+
+
+def assign_banks(nz, C: int, F: int, B: int) -> np.ndarray:
+    """Map every spectrum address ``(c, f)`` to a bank, balancing reads per bank (LPT).
+
+    Addresses nobody reads are spread over the banks holding the fewest words, so bank depths
+    stay even.  Deterministic.  Returns an int array ``(C, F)``."""
+    if B < 1:
+        raise ValueError("B must be >= 1")
+    t = _triples(nz)
+    loads = np.bincount(t[:, 1] * F + t[:, 2], minlength=C * F)
+    out = np.zeros(C * F, _I)
+    heap = [(0, 0, b) for b in range(B)]
+    words = np.zeros(B, _I)
+    used = np.flatnonzero(loads > 0)
+    for i in used[np.argsort(-loads[used], kind="stable")]:
+        load, cnt, b = heapq.heappop(heap)
+        out[i] = b
+        words[b] += 1
+        heapq.heappush(heap, (load + int(loads[i]), cnt + 1, b))
+    heap = [(int(words[b]), b) for b in range(B)]
+    heapq.heapify(heap)
+    for i in np.flatnonzero(loads == 0):
+        cnt, b = heapq.heappop(heap)
+        out[i] = b
+        heapq.heappush(heap, (cnt + 1, b))
+    return out.reshape(C, F)
+
+
+def cyclic_bank_map(C: int, F: int, B: int) -> np.ndarray:
+    """The simple interleaved map ``bank(c, f) = (c * F + f) % B`` (for comparison)."""
+    return (np.arange(C * F, dtype=_I) % B).reshape(C, F)
+
+
+def bank_addresses(bank_of) -> np.ndarray:
+    """Word address of ``(c, f)`` inside its bank: consecutive per bank in row-major ``(c, f)``
+    order, so the FFT writer knows where ``X[c, f]`` goes.  Returns an int array ``(C, F)``."""
+    b = np.asarray(bank_of, dtype=_I)
+    flat = b.ravel()
+    order = np.argsort(flat, kind="stable")
+    sorted_b = flat[order]
+    first = np.searchsorted(sorted_b, sorted_b, side="left")
+    addr = np.empty(len(flat), _I)
+    addr[order] = np.arange(len(flat)) - first
+    return addr.reshape(b.shape)
+
+
+# ----------------------------------------------------------------------------- bounds
+
+def _loads(t, pe_of_group, bank_of, P, B):
+    pe = pe_of_group[t[:, 0], t[:, 2]]
+    bank = bank_of[t[:, 1], t[:, 2]]
+    if len(t) and (pe.min() < 0 or pe.max() >= P):
+        raise ValueError("pe_of_group maps a used group outside [0, P)")
+    if len(t) and (bank.min() < 0 or bank.max() >= B):
+        raise ValueError("bank_of maps a used address outside [0, B)")
+    return pe, bank
+
+
+def lower_bound(nz, pe_of_group, bank_of, P: int, B: int, ports: int = 1, latency: int = 1,
+                forwarding: bool = False) -> dict:
+    """Cycle lower bounds for one tile: ``pe_bound`` (max PE load), ``bank_bound``
+    (max ceil(bank load / ports)), ``hazard_bound`` (max ``(m - 1) * latency + 1`` over groups,
+    0 with forwarding), ``konig = max(pe_bound, bank_bound)`` and ``bound = max(konig, hazard)``."""
+    t = _triples(nz)
+    pe_of_group = np.asarray(pe_of_group, dtype=_I)
+    bank_of = np.asarray(bank_of, dtype=_I)
+    pe, bank = _loads(t, pe_of_group, bank_of, P, B)
+    pe_bound = int(np.bincount(pe, minlength=P).max()) if len(t) else 0
+    bank_bound = int(-(-np.bincount(bank, minlength=B).max() // ports)) if len(t) else 0
+    hazard = 0
+    if len(t) and not forwarding:
+        F = pe_of_group.shape[1]
+        m = np.bincount(t[:, 0] * F + t[:, 2]).max()
+        hazard = int((m - 1) * latency + 1)
+    konig = max(pe_bound, bank_bound)
+    return {"pe_bound": pe_bound, "bank_bound": bank_bound, "hazard_bound": hazard,
+            "konig": konig, "bound": max(konig, hazard)}
+
+
+def utilisation(n: int, P: int, cycles: int) -> float:
+    """Fraction of PE-clocks doing a MAC: ``n / (P * cycles)`` (0 for an empty schedule)."""
+    return float(n) / (P * cycles) if cycles else 0.0
+
+
+# ----------------------------------------------------------------------------- schedule
+
+@dataclass
+class Schedule:
+    """One tile's schedule.
+
+    ``cycle[i]`` / ``pe[i]``: clock and PE of non-zero ``i`` (row ``i`` of the triples);
+    ``cycles``: tile length (``max(cycle) + 1``, 0 if empty); ``program``: ``(P, cycles)`` array,
+    the non-zero each PE issues per clock, ``-1`` for an idle slot (all PEs step in lockstep);
+    ``stall_cycles``: whole bubble clocks inserted for hazards; ``konig``: the conflict bound."""
+
+    cycle: np.ndarray
+    pe: np.ndarray
+    cycles: int
+    program: np.ndarray
+    stall_cycles: int
+    konig: int
+
+
+def _first_fit_decreasing(sizes: np.ndarray, cap: int) -> np.ndarray:
+    """Bin of each item when packing ``sizes`` (each ``<= cap``) first-fit decreasing."""
+    order = np.argsort(-sizes, kind="stable")
+    rem = np.full(len(sizes), cap, _I)
+    nbins = 0
+    out = np.empty(len(sizes), _I)
+    for i in order:
+        s = sizes[i]
+        b = int(np.argmax(rem[:nbins] >= s)) if nbins else 0
+        if nbins == 0 or rem[b] < s:
+            b = nbins
+            nbins += 1
+        rem[b] -= s
+        out[i] = b
+    return out
+
+
+def _vertices(pe, bank, P, B, T):
+    """Rows (PEs packed into bins of load ``<= T``) and columns (each bank cut into
+    ``ceil(load / T) <= ports`` balanced pieces, pieces packed into bins of load ``<= T``)."""
+    row = _first_fit_decreasing(np.bincount(pe, minlength=P), T)[pe]
+    bank_load = np.bincount(bank, minlength=B)
+    npieces = -(-bank_load // T)
+    first_piece = np.concatenate(([0], np.cumsum(npieces)))
+    order = np.argsort(bank, kind="stable")
+    sb = bank[order]
+    rank = np.arange(len(sb)) - np.searchsorted(sb, sb, side="left")
+    piece = np.empty(len(bank), _I)
+    piece[order] = first_piece[sb] + rank * npieces[sb] // bank_load[sb]
+    col_of_piece = _first_fit_decreasing(np.bincount(piece, minlength=first_piece[-1]), T)
+    return row.astype(_I), col_of_piece[piece].astype(_I)
+
+
+def _excl(a):
+    out = np.empty(len(a) + 1, _I)
+    out[0] = 0
+    np.cumsum(a, out=out[1:])
+    return out
+
+
+def _cycle_labels(sigma):
+    k = len(sigma)
+    g = csr_matrix((np.ones(k, np.int8), sigma.astype(_J), np.arange(k + 1, dtype=_J)),
+                   shape=(k, k))
+    return connected_components(g, directed=True, connection="weak")[1]
+
+
+def _euler_sides(a_n, a_l, ro):
+    """Euler split of single edges: ``a_n, a_l`` are the node and (row, group) key of each edge in
+    row order, ``ro`` lists the edges in (node, column) order.  Every row and column has an even
+    number of them.  Pairs are formed at rows (same group first) and at columns; the pairs close
+    into even cycles and alternating along them gives every row and column exactly half, and every
+    group half rounded either way.  Returns the half (bool) of each edge."""
+    k = len(a_n)
+    if k == 0:
+        return np.zeros(0, bool)
+    brk = np.empty(k, bool)
+    brk[0] = True
+    brk[1:] = (a_n[1:] != a_n[:-1]) | (a_l[1:] != a_l[:-1])
+    starts = np.flatnonzero(brk)
+    rid = np.cumsum(brk) - 1
+    idx = np.arange(k, dtype=_I)
+    r = idx - starts[rid]
+    internal = r < (np.diff(np.append(starts, k))[rid] & ~1)
+    lp = idx + 1 - 2 * (r & 1)
+    del brk, starts, rid, r, idx
+    lo = np.flatnonzero(~internal)
+    lp[lo[0::2]] = lo[1::2]
+    lp[lo[1::2]] = lo[0::2]
+    rp = np.empty(k, _I)
+    rp[ro[0::2]] = ro[1::2]
+    rp[ro[1::2]] = ro[0::2]
+    lab = _cycle_labels(rp[lp])
+    return lab > lab[lp]
+
+
+def _edge_colour(row, col, grp, G, T, K):
+    """Colour the edges (row, col) with exactly ``T`` colours (both degrees ``<= T``) by
+    group-balanced Euler splitting; see the module docstring.  Returns the colour of each edge."""
+    n = len(row)
+    GG = G + 1
+    key = (row * GG + grp) * K + col
+    ukey, origin_of_edge, mult = np.unique(key, return_inverse=True, return_counts=True)
+    nu = len(ukey)
+    # north-west corner padding to a T-regular K x K multigraph (dummy group G)
+    cr = np.cumsum(T - np.bincount(row, minlength=K))
+    cc = np.cumsum(T - np.bincount(col, minlength=K))
+    bps = np.union1d(cr, cc)
+    bps = bps[bps > 0]
+    dlen = np.diff(np.concatenate(([0], bps)))
+    dkey = (np.searchsorted(cr, bps).astype(_I) * GG + G) * K + np.searchsorted(cc, bps)
+    ins = np.searchsorted(ukey, dkey)
+    allkey = np.insert(ukey, ins, dkey)
+    mult_ = np.insert(mult, ins, dlen).astype(_J)
+    org = np.insert(np.arange(nu, dtype=_J), ins, -1)
+    col_ = (allkey % K).astype(_J)
+    lv = (allkey // K).astype(_J)          # row * GG + group: units sorted by (node, lv, col)
+    del allkey, ukey, key
+    node = np.zeros(len(lv), _J)
+    rperm = np.argsort(col_.astype(np.uint16) if K <= 65536 else col_, kind="stable").astype(_J)
+    base = np.zeros(1, _I)
+    rec_org, rec_col = [], []
+    N, D = 1, T
+    while D > 1:
+        peel = D % 2 == 1
+        if peel:
+            # one perfect matching per node gets colour base + D//2 (between the two halves)
+            ck = node[rperm].astype(_I) * K + col_[rperm]
+            rk = node[rperm].astype(_I) * K + lv[rperm] // GG
+            uniq = np.ones(len(ck), bool)
+            uniq[1:] = (ck[1:] != ck[:-1]) | (rk[1:] != rk[:-1])
+            indptr = _excl(np.bincount(ck[uniq], minlength=N * K))
+            gm = csr_matrix((np.ones(int(uniq.sum()), np.int8), rk[uniq], indptr),
+                            shape=(N * K, N * K))
+            match = maximum_bipartite_matching(gm, perm_type="column")
+            del uniq
+            cand = np.flatnonzero(match[ck] == rk)
+            if len(cand) == 0 or np.count_nonzero(np.diff(ck[cand])) + 1 != N * K:
+                raise RuntimeError("internal error: no perfect matching in a regular graph")
+            first = rperm[cand[np.concatenate(([True], ck[cand][1:] != ck[cand][:-1]))]]
+            del ck, rk, gm, match, cand
+            fo = org[first]
+            real = fo >= 0
+            rec_org.append(fo[real])
+            rec_col.append((base[node[first]] + D // 2)[real])
+            mult_[first] -= 1
+            keep = mult_ > 0
+            if not keep.all():
+                newidx = np.cumsum(keep, dtype=_J) - 1
+                rperm = newidx[rperm[keep[rperm]]]
+                node, lv, col_, mult_, org = node[keep], lv[keep], col_[keep], mult_[keep], org[keep]
+            D -= 1
+        U = len(mult_)
+        odd = (mult_ & 1).astype(bool)
+        single = bool((mult_ == 1).all())      # fast path: every unit is a single edge
+        oi = None if single else np.flatnonzero(odd)
+        a_n, a_l = (node, lv) if single else (node[oi], lv[oi])
+        ro = rperm if single else (np.cumsum(odd) - 1)[rperm[odd[rperm]]]
+        s = _euler_sides(a_n, a_l, ro)
+        del a_n, a_l, ro
+        if single:
+            has0, has1 = ~s, s
+        else:
+            sf = np.zeros(U, bool)
+            sf[oi] = s
+            m1 = (mult_ >> 1) + (odd & sf)
+            m0 = mult_ - m1
+            has0, has1 = m0 > 0, m1 > 0
+        # children: stable partition of every node into its half-0 then half-1 units
+        nstart = np.searchsorted(node, np.arange(N + 1))
+        c0s, c1s = _excl(has0), _excl(has1)
+        cnt0 = c0s[nstart[1:]] - c0s[nstart[:-1]]
+        cnt1 = c1s[nstart[1:]] - c1s[nstart[:-1]]
+        off = _excl(cnt0 + cnt1)
+        d0 = off[:-1] - c0s[nstart[:-1]]
+        d1 = off[:-1] + cnt0 - c1s[nstart[:-1]]
+        M = int(off[-1])
+        i0, i1 = np.flatnonzero(has0), np.flatnonzero(has1)
+        p0 = d0[node[i0]] + c0s[i0]
+        p1 = d1[node[i1]] + c1s[i1]
+        src = np.empty(M, _I)
+        src[p0] = i0
+        src[p1] = i1
+        side = np.ones(M, bool)
+        side[p0] = False
+        # the (node, col) order of the children, from the parents' (node, col) order
+        u = rperm
+        h0, h1 = has0[u], has1[u]
+        e0, e1 = _excl(h0), _excl(h1)
+        nr = np.empty(M, _J)
+        s0, s1 = np.flatnonzero(h0), np.flatnonzero(h1)
+        n0, n1 = node[u[s0]], node[u[s1]]
+        nr[(off[:-1] - e0[nstart[:-1]])[n0] + e0[s0]] = d0[n0] + c0s[u[s0]]
+        nr[(off[:-1] + cnt0 - e1[nstart[:-1]])[n1] + e1[s1]] = d1[n1] + c1s[u[s1]]
+        rperm = nr
+        del u, h0, h1, e0, e1, s0, s1, n0, n1, p0, p1, i0, i1
+        node = (2 * node[src] + side).astype(_J)
+        lv, col_, org = lv[src], col_[src], org[src]
+        mult_ = np.ones(M, _J) if single else np.where(side, m1[src], m0[src]).astype(_J)
+        nbase = np.empty(2 * N, _I)
+        nbase[0::2] = base
+        nbase[1::2] = base + D // 2 + peel
+        base = nbase
+        N, D = 2 * N, D // 2
+    real = org >= 0
+    rec_org.append(org[real])
+    rec_col.append(base[node[real]])
+    ro = np.concatenate(rec_org)
+    rc = np.concatenate(rec_col)
+    rc = rc[np.lexsort((rc, ro))]
+    colour = np.empty(n, _I)
+    colour[np.argsort(origin_of_edge, kind="stable")] = rc
+    return colour
+
+
+class _Repair:
+    """Hazard removal on a conflict-free colouring by conflict-preserving local moves.
+
+    State is kept per PE along time (``at[p, t]`` edge, ``gat[p, t]`` its group, -1 if idle) and
+    per bank along time (``cnt[b, t]`` reads)."""
+
+    def __init__(self, colour, pe, bank, grp, T, P, B, ports, L):
+        self.c, self.pe, self.bank, self.grp = colour, pe, bank, grp
+        self.T, self.P, self.B, self.ports, self.L = T, P, B, ports, L
+        self.at = np.full((P, T), -1, _I)
+        self.at[pe, colour] = np.arange(len(colour))
+        self.gat = np.full((P, T), -1, _I)
+        self.gat[pe, colour] = grp
+        self.cnt = np.bincount(bank * T + colour, minlength=B * T).reshape(B, T)
+        self.port = None                           # lazily: port label of every edge (Kempe)
+
+    def all_hazards(self):
+        """Every edge closer than L to another edge of its group."""
+        bad = set()
+        for d in range(1, self.L):
+            p, t = np.nonzero((self.gat[:, d:] == self.gat[:, :-d]) & (self.gat[:, d:] >= 0))
+            bad.update(self.at[p, t].tolist())
+            bad.update(self.at[p, t + d].tolist())
+        return sorted(bad)
+
+    def group_hazards(self, e):
+        """Edges of e's group closer than L to another edge of the group."""
+        p = self.pe[e]
+        mine = np.flatnonzero(self.gat[p] == self.grp[e])
+        close = np.flatnonzero(np.diff(mine) < self.L)
+        return set(self.at[p, mine[close]].tolist()) | set(self.at[p, mine[close + 1]].tolist())
+
+    def _set(self, e, t):
+        b = self.bank[e]
+        self.c[e] = t
+        self.at[self.pe[e], t] = e
+        self.gat[self.pe[e], t] = self.grp[e]
+        self.cnt[b, t] += 1
+        if self.port is not None:
+            k = int(np.argmin(self.port_at[b, :, t]))   # a free port (-1 < any edge id)
+            self.port[e] = k
+            self.port_at[b, k, t] = e
+
+    def _unset(self, e):
+        t = self.c[e]
+        self.at[self.pe[e], t] = -1
+        self.gat[self.pe[e], t] = -1
+        self.cnt[self.bank[e], t] -= 1
+        if self.port is not None:
+            self.port_at[self.bank[e], self.port[e], t] = -1
+
+    def try_fix(self, e, rng):
+        """Move e (and maybe others) so that e's group has no hazard at e without creating one
+        elsewhere; returns the edges moved (empty on failure)."""
+        T, L, ports = self.T, self.L, self.ports
+        a, p, b, g = int(self.c[e]), self.pe[e], self.bank[e], self.grp[e]
+        row, grow = self.at[p], self.gat[p]
+        mark = grow == g
+        mark[a] = False
+        cs = _excl(mark)
+        ts = np.arange(T)
+        ok_g = cs[np.minimum(ts + L, T)] - cs[np.maximum(ts - L + 1, 0)] == 0
+        ok_g[a] = False
+        shift = int(rng.integers(T))
+        # 1. an idle slot of this PE whose bank has a free port
+        free = np.flatnonzero(ok_g & (row < 0) & (self.cnt[b] < ports))
+        if len(free):
+            self._unset(e)
+            self._set(e, int(free[np.argmin((free - shift) % T)]))
+            return [e]
+        # 2. exchange with another edge f of the same PE at colour t
+        cand = np.flatnonzero(ok_g & (row >= 0))
+        if len(cand):
+            f = row[cand]
+            bf = self.bank[f]
+            good = (bf == b) | ((self.cnt[b, cand] < ports) & (self.cnt[bf, a] < ports))
+            h = grow[cand]
+            good &= h != g
+            for d in range(1, L):
+                for q in (a - d, a + d):
+                    if 0 <= q < T and grow[q] >= 0:
+                        good &= (grow[q] != h) | (cand == q)
+            cand, f = cand[good], f[good]
+            if len(cand):
+                j = int(np.argmin((cand - shift) % T))
+                t, f = int(cand[j]), int(f[j])
+                self._unset(e)
+                self._unset(f)
+                self._set(e, t)
+                self._set(f, a)
+                return [e, f]
+        # 3. Kempe chain between colours a and a safe colour y
+        ys = np.flatnonzero(ok_g)
+        for y in rng.permutation(ys)[:24]:
+            moved = self._kempe(e, a, int(y))
+            if moved:
+                return moved
+        return []
+
+    def _ports(self):
+        """Port label of every edge: its rank among the reads of its bank in its colour."""
+        key = self.bank * self.T + self.c
+        o = np.argsort(key, kind="stable")
+        sk = key[o]
+        port = np.empty(len(key), _I)
+        port[o] = np.arange(len(sk)) - np.searchsorted(sk, sk, side="left")
+        self.port = port
+        self.port_at = np.full((self.B, self.ports, self.T), -1, _I)
+        self.port_at[self.bank, port, self.c] = np.arange(len(key))
+
+    def _kempe(self, e, x, y, limit=256):
+        """Swap colours x and y on the alternating (PE, bank-port) component containing e, if that
+        leaves no hazard on any edge it moves; returns the moved edges (empty if refused)."""
+        if self.port is None:
+            self._ports()
+        comp, stack = {e}, [e]
+        while stack:
+            f = stack.pop()
+            other = y if self.c[f] == x else x
+            for g in (self.at[self.pe[f], other], self.port_at[self.bank[f], self.port[f], other]):
+                if g >= 0 and g not in comp:
+                    comp.add(int(g))
+                    stack.append(int(g))
+                    if len(comp) > limit:
+                        return []
+        new = {f: (y if self.c[f] == x else x) for f in comp}
+        pes = {self.pe[f] for f in comp}
+        L = self.L
+        for f, t in new.items():
+            p, g = self.pe[f], self.grp[f]
+            for q in range(max(0, t - L + 1), min(self.T, t + L)):
+                if q == t:
+                    continue
+                occ = self.at[p, q]
+                if p in pes and q in (x, y):
+                    occ = self.at[p, y if q == x else x]
+                if occ >= 0 and occ != f and self.grp[occ] == g:
+                    return []
+        port = {f: int(self.port[f]) for f in comp}
+        for f in comp:
+            self._unset(f)
+        for f, t in new.items():
+            self._set(f, t)
+            if self.port[f] != port[f]:    # keep the chain's labels: swap with the holder
+                self._relabel(f, port[f])
+        return list(comp)
+
+    def _relabel(self, e, k):
+        b, t, j = self.bank[e], self.c[e], self.port[e]
+        other = self.port_at[b, k, t]
+        self.port_at[b, k, t], self.port_at[b, j, t] = e, other
+        self.port[e] = k
+        if other >= 0:
+            self.port[other] = j
+
+    def run(self, budget):
+        """Repair until no hazard is left or ``budget`` attempts were made; returns how many
+        edges are still in a hazard."""
+        rng = np.random.default_rng(0)
+        attempts = 0
+        work = self.all_hazards()
+        while work and attempts < budget:
+            while work and attempts < budget:
+                e = work.pop()
+                if e not in self.group_hazards(e):
+                    continue
+                attempts += 1
+                for f in self.try_fix(e, rng):
+                    work.extend(self.group_hazards(f))
+            work = self.all_hazards()
+        return len(work)
+
+
+def _stretch(colour, grp, T, L):
+    """Insert whole idle clocks so that same-group edges are >= L apart; returns new clocks."""
+    order = np.argsort(colour, kind="stable")
+    bounds = np.searchsorted(colour[order], np.arange(T + 1))
+    last = {}
+    new_of = np.empty(T, _I)
+    now = -1
+    for t in range(T):
+        es = order[bounds[t]:bounds[t + 1]]
+        need = now + 1
+        for g in grp[es].tolist():
+            prev = last.get(g)
+            if prev is not None and prev + L > need:
+                need = prev + L
+        now = need
+        new_of[t] = now
+        for g in grp[es].tolist():
+            last[g] = now
+    return new_of[colour]
+
+
+def schedule_layer(nz, pe_of_group, bank_of, *, P: int, B: int, ports: int = 1, latency: int = 1,
+                   forwarding: bool = False, repair_budget: int | None = None) -> Schedule:
+    """Schedule one tile of a layer: a conflict-free, hazard-free clock for every non-zero.
+
+    Uses exactly ``konig`` clocks unless hazards force bubbles (reported as ``stall_cycles``).
+    ``nz`` is ``(n, 3)`` triples ``(o, c, f)`` (or a boolean mask ``(O, C, F)``);
+    ``pe_of_group`` is ``(O, F)``, ``bank_of`` is ``(C, F)``.  ``repair_budget`` caps the hazard
+    repair moves (default: generous, proportional to the number of hazards)."""
+    if P < 1 or B < 1 or ports < 1 or latency < 1:
+        raise ValueError("P, B, ports and latency must be >= 1")
+    t = _triples(nz)
+    pe_of_group = np.asarray(pe_of_group, dtype=_I)
+    bank_of = np.asarray(bank_of, dtype=_I)
+    n = len(t)
+    F = pe_of_group.shape[1]
+    pe, bank = _loads(t, pe_of_group, bank_of, P, B)
+    lb = lower_bound(t, pe_of_group, bank_of, P, B, ports, latency, forwarding)
+    T = lb["konig"]
+    if n == 0:
+        return Schedule(np.zeros(0, _I), np.zeros(0, _I), 0, np.zeros((P, 0), _I), 0, 0)
+    grp = t[:, 0] * F + t[:, 2]
+    G = int(pe_of_group.size)
+    row, col = _vertices(pe, bank, P, B, T)
+    K = int(max(row.max(), col.max()) + 1)
+    colour = _edge_colour(row, col, grp, G, T, K)
+    cycles = T
+    if not forwarding and latency > 1:
+        rep = _Repair(colour, pe, bank, grp, T, P, B, ports, latency)
+        nhaz = len(rep.all_hazards())
+        if nhaz:
+            budget = repair_budget if repair_budget is not None else 20 * nhaz + 200
+            if rep.run(budget):
+                colour = _stretch(rep.c, grp, T, latency)
+                cycles = int(colour.max()) + 1
+            else:
+                colour = rep.c
+    program = np.full((P, cycles), -1, _I)
+    program[pe, colour] = np.arange(n)
+    return Schedule(colour.astype(_I), pe.astype(_I), int(cycles), program, int(cycles - T), T)
+
+
+# ----------------------------------------------------------------------------- checker
+
+def check_schedule(nz, sched: Schedule, pe_of_group, bank_of, *, P: int, B: int, ports: int,
+                   latency: int, forwarding: bool) -> list[str]:
+    """Independent validity check of a schedule against the model's definition.
+
+    Returns human-readable violations (empty list = valid): every non-zero issued exactly once,
+    on the PE owning its group, at most one MAC per PE per clock, at most ``ports`` reads per bank
+    per clock, same-group spacing ``>= latency`` (unless forwarding), consistent ``cycles`` and
+    ``program``."""
+    out: list[str] = []
+    trip = np.asarray(nz)
+    if trip.ndim == 3 and trip.dtype == bool:
+        trip = np.argwhere(trip.reshape(trip.shape[0], trip.shape[1], -1))
+    trip = np.asarray(trip, dtype=np.int64).reshape(-1, 3)
+    n = len(trip)
+    cyc = np.asarray(sched.cycle, dtype=np.int64)
+    pes = np.asarray(sched.pe, dtype=np.int64)
+    if cyc.shape != (n,) or pes.shape != (n,):
+        return [f"cycle/pe arrays have shapes {cyc.shape}/{pes.shape}, expected ({n},)"]
+
+    def report(kind, idx, fmt):
+        idx = list(idx)
+        if idx:
+            shown = "; ".join(fmt(i) for i in idx[:5])
+            out.append(f"{kind}: {len(idx)} case(s), e.g. {shown}")
+
+    owner = np.asarray(pe_of_group)[trip[:, 0], trip[:, 2]] if n else np.zeros(0, np.int64)
+    report("wrong PE", np.flatnonzero(pes != owner),
+           lambda i: f"nz {i} {tuple(trip[i])} on PE {pes[i]}, group owned by PE {owner[i]}")
+    report("PE out of range", np.flatnonzero((pes < 0) | (pes >= P)), lambda i: f"nz {i} PE {pes[i]}")
+    report("negative cycle", np.flatnonzero(cyc < 0), lambda i: f"nz {i} cycle {cyc[i]}")
+    expect = int(cyc.max()) + 1 if n else 0
+    if sched.cycles != expect:
+        out.append(f"cycles field is {sched.cycles}, but the last issue is at {expect - 1}")
+    # one MAC per PE per clock
+    seen = {}
+    clash = []
+    for i in range(n):
+        k = (int(pes[i]), int(cyc[i]))
+        if k in seen:
+            clash.append((seen[k], i))
+        else:
+            seen[k] = i
+    report("PE double-booked", clash, lambda ij: f"nz {ij[0]} and {ij[1]} on PE {pes[ij[0]]} "
+                                                 f"at cycle {cyc[ij[0]]}")
+    # bank ports
+    bank = np.asarray(bank_of)[trip[:, 1], trip[:, 2]] if n else np.zeros(0, np.int64)
+    reads = {}
+    for i in range(n):
+        reads.setdefault((int(bank[i]), int(cyc[i])), []).append(i)
+    over = [(k, v) for k, v in sorted(reads.items()) if len(v) > ports]
+    report("bank conflict", over, lambda kv: f"bank {kv[0][0]} read {len(kv[1])}x at cycle "
+                                             f"{kv[0][1]} (ports={ports}) by nz {kv[1]}")
+    report("bank out of range", np.flatnonzero((bank < 0) | (bank >= B)),
+           lambda i: f"nz {i} bank {bank[i]}")
+    # accumulator hazards
+    if not forwarding:
+        groups = {}
+        for i in range(n):
+            groups.setdefault((int(pes[i]), int(trip[i, 0]), int(trip[i, 2])), []).append(int(cyc[i]))
+        close = []
+        for k, cs in sorted(groups.items()):
+            cs.sort()
+            for a, b in zip(cs, cs[1:]):
+                if b - a < latency:
+                    close.append((k, a, b))
+        report("accumulator hazard", close, lambda x: f"PE {x[0][0]} group (o={x[0][1]}, "
+                                                      f"f={x[0][2]}) at cycles {x[1]} and {x[2]} "
+                                                      f"(latency {latency})")
+    # program
+    prog = np.asarray(sched.program)
+    if prog.shape != (P, sched.cycles):
+        out.append(f"program has shape {prog.shape}, expected {(P, sched.cycles)}")
+    else:
+        listed = prog[prog >= 0]
+        counts = np.bincount(listed, minlength=n) if listed.size else np.zeros(n, np.int64)
+        if listed.size and listed.max() >= n:
+            out.append(f"program names non-zero {listed.max()} but there are only {n}")
+        else:
+            report("program lists a non-zero not exactly once", np.flatnonzero(counts != 1),
+                   lambda i: f"nz {i} listed {counts[i]}x")
+            ok = (pes >= 0) & (pes < P) & (cyc >= 0) & (cyc < sched.cycles)
+            bad = [i for i in np.flatnonzero(ok) if prog[pes[i], cyc[i]] != i]
+            report("program disagrees with cycle/pe", bad,
+                   lambda i: f"nz {i} at PE {pes[i]} cycle {cyc[i]}, program has "
+                             f"{prog[pes[i], cyc[i]]}")
+    return out
