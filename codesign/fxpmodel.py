@@ -63,6 +63,7 @@ def spectral_layer_fixed(x: np.ndarray, q: dict, layer: dict, cfg: FixedPointCon
     g = geometry(x.shape[-2], x.shape[-1], K, N)
     t = tiles_of(x, g)
     t = np.pad(t, [(0, 0)] * (t.ndim - 2) + [(0, N - g.L), (0, N - g.L)])
+    t = round_shift(t, cfg.activation.frac - cfg.spectrum.frac)
     xr, xi = rfft2_fixed(t, cfg, counter, f"{n}.fft")
     yr, yi = _hadamard(xr, xi, q[f"{n}.kernel_re"], q[f"{n}.kernel_im"], cfg, counter, n)
     y = irfft2_fixed(yr, yi, cfg, counter, f"{n}.ifft")

@@ -173,10 +173,10 @@ def backward(params: dict, layers: list[dict], caches: list, dlogits: np.ndarray
 def softmax_xent(logits: np.ndarray, labels: np.ndarray):
     """Mean softmax cross-entropy and its gradient w.r.t. the logits."""
     z = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    p = np.exp(log_p)
     n = logits.shape[0]
-    loss = -np.mean(np.log(p[np.arange(n), labels] + 1e-300))
+    loss = -np.mean(log_p[np.arange(n), labels])
     d = p.copy()
     d[np.arange(n), labels] -= 1.0
     return loss, d / n

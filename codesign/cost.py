@@ -1,0 +1,136 @@
+"""Cycle and resource models, one per hardware op (FFT unit, PE array, banks, dense MACs).
+
+The modelled micro-architecture of a spectral conv layer is a three-stage pipeline over input
+tiles, double-buffered between stages:
+
+1. **FFT stage** — ``fft_units`` streaming 2-D FFT units, each taking one sample per clock: an N×N
+   (zero-padded) channel tile enters in N² clocks, so a tile's C channels take
+   ``ceil(C / fft_units) · N²`` clocks.  Unit u owns the channels c ≡ u (mod fft_units) and its own
+   group of spectrum banks, so the units never write one bank in the same clock.
+2. **Hadamard stage** — P processing elements, each one complex MAC per clock, step through the
+   schedule's ``cycles`` slots per tile (idle slots included).  Accumulators are cleared by a
+   "first" flag on each group's first update, so no clearing cycles are needed.
+3. **Inverse stage** — ``ifft_units`` streaming inverse 2-D FFT units (N² clocks per output
+   channel tile) feeding overlap-add, bias, rounding, ReLU and max-pooling in line:
+   ``ceil(O / ifft_units) · N²`` clocks per tile.
+
+Tile initiation interval = the slowest stage; a layer processes its ``tiles`` tiles in
+``tiles · II_tile`` clocks plus the pipeline fill.  Layers are pipelined image by image (ping-pong
+activation buffers), so the network's initiation interval is its slowest layer's, and its latency
+the sum of the layers' latencies.
+
+Dense layers: ``macs`` MAC units each own ``ceil(out / macs)`` outputs and walk each output's
+non-zero inputs one per clock.
+
+Latency constants (pipeline depths) are model parameters here; the generate stage's RTL must
+reproduce them exactly.  DSP48E1 per complex multiplier: 3 (the three-multiplication form
+``k1 = c(a+b), k2 = a(d−c), k3 = b(c+d)``, exact in integer arithmetic; the pre-adders of the
+DSP48E1 take the sums).  Block RAM: the cheapest RAMB18 aspect ratio per memory; LUT/FF are rough
+per-unit estimates.
+"""
+from __future__ import annotations
+
+import math
+
+from .arch import DenseArch, SpectralArch
+
+__all__ = ["bram18", "fft_unit_cost", "spectral_layer_cost", "dense_layer_cost",
+           "activation_buffer_cost",
+           "network_cost", "FFT_EXTRA_LATENCY", "DSP_PER_CMUL"]
+
+DSP_PER_CMUL = 3
+FFT_EXTRA_LATENCY = 8  # butterfly and register stages beyond the N² transpose
+RAMB18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+
+
+def bram18(depth: int, width: int) -> int:
+    """RAMB18 primitives for a depth × width memory (cheapest aspect ratio; 0 for an empty one)."""
+    if depth <= 0 or width <= 0:
+        return 0
+    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in RAMB18_SHAPES)
+
+
+def _bits(n: int) -> int:
+    return max(1, math.ceil(math.log2(max(n, 2))))
+
+
+def fft_unit_cost(N: int, word_bits: int) -> dict:
+    """One streaming 2-D (r)FFT unit: row pass, transpose buffer, column pass."""
+    stages = int(math.log2(N))
+    cmuls = 2 * max(stages - 2, 0)  # stages with only ±1, ±j twiddles need no multiplier
+    return {
+        "cycles_per_channel": N * N,
+        "latency": N * N + FFT_EXTRA_LATENCY,
+        "dsp": cmuls * DSP_PER_CMUL,
+        "bram18": bram18(2 * N * N, 2 * word_bits),  # ping-pong transpose buffer
+        "lut": 120 * stages * 2 + 4 * word_bits * 2,
+        "ff": 2 * word_bits * 2 * (stages * 2 + N),
+    }
+
+
+def spectral_layer_cost(arch: SpectralArch, C: int, O: int, tiles: int, schedule_cycles: int,
+                        groups_per_pe: int, kernel_width: int) -> dict:
+    """Cycles and resources of one spectral layer engine for a given schedule length."""
+    N = arch.fft
+    F = N * (N // 2 + 1)
+    fu, iu = fft_unit_cost(N, arch.spectrum_bits), fft_unit_cost(N, arch.spectrum_bits)
+    t_fft = math.ceil(C / arch.fft_units) * fu["cycles_per_channel"]
+    t_had = schedule_cycles
+    t_ifft = math.ceil(O / arch.ifft_units) * iu["cycles_per_channel"]
+    ii_tile = max(t_fft, t_had, t_ifft, 1)
+    latency = (t_fft + t_had + t_ifft + (tiles - 1) * ii_tile
+               + fu["latency"] + arch.mac_latency + iu["latency"])
+    acc_bits = arch.spectrum_bits + arch.weight_bits + _bits(C) + 1
+    bank_depth = math.ceil(C * F / arch.banks)
+    mem = {
+        "kernel": arch.pes * bram18(max(schedule_cycles, 1), kernel_width),
+        "spectrum": arch.banks * bram18(2 * bank_depth, 2 * arch.spectrum_bits),
+        "accumulator": arch.pes * bram18(2 * max(groups_per_pe, 1), 2 * acc_bits),
+        "fft": arch.fft_units * fu["bram18"] + arch.ifft_units * iu["bram18"],
+    }
+    pe_lut = 2 * arch.spectrum_bits * math.ceil(arch.banks / 4) + 150
+    return {
+        "cycles": {"fft_per_tile": t_fft, "hadamard_per_tile": t_had, "ifft_per_tile": t_ifft,
+                   "ii_tile": ii_tile, "tiles": tiles, "ii": tiles * ii_tile,
+                   "latency": latency, "bottleneck": ("fft", "hadamard", "ifft")[
+                       [t_fft, t_had, t_ifft].index(max(t_fft, t_had, t_ifft))]},
+        "dsp": arch.pes * DSP_PER_CMUL + arch.fft_units * fu["dsp"] + arch.ifft_units * iu["dsp"],
+        "bram18": sum(mem.values()),
+        "bram18_by_memory": mem,
+        "lut": arch.pes * pe_lut + arch.fft_units * fu["lut"] + arch.ifft_units * iu["lut"]
+        + 200,
+        "ff": arch.pes * (4 * acc_bits + 60) + arch.fft_units * fu["ff"]
+        + arch.ifft_units * iu["ff"] + 200,
+    }
+
+
+def dense_layer_cost(arch: DenseArch, n_in: int, n_out: int, nnz_per_output: int) -> dict:
+    """Cycles and resources of one dense layer with ``arch.macs`` MAC units."""
+    per_mac = math.ceil(n_out / arch.macs)
+    ii = per_mac * nnz_per_output
+    weights_per_mac = per_mac * nnz_per_output
+    return {
+        "cycles": {"ii": ii, "latency": ii + arch.mac_latency + 2},
+        "dsp": arch.macs,
+        "bram18": arch.macs * bram18(weights_per_mac, arch.weight_bits
+                                     + (_bits(n_in) if nnz_per_output < n_in else 0)),
+        "lut": arch.macs * 60 + 100,
+        "ff": arch.macs * 80 + 100,
+    }
+
+
+def activation_buffer_cost(shape, bits: int) -> int:
+    """RAMB18 of the ping-pong buffer between two layers for an activation map of ``shape``."""
+    return bram18(2 * math.prod(shape), bits)
+
+
+def network_cost(layer_costs: list[dict], buffers_bram18: int, clock_mhz: float) -> dict:
+    """Whole-network figures: initiation interval, latency, throughput and resource totals."""
+    ii = max(c["cycles"]["ii"] for c in layer_costs)
+    latency = sum(c["cycles"]["latency"] for c in layer_costs)
+    total = {k: sum(c[k] for c in layer_costs) for k in ("dsp", "bram18", "lut", "ff")}
+    total["bram18"] += buffers_bram18
+    total["bram36"] = math.ceil(total["bram18"] / 2)
+    return {"ii_cycles": ii, "latency_cycles": latency, "clock_mhz": clock_mhz,
+            "images_per_second": clock_mhz * 1e6 / ii, "latency_us": latency / clock_mhz,
+            "resources": total}
