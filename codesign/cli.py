@@ -9,7 +9,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from .arch import ArchError, load_overrides, parse_overrides
+from .boards import BoardError, load_board
 from .data import DataError, load
+from .dse import FitError
 from .model import ModelError, load_model, save_model
 from .progress import console
 from .prune import PruneSettings, prune
@@ -26,7 +29,8 @@ def _friendly(fn):
     def wrapper(*a, **kw):
         try:
             return fn(*a, **kw)
-        except (DataError, ModelError, ToolError, ValueError) as e:
+        except (DataError, ModelError, ToolError, BoardError, ArchError, FitError,
+                ValueError) as e:
             raise click.ClickException(str(e)) from None
     return wrapper
 
@@ -155,3 +159,111 @@ def flow_cmd(density, dense_density, layer_density, balanced, epochs, retrain_ep
     run_prune(out / "model", _settings(density, dense_density, layer_density, balanced, epochs,
                                        retrain_epochs, admm_iterations, seed), data_dir, quiet)
     console.print(f"flow finished in {time.perf_counter() - t0:.0f} s")
+
+
+def _map_tables(m, title: str):
+    from .mapping import describe
+    d = describe(m)
+    t = Table(title=title, title_justify="left")
+    for col in ("layer", "parallelism", "non-zero", "cycles/tile", "bound", "PE util",
+                "dense÷sparse", "tiles", "II", "bottleneck", "DSP", "RAMB18"):
+        t.add_column(col, justify="left" if col in ("layer", "parallelism", "bottleneck")
+                     else "right")
+    for e in d["layers"]:
+        a, c = e["arch"], e["cost"]
+        if e["type"] == "spectral_conv":
+            s = e["schedule"]
+            t.add_row(e["name"], f"P={a['pes']} B={a['banks']} fft={a['fft_units']} "
+                      f"ifft={a['ifft_units']}", str(s["nonzero"]), str(s["cycles_per_tile"]),
+                      str(s["lower_bound"]), f"{s['pe_utilisation']:.1%}",
+                      f"{s['dense_over_sparse']:.2f}", str(c["cycles"]["tiles"]),
+                      str(c["cycles"]["ii"]), c["cycles"]["bottleneck"], str(c["dsp"]),
+                      str(c["bram18"]))
+        else:
+            t.add_row(e["name"], f"macs={a['macs']}", str(e["nonzero_per_output"]
+                                                          * e["out_features"]),
+                      "", "", "", "", "", str(c["cycles"]["ii"]), "", str(c["dsp"]),
+                      str(c["bram18"]))
+    console.print(t)
+    n = d["network"]
+    r, cap = n["resources"], n["capacity"]
+    console.print(f"network (modeled): II {n['ii_cycles']} cycles, latency {n['latency_cycles']} "
+                  f"cycles ({n['latency_us']:.1f} us) at {n['clock_mhz']:.0f} MHz -> "
+                  f"{n['images_per_second']:,.0f} images/s")
+    console.print("resources (modeled): " + ", ".join(
+        f"{k.upper()} {r[k]}/{cap[k]} ({r[k] / cap[k]:.0%})" for k in ("dsp", "bram36", "lut", "ff"))
+        + f" -> {'fits' if n['fits'] else 'DOES NOT FIT'} {m.board.name} ({m.board.part})")
+    if d["runners_up"]:
+        ru = Table(title="runners-up", title_justify="left")
+        for col in ("II", "images/s", "DSP", "BRAM36", "LUT", "fits", "parallelism"):
+            ru.add_column(col)
+        for row in d["runners_up"]:
+            ru.add_row(str(row["ii_cycles"]), f"{row['images_per_second']:,.0f}", str(row["dsp"]),
+                       str(row["bram36"]), str(row["lut"]), "yes" if row["fits"] else "no",
+                       "; ".join(f"{k}: {v}" for k, v in row["parallelism"].items()))
+        console.print(ru)
+    return d
+
+
+def run_map(model_arg: str, board_name: str, out: Path | None, density: float, seed: int,
+            arch_file, sets, quiet: bool):
+    from .mapping import map_tasks, model_source, save_mapping, tasks_from_model, vgg16_tasks
+    board = load_board(board_name)
+    overrides = load_overrides(arch_file) if arch_file else {}
+    for layer, kv in parse_overrides(sets).items():
+        overrides.setdefault(layer, {}).update(kv)
+    if model_arg == "vgg16":
+        t0 = time.perf_counter()
+        sparse = map_tasks("vgg16", vgg16_tasks(density, seed), board, overrides,
+                           source={"name": "vgg16", "density": density, "seed": seed,
+                                   "synthetic": True})
+        _map_tables(sparse, f"map: VGG16 at density {density:.0%} on {board.name} (modeled)")
+        t_sparse = time.perf_counter() - t0
+        dense = map_tasks("vgg16-dense", vgg16_tasks(1.0, seed), board, overrides,
+                          source={"name": "vgg16", "density": 1.0, "seed": seed,
+                                  "synthetic": True})
+        ds, dd = sparse.design.network, dense.design.network
+        console.print(f"same board, same DSP budget ({board.dsp} DSP): dense spectral "
+                      f"{dd['images_per_second']:,.1f} images/s (II {dd['ii_cycles']}), sparse "
+                      f"{ds['images_per_second']:,.1f} images/s (II {ds['ii_cycles']}) -> "
+                      f"{dd['ii_cycles'] / ds['ii_cycles']:.2f}x (modeled)")
+        console.print(f"mapping time: sparse {t_sparse:.1f} s")
+        m = sparse
+    else:
+        model_dir = Path(model_arg)
+        model = load_model(model_dir)
+        q = model.quantized()
+        weights = {}
+        for layer in model.layers:
+            if layer["type"] == "spectral_conv":
+                n, O, C = layer["name"], layer["out_channels"], layer["in_channels"]
+                weights[n] = (q[f"{n}.kernel_re"].reshape(O, C, -1),
+                              q[f"{n}.kernel_im"].reshape(O, C, -1))
+        m = map_tasks(model_dir.name, tasks_from_model(model), board, overrides, weights,
+                      model_source(model_dir))
+        _map_tables(m, f"map: {model_dir} on {board.name}")
+    if out is not None:
+        save_mapping(m, out)
+        console.print(f"schedule artifact: {out}")
+    return m
+
+
+@main.command("map")
+@click.option("--model", "model_arg", default=str(DEFAULT_BUILD / "model"), show_default=True,
+              help="model artifact directory from `codesign prune`, or 'vgg16' (synthetic masks)")
+@click.option("--board", "board_name", default="nexys4ddr", show_default=True,
+              help="board name in boards/ or a path to a board .toml")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="write the schedule artifact here")
+@click.option("--density", type=click.FloatRange(0, 1, min_open=True), default=0.25,
+              show_default=True, help="VGG16 only: density of the synthetic masks")
+@click.option("--seed", type=int, default=0, show_default=True, help="VGG16 only: mask seed")
+@click.option("--arch", "arch_file", type=click.Path(dir_okay=False), default=None,
+              help="TOML file forcing architecture fields ([all], [layers.NAME])")
+@click.option("--set", "sets", multiple=True, metavar="LAYER.FIELD=VALUE",
+              help="force one architecture field, e.g. conv2.pes=4 (LAYER may be 'all')")
+@click.option("--quiet", is_flag=True)
+@_friendly
+def map_cmd(model_arg, board_name, out, density, seed, arch_file, sets, quiet):
+    """Schedule the sparse kernels onto PEs and banks; model cycles and resources on a board."""
+    run_map(model_arg, board_name, out, density, seed, arch_file, sets, quiet)

@@ -8,7 +8,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 __all__ = ["progress", "console"]
 
-console = Console(stderr=True)
+console = Console()  # results (tables, summaries) on stdout
+if not console.is_terminal:
+    console = Console(width=160)
+_bars = Console(stderr=True)  # progress bars on stderr
 
 
 class _Bar:
@@ -27,7 +30,7 @@ def progress(desc: str, total: int, quiet: bool = False):
         yield _Bar(None, None)
         return
     prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=console,
+                    TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=_bars,
                     transient=False)
     with prog:
         yield _Bar(prog, prog.add_task(desc, total=total, status=""))

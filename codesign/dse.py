@@ -1,0 +1,243 @@
+"""Design-space exploration: the parallelism of every layer that maximises throughput on a board.
+
+Layers are pipelined image by image, so throughput is set by the slowest layer.  For a target
+image initiation interval T, every layer takes its cheapest configuration that meets T (fewest
+FFT/IFFT units, PEs and banks for a spectral layer — judged by the schedule's lower bound, which
+the scheduler reaches — and fewest MACs for a dense one).  A binary search finds the smallest T
+whose whole design fits the board; the runners-up are the designs at a few larger T, and the first
+faster design that does not fit.  Forced fields (``--set``, TOML) are kept as given.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from . import schedule as sch
+from .arch import DenseArch, SpectralArch, apply_overrides
+from .boards import Board
+from .cost import activation_buffer_cost, dense_layer_cost, network_cost, spectral_layer_cost
+
+__all__ = ["SpectralTask", "DenseTask", "Design", "FitError", "assign", "explore",
+           "evaluate", "kernel_word_width", "FIT_FRACTION"]
+
+FIT_FRACTION = {"dsp": 1.0, "bram36": 1.0, "lut": 0.8, "ff": 0.8}  # leave room for routing
+
+
+class FitError(ValueError):
+    """Even the smallest design does not fit the board; the message has the numbers."""
+
+
+@dataclass
+class SpectralTask:
+    """What the DSE needs to know of a spectral layer."""
+
+    name: str
+    C: int
+    O: int
+    N: int
+    K: int
+    tiles: int
+    nz: np.ndarray  # (n, 3) triples (o, c, f)
+    out_shape: tuple
+    _bounds: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def F(self) -> int:
+        return self.N * (self.N // 2 + 1)
+
+
+@dataclass
+class DenseTask:
+    name: str
+    n_in: int
+    n_out: int
+    nnz_per_output: int
+    out_shape: tuple
+
+
+@dataclass
+class Design:
+    archs: list
+    costs: list
+    network: dict
+    fits: bool
+    over: dict  # resource → (used, allowed) for what does not fit
+
+    def row(self) -> dict:
+        r = self.network["resources"]
+        return {"ii_cycles": self.network["ii_cycles"],
+                "images_per_second": self.network["images_per_second"],
+                "dsp": r["dsp"], "bram36": r["bram36"], "lut": r["lut"], "ff": r["ff"],
+                "fits": self.fits,
+                "parallelism": {a.name: _par(a) for a in self.archs}}
+
+
+def _par(a) -> str:
+    if isinstance(a, DenseArch):
+        return f"macs={a.macs}"
+    return f"P={a.pes} B={a.banks} fft={a.fft_units} ifft={a.ifft_units}"
+
+
+def assign(task: SpectralTask, arch: SpectralArch) -> tuple[np.ndarray, np.ndarray]:
+    """PE of every accumulator group and bank of every spectrum word.
+
+    With several FFT units, unit u writes the channels c ≡ u (mod fft_units) into its own group of
+    ``banks / fft_units`` banks, so the units never write one bank in the same clock.
+    """
+    pe_of_group = sch.assign_pes(task.nz, task.O, task.F, arch.pes)
+    u = arch.fft_units
+    if arch.banks % u:
+        raise ValueError(f"layer {task.name}: banks ({arch.banks}) must be a multiple of "
+                         f"fft_units ({u})")
+    per = arch.banks // u
+    bank_of = np.zeros((task.C, task.F), dtype=np.int64)
+    for g in range(u):
+        chans = np.arange(g, task.C, u)
+        sel = task.nz[task.nz[:, 1] % u == g]
+        local = sel.copy()
+        local[:, 1] //= u
+        bank_of[chans] = sch.assign_banks(local, len(chans), task.F, per) + g * per
+    return pe_of_group, bank_of
+
+
+def _bound(task: SpectralTask, arch: SpectralArch) -> int:
+    key = (arch.pes, arch.banks, arch.ports, arch.fft_units, arch.mac_latency, arch.forwarding)
+    if key not in task._bounds:
+        pe_of_group, bank_of = assign(task, arch)
+        task._bounds[key] = sch.lower_bound(task.nz, pe_of_group, bank_of, arch.pes, arch.banks,
+                                            arch.ports, arch.mac_latency, arch.forwarding)["bound"]
+    return task._bounds[key]
+
+
+def kernel_word_width(task: SpectralTask, arch: SpectralArch, cycles: int) -> int:
+    """Bits of one sparse-kernel memory word: valid, first, bank, bank address, accumulator
+    address, weight real and imaginary parts."""
+    bits = lambda n: max(1, math.ceil(math.log2(max(n, 2))))  # noqa: E731
+    depth = math.ceil(task.C * task.F / arch.banks)
+    groups = math.ceil(task.O * task.F / arch.pes)
+    return 2 + bits(arch.banks) + bits(depth) + bits(groups) + 2 * arch.weight_bits
+
+
+def _spectral_cost(task: SpectralTask, arch: SpectralArch, cycles: int) -> dict:
+    groups = math.ceil(task.O * task.F / arch.pes)
+    return spectral_layer_cost(arch, task.C, task.O, task.tiles, cycles, groups,
+                               kernel_word_width(task, arch, cycles))
+
+
+def _forced(overrides: dict, name: str) -> set:
+    return set(overrides.get("all", {})) | set(overrides.get(name, {}))
+
+
+def _spectral_for(task: SpectralTask, t_tile: int, overrides: dict) -> SpectralArch | None:
+    """Cheapest spectral engine meeting ``t_tile`` clocks per tile (None if none can)."""
+    base = apply_overrides(SpectralArch(task.name, task.N, 1, 1), overrides)
+    forced = _forced(overrides, task.name)
+    N2 = base.fft * base.fft
+    a = base
+    if "fft_units" not in forced:
+        u = math.ceil(task.C / max(t_tile // N2, 1)) if t_tile >= N2 else None
+        if u is None or u > task.C:
+            return None
+        a = replace(a, fft_units=u)
+    if "ifft_units" not in forced:
+        u = math.ceil(task.O / max(t_tile // N2, 1)) if t_tile >= N2 else None
+        if u is None or u > task.O:
+            return None
+        a = replace(a, ifft_units=u)
+    n = len(task.nz)
+    start = max(1, math.ceil(n / max(t_tile, 1))) if "pes" not in forced else a.pes
+    limit = max(task.O * task.F, 1)
+    p = start
+    while p <= limit:
+        cand = replace(a, pes=p)
+        if "banks" not in forced:
+            b = max(p, cand.fft_units)
+            cand = replace(cand, banks=-(-b // cand.fft_units) * cand.fft_units)
+        if _bound(task, cand) <= t_tile:
+            return cand
+        if "pes" in forced:
+            return None
+        p = p + 1 if p < 64 else int(p * 1.03) + 1
+    return None
+
+
+def _dense_for(task: DenseTask, t: int, overrides: dict) -> DenseArch | None:
+    a = apply_overrides(DenseArch(task.name, 1), overrides)
+    if "macs" in _forced(overrides, task.name):
+        return a
+    per_mac = t // max(task.nnz_per_output, 1)
+    if per_mac < 1:
+        return None
+    return replace(a, macs=min(task.n_out, math.ceil(task.n_out / per_mac)))
+
+
+def evaluate(tasks: list, board: Board, archs: list, cycles: list | None = None) -> Design:
+    """Cost a complete design (``cycles``: real schedule lengths; default: the lower bounds)."""
+    costs = []
+    for i, (task, arch) in enumerate(zip(tasks, archs)):
+        if isinstance(task, SpectralTask):
+            c = cycles[i] if cycles else _bound(task, arch)
+            costs.append(_spectral_cost(task, arch, c))
+        else:
+            costs.append(dense_layer_cost(arch, task.n_in, task.n_out, task.nnz_per_output))
+    buffers = sum(activation_buffer_cost(t.out_shape, 16) for t in tasks[:-1])
+    net = network_cost(costs, buffers, board.target_clock_mhz)
+    used = net["resources"]
+    cap = board.capacity()
+    over = {k: (used[k], int(cap[k] * FIT_FRACTION[k])) for k in FIT_FRACTION
+            if used[k] > cap[k] * FIT_FRACTION[k]}
+    return Design(list(archs), costs, net, not over, over)
+
+
+def _design_at(tasks, board, T: int, overrides: dict) -> Design | None:
+    archs = []
+    for task in tasks:
+        if isinstance(task, SpectralTask):
+            a = _spectral_for(task, T // task.tiles, overrides)
+        else:
+            a = _dense_for(task, T, overrides)
+        if a is None:
+            return None
+        archs.append(a)
+    return evaluate(tasks, board, archs)
+
+
+def explore(tasks: list, board: Board, overrides: dict | None = None) -> dict:
+    """Best-throughput design that fits ``board``, with runners-up; raises FitError if none fits."""
+    overrides = overrides or {}
+    lo = max((t.tiles * t.N * t.N if isinstance(t, SpectralTask) else t.nnz_per_output)
+             for t in tasks)
+    hi = max((t.tiles * max(len(t.nz), t.C * t.N * t.N, t.O * t.N * t.N, 1)
+              if isinstance(t, SpectralTask) else t.n_out * t.nnz_per_output) for t in tasks)
+    hi = max(hi, lo)
+    smallest = _design_at(tasks, board, hi, overrides)
+    if smallest is None or not smallest.fits:
+        what = ", ".join(f"{k} {u} > {c}" for k, (u, c) in (smallest.over if smallest else {}).items())
+        raise FitError(f"even the smallest design does not fit {board.name} ({board.part}): "
+                       f"{what or 'forced parallelism cannot be met'}; choose a larger board "
+                       f"or prune harder")
+    best, best_T = smallest, hi
+    a, b = lo, hi
+    while a < b:
+        mid = (a + b) // 2
+        d = _design_at(tasks, board, mid, overrides)
+        if d is not None and d.fits:
+            b = mid
+            best, best_T = d, mid
+        else:
+            a = mid + 1
+    if best_T != a:
+        best = _design_at(tasks, board, a, overrides)
+    ii = best.network["ii_cycles"]
+    runners = []
+    for f in (1.25, 1.5, 2.0):
+        d = _design_at(tasks, board, int(ii * f), overrides)
+        if d is not None and d.network["ii_cycles"] != ii and all(
+                d.network["ii_cycles"] != r.network["ii_cycles"] for r in runners):
+            runners.append(d)
+    faster = _design_at(tasks, board, max(lo, int(ii * 0.8)), overrides) if ii > lo else None
+    if faster is not None and faster.network["ii_cycles"] < ii:
+        runners.insert(0, faster)
+    return {"chosen": best, "runners_up": runners, "ii_range": (lo, hi)}
