@@ -37,6 +37,7 @@ class Board:
     dsp: int
     bram36: int
     target_clock_mhz: float
+    dram_gbytes_per_s: float
     clock_port: str
     clock_pins: tuple
     clock_iostandard: str
@@ -51,7 +52,11 @@ class Board:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "part": self.part, "family": self.family,
-                "capacity": self.capacity(), "target_clock_mhz": self.target_clock_mhz}
+                "capacity": self.capacity(), "target_clock_mhz": self.target_clock_mhz,
+                "dram_gbytes_per_s": self.dram_gbytes_per_s}
+
+    def dram_bytes_per_cycle(self) -> float:
+        return self.dram_gbytes_per_s * 1e3 / self.target_clock_mhz
 
 
 def boards_dir() -> Path:
@@ -94,6 +99,10 @@ def _parse(path: Path) -> Board:
             raise BoardError(f"{path}: field '{k}' must be a positive count, got {v}")
         kw[k] = v
     kw["target_clock_mhz"] = _get(d, "target_clock_mhz", float, path)
+    kw["dram_gbytes_per_s"] = _get(d, "dram_gbytes_per_s", float, path)
+    if kw["dram_gbytes_per_s"] <= 0:
+        raise BoardError(f"{path}: field 'dram_gbytes_per_s' must be positive, got "
+                         f"{kw['dram_gbytes_per_s']}")
     clk = _get(d, "clock", dict, path)
     kw["clock_port"] = _get(clk, "port", str, path, "clock")
     pins = _get(clk, "pins", list, path, "clock")

@@ -12,7 +12,7 @@ from rich.table import Table
 from .arch import ArchError, load_overrides, parse_overrides
 from .boards import BoardError, load_board
 from .data import DataError, load
-from .dse import FitError
+from .dse import FitError, explore_sequential
 from .model import ModelError, load_model, save_model
 from .progress import console
 from .prune import PruneSettings, prune
@@ -216,13 +216,11 @@ def run_map(model_arg: str, board_name: str, out: Path | None, density: float, s
         t0 = time.perf_counter()
         sparse = map_tasks("vgg16", vgg16_tasks(density, seed), board, overrides,
                            source={"name": "vgg16", "density": density, "seed": seed,
-                                   "synthetic": True})
+                                   "synthetic": True}, style="sequential")
         _map_tables(sparse, f"map: VGG16 at density {density:.0%} on {board.name} (modeled)")
         t_sparse = time.perf_counter() - t0
-        dense = map_tasks("vgg16-dense", vgg16_tasks(1.0, seed), board, overrides,
-                          source={"name": "vgg16", "density": 1.0, "seed": seed,
-                                  "synthetic": True})
-        ds, dd = sparse.design.network, dense.design.network
+        dense = explore_sequential(vgg16_tasks(1.0, seed), board, overrides)["chosen"]
+        ds, dd = sparse.design.network, dense.network
         console.print(f"same board, same DSP budget ({board.dsp} DSP): dense spectral "
                       f"{dd['images_per_second']:,.1f} images/s (II {dd['ii_cycles']}), sparse "
                       f"{ds['images_per_second']:,.1f} images/s (II {ds['ii_cycles']}) -> "

@@ -22,6 +22,13 @@ the sum of the layers' latencies.
 Dense layers: ``macs`` MAC units each own ``ceil(out / macs)`` outputs and walk each output's
 non-zero inputs one per clock.
 
+Memory plan.  When kernels and activation maps fit in block RAM everything stays on chip (LeNet).
+Otherwise (VGG16) activation maps live in external DRAM and each layer runs in ``chunks``
+groups of output channels whose kernels fit a double-buffered on-chip kernel memory: the input map
+is read (and FFT'd) once per chunk, the kernels and the output map once per image.  The layer's
+initiation interval is then the larger of its compute time and its DRAM traffic divided by the
+board's DRAM bandwidth.
+
 Latency constants (pipeline depths) are model parameters here; the generate stage's RTL must
 reproduce them exactly.  DSP48E1 per complex multiplier: 3 (the three-multiplication form
 ``k1 = c(a+b), k2 = a(d−c), k3 = b(c+d)``, exact in integer arithmetic; the pre-adders of the
@@ -69,31 +76,50 @@ def fft_unit_cost(N: int, word_bits: int) -> dict:
 
 
 def spectral_layer_cost(arch: SpectralArch, C: int, O: int, tiles: int, schedule_cycles: int,
-                        groups_per_pe: int, kernel_width: int) -> dict:
-    """Cycles and resources of one spectral layer engine for a given schedule length."""
+                        groups_per_pe: int, kernel_width: int, *, chunks: int = 0,
+                        nonzero: int = 0, in_shape=(1, 1, 1), out_shape=(1, 1, 1),
+                        dram_bytes_per_cycle: float = 0.0) -> dict:
+    """Cycles and resources of one spectral layer engine for a given schedule length.
+
+    ``chunks`` = 0: kernels and maps on chip; ``chunks`` >= 1: the external-memory plan of the
+    module docstring with that many output-channel chunks.
+    """
     N = arch.fft
     F = N * (N // 2 + 1)
     fu, iu = fft_unit_cost(N, arch.spectrum_bits), fft_unit_cost(N, arch.spectrum_bits)
+    k = max(chunks, 1)
     t_fft = math.ceil(C / arch.fft_units) * fu["cycles_per_channel"]
-    t_had = schedule_cycles
-    t_ifft = math.ceil(O / arch.ifft_units) * iu["cycles_per_channel"]
+    t_had = math.ceil(schedule_cycles / k)
+    t_ifft = math.ceil(math.ceil(O / k) / arch.ifft_units) * iu["cycles_per_channel"]
     ii_tile = max(t_fft, t_had, t_ifft, 1)
-    latency = (t_fft + t_had + t_ifft + (tiles - 1) * ii_tile
+    compute_ii = k * tiles * ii_tile
+    latency = (t_fft + t_had + t_ifft + (k * tiles - 1) * ii_tile
                + fu["latency"] + arch.mac_latency + iu["latency"])
     acc_bits = arch.spectrum_bits + arch.weight_bits + _bits(C) + 1
     bank_depth = math.ceil(C * F / arch.banks)
+    kernel_depth = max(schedule_cycles, 1) if k == 1 else 2 * math.ceil(schedule_cycles / k)
     mem = {
-        "kernel": arch.pes * bram18(max(schedule_cycles, 1), kernel_width),
+        "kernel": arch.pes * bram18(kernel_depth, kernel_width),
         "spectrum": arch.banks * bram18(2 * bank_depth, 2 * arch.spectrum_bits),
-        "accumulator": arch.pes * bram18(2 * max(groups_per_pe, 1), 2 * acc_bits),
+        "accumulator": arch.pes * bram18(2 * max(math.ceil(groups_per_pe / k), 1), 2 * acc_bits),
         "fft": arch.fft_units * fu["bram18"] + arch.ifft_units * iu["bram18"],
     }
+    dram = 0
+    if chunks:
+        act = arch.activation_bits / 8
+        dram = math.ceil(nonzero * kernel_width / 8 + chunks * math.prod(in_shape) * act
+                         + math.prod(out_shape) * act)
+    dram_ii = math.ceil(dram / dram_bytes_per_cycle) if dram else 0
+    ii = max(compute_ii, dram_ii)
     pe_lut = 2 * arch.spectrum_bits * math.ceil(arch.banks / 4) + 150
+    stages = {"fft": t_fft, "hadamard": t_had, "ifft": t_ifft}
+    bottleneck = max(stages, key=stages.get) if compute_ii >= dram_ii else "dram"
     return {
         "cycles": {"fft_per_tile": t_fft, "hadamard_per_tile": t_had, "ifft_per_tile": t_ifft,
-                   "ii_tile": ii_tile, "tiles": tiles, "ii": tiles * ii_tile,
-                   "latency": latency, "bottleneck": ("fft", "hadamard", "ifft")[
-                       [t_fft, t_had, t_ifft].index(max(t_fft, t_had, t_ifft))]},
+                   "ii_tile": ii_tile, "tiles": tiles, "chunks": k, "compute_ii": compute_ii,
+                   "dram_ii": dram_ii, "ii": ii, "latency": max(latency, ii),
+                   "bottleneck": bottleneck},
+        "dram_bytes": dram,
         "dsp": arch.pes * DSP_PER_CMUL + arch.fft_units * fu["dsp"] + arch.ifft_units * iu["dsp"],
         "bram18": sum(mem.values()),
         "bram18_by_memory": mem,
@@ -111,6 +137,7 @@ def dense_layer_cost(arch: DenseArch, n_in: int, n_out: int, nnz_per_output: int
     weights_per_mac = per_mac * nnz_per_output
     return {
         "cycles": {"ii": ii, "latency": ii + arch.mac_latency + 2},
+        "dram_bytes": 0,
         "dsp": arch.macs,
         "bram18": arch.macs * bram18(weights_per_mac, arch.weight_bits
                                      + (_bits(n_in) if nnz_per_output < n_in else 0)),
@@ -119,18 +146,25 @@ def dense_layer_cost(arch: DenseArch, n_in: int, n_out: int, nnz_per_output: int
     }
 
 
-def activation_buffer_cost(shape, bits: int) -> int:
-    """RAMB18 of the ping-pong buffer between two layers for an activation map of ``shape``."""
-    return bram18(2 * math.prod(shape), bits)
+def activation_buffer_cost(shape, bits: int, band_rows: int | None = None) -> int:
+    """RAMB18 of the ping-pong buffer between two layers for an activation map (C, H, W); with
+    ``band_rows`` only that many rows are buffered (maps streamed from external memory)."""
+    C, H, W = shape
+    return bram18(2 * C * (min(H, band_rows) if band_rows else H) * W, bits)
 
 
-def network_cost(layer_costs: list[dict], buffers_bram18: int, clock_mhz: float) -> dict:
+def network_cost(layer_costs: list[dict], buffers_bram18: int, clock_mhz: float,
+                 external: bool = False) -> dict:
     """Whole-network figures: initiation interval, latency, throughput and resource totals."""
     ii = max(c["cycles"]["ii"] for c in layer_costs)
     latency = sum(c["cycles"]["latency"] for c in layer_costs)
     total = {k: sum(c[k] for c in layer_costs) for k in ("dsp", "bram18", "lut", "ff")}
     total["bram18"] += buffers_bram18
     total["bram36"] = math.ceil(total["bram18"] / 2)
+    dram = sum(c["dram_bytes"] for c in layer_costs)
+    ips = clock_mhz * 1e6 / ii
     return {"ii_cycles": ii, "latency_cycles": latency, "clock_mhz": clock_mhz,
-            "images_per_second": clock_mhz * 1e6 / ii, "latency_us": latency / clock_mhz,
+            "images_per_second": ips, "latency_us": latency / clock_mhz,
+            "memory_plan": "external DRAM" if external else "on chip",
+            "dram_bytes_per_image": dram, "dram_gbytes_per_s": dram * ips / 1e9,
             "resources": total}

@@ -17,12 +17,15 @@ import numpy as np
 from . import schedule as sch
 from .arch import DenseArch, SpectralArch, apply_overrides
 from .boards import Board
-from .cost import activation_buffer_cost, dense_layer_cost, network_cost, spectral_layer_cost
+from .cost import (activation_buffer_cost, bram18, dense_layer_cost, network_cost,
+                   spectral_layer_cost)
 
 __all__ = ["SpectralTask", "DenseTask", "Design", "FitError", "assign", "explore",
+           "explore_sequential", "estimate_bound",
            "evaluate", "kernel_word_width", "FIT_FRACTION"]
 
 FIT_FRACTION = {"dsp": 1.0, "bram36": 1.0, "lut": 0.8, "ff": 0.8}  # leave room for routing
+KERNEL_SHARE = 0.5  # of the board's block RAM for kernel memories in the sequential style
 
 
 class FitError(ValueError):
@@ -41,11 +44,17 @@ class SpectralTask:
     tiles: int
     nz: np.ndarray  # (n, 3) triples (o, c, f)
     out_shape: tuple
+    in_shape: tuple = (1, 1, 1)
     _bounds: dict = field(default_factory=dict, repr=False)
+    _stats: tuple | None = field(default=None, repr=False)
 
     @property
     def F(self) -> int:
         return self.N * (self.N // 2 + 1)
+
+    @property
+    def nonzero(self) -> int:
+        return self.O * self.C * self.F if self.nz is None else len(self.nz)
 
 
 @dataclass
@@ -70,8 +79,14 @@ class Design:
         return {"ii_cycles": self.network["ii_cycles"],
                 "images_per_second": self.network["images_per_second"],
                 "dsp": r["dsp"], "bram36": r["bram36"], "lut": r["lut"], "ff": r["ff"],
-                "fits": self.fits,
-                "parallelism": {a.name: _par(a) for a in self.archs}}
+                "fits": self.fits, "parallelism": _parallelism(self.archs)}
+
+
+def _parallelism(archs) -> dict:
+    """Layer → parallelism text; one "all" entry when every layer shares one engine."""
+    texts = {a.name: _par(a) for a in archs}
+    return {"all": next(iter(texts.values()))} if len(archs) > 1 and len(set(texts.values())) == 1 \
+        and all(type(a) is type(archs[0]) for a in archs) and "macs" not in str(texts) else texts
 
 
 def _par(a) -> str:
@@ -111,6 +126,28 @@ def _bound(task: SpectralTask, arch: SpectralArch) -> int:
     return task._bounds[key]
 
 
+def estimate_bound(task: SpectralTask, arch: SpectralArch) -> int:
+    """The schedule bound of perfectly balanced PE and bank loads (never above the real one).
+
+    Cheap: used to rank the many candidates of the sequential exploration; the chosen design is
+    then assigned, scheduled and costed for real.  ``task.nz`` None means every weight is kept.
+    """
+    if task._stats is None:
+        if task.nz is None:
+            task._stats = (task.O * task.C * task.F, task.C, task.O, task.C)
+        else:
+            g = np.bincount(task.nz[:, 0] * task.F + task.nz[:, 2])
+            a = np.bincount(task.nz[:, 1] * task.F + task.nz[:, 2])
+            task._stats = (len(task.nz), int(g.max()), int(a.max()), int(g.max()))
+    n, group, addr, m = task._stats
+    u = arch.fft_units
+    n_bank_group = n * math.ceil(task.C / u) / task.C
+    pe = max(math.ceil(n / arch.pes), group)
+    bank = max(math.ceil(n_bank_group / (arch.banks // u) / arch.ports), math.ceil(addr / arch.ports))
+    hazard = 0 if arch.forwarding else (m - 1) * arch.mac_latency + 1
+    return max(pe, bank, hazard)
+
+
 def kernel_word_width(task: SpectralTask, arch: SpectralArch, cycles: int) -> int:
     """Bits of one sparse-kernel memory word: valid, first, bank, bank address, accumulator
     address, weight real and imaginary parts."""
@@ -120,10 +157,13 @@ def kernel_word_width(task: SpectralTask, arch: SpectralArch, cycles: int) -> in
     return 2 + bits(arch.banks) + bits(depth) + bits(groups) + 2 * arch.weight_bits
 
 
-def _spectral_cost(task: SpectralTask, arch: SpectralArch, cycles: int) -> dict:
+def _spectral_cost(task: SpectralTask, arch: SpectralArch, cycles: int, chunks: int = 0,
+                   bytes_per_cycle: float = 0.0) -> dict:
     groups = math.ceil(task.O * task.F / arch.pes)
     return spectral_layer_cost(arch, task.C, task.O, task.tiles, cycles, groups,
-                               kernel_word_width(task, arch, cycles))
+                               kernel_word_width(task, arch, cycles), chunks=chunks,
+                               nonzero=task.nonzero, in_shape=task.in_shape,
+                               out_shape=task.out_shape, dram_bytes_per_cycle=bytes_per_cycle)
 
 
 def _forced(overrides: dict, name: str) -> set:
@@ -146,7 +186,7 @@ def _spectral_for(task: SpectralTask, t_tile: int, overrides: dict) -> SpectralA
         if u is None or u > task.O:
             return None
         a = replace(a, ifft_units=u)
-    n = len(task.nz)
+    n = task.nonzero
     start = max(1, math.ceil(n / max(t_tile, 1))) if "pes" not in forced else a.pes
     limit = max(task.O * task.F, 1)
     p = start
@@ -173,22 +213,100 @@ def _dense_for(task: DenseTask, t: int, overrides: dict) -> DenseArch | None:
     return replace(a, macs=min(task.n_out, math.ceil(task.n_out / per_mac)))
 
 
-def evaluate(tasks: list, board: Board, archs: list, cycles: list | None = None) -> Design:
+def evaluate(tasks: list, board: Board, archs: list, cycles: list | None = None,
+             style: str = "pipelined") -> Design:
     """Cost a complete design (``cycles``: real schedule lengths; default: the lower bounds)."""
+    if style == "sequential":
+        sched = cycles or [estimate_bound(t, a) for t, a in zip(tasks, archs)]
+        return _sequential(tasks, board, archs[0], sched)
+    sched = [(cycles[i] if cycles else _bound(t, a)) if isinstance(t, SpectralTask) else None
+             for i, (t, a) in enumerate(zip(tasks, archs))]
     costs = []
     for i, (task, arch) in enumerate(zip(tasks, archs)):
         if isinstance(task, SpectralTask):
-            c = cycles[i] if cycles else _bound(task, arch)
-            costs.append(_spectral_cost(task, arch, c))
+            costs.append(_spectral_cost(task, arch, sched[i]))
         else:
             costs.append(dense_layer_cost(arch, task.n_in, task.n_out, task.nnz_per_output))
-    buffers = sum(activation_buffer_cost(t.out_shape, 16) for t in tasks[:-1])
-    net = network_cost(costs, buffers, board.target_clock_mhz)
-    used = net["resources"]
-    cap = board.capacity()
+    buffers = sum(activation_buffer_cost(_chw(t.out_shape), 16) for t in tasks[:-1])
+    return _verdict(board, archs, costs, network_cost(costs, buffers, board.target_clock_mhz))
+
+
+def _chw(shape) -> tuple:
+    return tuple(shape) if len(shape) == 3 else (1, 1, math.prod(shape))
+
+
+def _verdict(board: Board, archs, costs, net) -> Design:
+    used, cap = net["resources"], board.capacity()
     over = {k: (used[k], int(cap[k] * FIT_FRACTION[k])) for k in FIT_FRACTION
             if used[k] > cap[k] * FIT_FRACTION[k]}
     return Design(list(archs), costs, net, not over, over)
+
+
+def _sequential(tasks: list, board: Board, arch: SpectralArch, sched: list) -> Design:
+    """One spectral engine shared by all layers in turn; maps and kernels in external DRAM.
+
+    The engine's kernel memory per PE holds two chunks of ``depth`` words (double buffering),
+    ``depth`` the largest power of two ≥ 512 that keeps all kernel memories within
+    ``KERNEL_SHARE`` of the block RAM; a layer runs in ``ceil(cycles / depth)`` output-channel
+    chunks.  Image time is the sum of the layers' times.
+    """
+    width = max(kernel_word_width(t, arch, 0) for t in tasks)
+    depth = 512
+    while arch.pes * bram18(4 * depth, width) <= KERNEL_SHARE * board.bram18:
+        depth *= 2
+    bpc = board.dram_bytes_per_cycle()
+    costs = [_spectral_cost(t, arch, sched[i], max(1, math.ceil(sched[i] / depth)), bpc)
+             for i, t in enumerate(tasks)]
+    ii = sum(c["cycles"]["ii"] for c in costs)
+    for c in costs:
+        c["cycles"]["latency"] = c["cycles"]["ii"]
+    engine = {k: max(c[k] for c in costs) for k in ("dsp", "lut", "ff")}
+    mem = {m: max(c["bram18_by_memory"][m] for c in costs) for m in costs[0]["bram18_by_memory"]}
+    mem["kernel"] = arch.pes * bram18(2 * depth, width)
+    band = max(activation_buffer_cost(t.in_shape, arch.activation_bits, t.N) for t in tasks)
+    engine["bram18"] = sum(mem.values()) + band
+    engine["bram36"] = math.ceil(engine["bram18"] / 2)
+    dram = sum(c["dram_bytes"] for c in costs)
+    ips = board.target_clock_mhz * 1e6 / ii
+    net = {"ii_cycles": ii, "latency_cycles": ii, "clock_mhz": board.target_clock_mhz,
+           "images_per_second": ips, "latency_us": ii / board.target_clock_mhz,
+           "style": "sequential", "memory_plan": "external DRAM",
+           "kernel_chunk_depth": depth, "dram_bytes_per_image": dram,
+           "dram_gbytes_per_s": dram * ips / 1e9, "resources": engine}
+    return _verdict(board, [replace(arch, name=t.name) for t in tasks], costs, net)
+
+
+def _sequential_candidates(tasks: list, overrides: dict):
+    base = apply_overrides(SpectralArch("all", tasks[0].N, 1, 1), overrides)
+    forced = set(overrides.get("all", {}))
+    pes = [base.pes] if "pes" in forced else [2 ** i for i in range(0, 12)]
+    units = [base.fft_units] if "fft_units" in forced else [2 ** i for i in range(0, 7)]
+    for p in pes:
+        for u in units:
+            b = base.banks if "banks" in forced else -(-max(p, u) // u) * u
+            iu = base.ifft_units if "ifft_units" in forced else u
+            yield replace(base, pes=p, banks=b, fft_units=u, ifft_units=iu)
+
+
+def explore_sequential(tasks: list, board: Board, overrides: dict | None = None) -> dict:
+    """The shared-engine design with the most images/s that fits; runners-up by throughput."""
+    overrides = overrides or {}
+    if any(not isinstance(t, SpectralTask) for t in tasks):
+        raise ValueError("the sequential (shared-engine) style maps spectral conv layers only")
+    designs = [evaluate(tasks, board, [a] * len(tasks), style="sequential")
+               for a in _sequential_candidates(tasks, overrides)]
+    fitting = sorted((d for d in designs if d.fits),
+                     key=lambda d: (d.network["ii_cycles"], d.network["resources"]["dsp"]))
+    if not fitting:
+        small = min(designs, key=lambda d: d.network["resources"]["bram18"])
+        what = ", ".join(f"{k} {u} > {c}" for k, (u, c) in small.over.items())
+        raise FitError(f"even the smallest design does not fit {board.name} ({board.part}): "
+                       f"{what}; choose a larger board or prune harder")
+    best = fitting[0]
+    faster = sorted((d for d in designs if not d.fits and
+                     d.network["ii_cycles"] < best.network["ii_cycles"]),
+                    key=lambda d: d.network["resources"]["dsp"])[:1]
+    return {"chosen": best, "runners_up": faster + fitting[1:4], "style": "sequential"}
 
 
 def _design_at(tasks, board, T: int, overrides: dict) -> Design | None:
@@ -209,7 +327,7 @@ def explore(tasks: list, board: Board, overrides: dict | None = None) -> dict:
     overrides = overrides or {}
     lo = max((t.tiles * t.N * t.N if isinstance(t, SpectralTask) else t.nnz_per_output)
              for t in tasks)
-    hi = max((t.tiles * max(len(t.nz), t.C * t.N * t.N, t.O * t.N * t.N, 1)
+    hi = max((t.tiles * max(t.nonzero, t.C * t.N * t.N, t.O * t.N * t.N, 1)
               if isinstance(t, SpectralTask) else t.n_out * t.nnz_per_output) for t in tasks)
     hi = max(hi, lo)
     smallest = _design_at(tasks, board, hi, overrides)
@@ -240,4 +358,4 @@ def explore(tasks: list, board: Board, overrides: dict | None = None) -> dict:
     faster = _design_at(tasks, board, max(lo, int(ii * 0.8)), overrides) if ii > lo else None
     if faster is not None and faster.network["ii_cycles"] < ii:
         runners.insert(0, faster)
-    return {"chosen": best, "runners_up": runners, "ii_range": (lo, hi)}
+    return {"chosen": best, "runners_up": runners, "style": "pipelined"}

@@ -18,11 +18,12 @@ from ._io import atomic_directory, save_arrays, sha256_file, write_json
 from .admm import project
 from .arch import check_override_layers
 from .boards import Board
-from .dse import (DenseTask, Design, SpectralTask, assign, evaluate, explore, kernel_word_width)
+from .dse import (DenseTask, Design, SpectralTask, assign, evaluate, explore, explore_sequential,
+                  kernel_word_width)
 from .network import DENSE, SPECTRAL, layer_shapes, vgg16_layers, weight_key
 
 __all__ = ["LayerMap", "Mapping", "tasks_from_model", "vgg16_tasks", "map_tasks", "memory_image",
-           "describe", "model_source",
+           "describe", "model_source", "verify",
            "save_mapping", "FORMAT", "FORMAT_VERSION", "WORD_FIELDS"]
 
 FORMAT = "codesign-schedule"
@@ -86,7 +87,8 @@ def tasks_from_model(model) -> list:
         if layer["type"] == SPECTRAL:
             tasks.append(SpectralTask(layer["name"], layer["in_channels"], layer["out_channels"],
                                       layer["fft"], layer["kernel"], shape["tiles"],
-                                      sch.nonzeros_from_mask(mask), tuple(shape["out"])))
+                                      sch.nonzeros_from_mask(mask), tuple(shape["out"]),
+                                      tuple(shape["in"])))
         else:
             tasks.append(DenseTask(layer["name"], layer["in_features"], layer["out_features"],
                                    int(mask.sum(axis=0).max()), tuple(shape["out"])))
@@ -94,7 +96,8 @@ def tasks_from_model(model) -> list:
 
 
 def vgg16_tasks(density: float, seed: int, fft: int = 8) -> list:
-    """VGG16's 13 conv layers with synthetic balanced masks at ``density`` (seeded)."""
+    """VGG16's 13 conv layers with synthetic balanced masks at ``density`` (seeded); at density
+    1 the non-zeros are left implicit (``nz`` None: every weight), for the exploration only."""
     rng = np.random.default_rng(seed)
     layers = vgg16_layers(fft=fft)
     shapes = layer_shapes(layers, (3, 224, 224))
@@ -102,10 +105,10 @@ def vgg16_tasks(density: float, seed: int, fft: int = 8) -> list:
     for layer, shape in zip(layers, shapes):
         O, C, N = layer["out_channels"], layer["in_channels"], layer["fft"]
         F = N * (N // 2 + 1)
-        mask = project(rng.random((O, C, F)), density, balanced=True) if density < 1 else \
-            np.ones((O, C, F), dtype=bool)
-        tasks.append(SpectralTask(layer["name"], C, O, N, layer["kernel"], shape["tiles"],
-                                  sch.nonzeros_from_mask(mask), tuple(shape["out"])))
+        nz = sch.nonzeros_from_mask(project(rng.random((O, C, F)), density, balanced=True)) \
+            if density < 1 else None
+        tasks.append(SpectralTask(layer["name"], C, O, N, layer["kernel"], shape["tiles"], nz,
+                                  tuple(shape["out"]), tuple(shape["in"])))
     return tasks
 
 
@@ -120,6 +123,54 @@ def _accumulator_addresses(nz: np.ndarray, pe_of_group: np.ndarray) -> np.ndarra
         idx = np.flatnonzero(used & (pe == p))
         acc[idx] = np.arange(len(idx))
     return acc.reshape(O, F)
+
+
+def verify(task: SpectralTask, arch, pe_of_group, bank_of, s: sch.Schedule) -> list[str]:
+    """Vectorised check of the validity rules of docs/schedule-format.md (run on every mapping)."""
+    nz, n = task.nz, len(task.nz)
+    bad = []
+    if s.program.shape != (arch.pes, s.cycles):
+        return [f"program shape {s.program.shape} != (P, cycles) = ({arch.pes}, {s.cycles})"]
+    flat = s.program.ravel()
+    used = flat[flat >= 0]
+    if len(used) != n or not np.array_equal(np.sort(used), np.arange(n)):
+        bad.append("not every non-zero is scheduled exactly once")
+        return bad
+    pe_slot, cyc_slot = np.divmod(np.flatnonzero(s.program.ravel() >= 0), s.cycles)
+    order = s.program.ravel()[s.program.ravel() >= 0]
+    pe = np.empty(n, np.int64)
+    cyc = np.empty(n, np.int64)
+    pe[order], cyc[order] = pe_slot, cyc_slot
+    if not (np.array_equal(pe, s.pe) and np.array_equal(cyc, s.cycle)):
+        bad.append("program disagrees with the per-non-zero pe/cycle arrays")
+    if np.any(pe != pe_of_group[nz[:, 0], nz[:, 2]]):
+        bad.append("a non-zero runs on a PE that does not own its accumulator group")
+    reads = np.bincount(bank_of[nz[:, 1], nz[:, 2]] * s.cycles + cyc)
+    if reads.size and reads.max() > arch.ports:
+        bad.append(f"a bank is read {reads.max()} times in one clock (ports {arch.ports})")
+    if not arch.forwarding and n:
+        g = nz[:, 0] * task.F + nz[:, 2]
+        o = np.lexsort((cyc, g))
+        same = g[o][1:] == g[o][:-1]
+        gap = np.diff(cyc[o])[same]
+        if gap.size and gap.min() < arch.mac_latency:
+            bad.append(f"accumulator hazard: updates {gap.min()} clocks apart "
+                       f"(latency {arch.mac_latency})")
+    return bad
+
+
+def _dense_bound(task: SpectralTask, arch) -> int:
+    """Schedule bound of the same engine with every weight kept.
+
+    All groups then carry C non-zeros and all spectrum words O reads, so the balanced assignment
+    of :func:`codesign.dse.assign` (LPT over equal items) is exactly round-robin.
+    """
+    pe = math.ceil(task.O * task.F / arch.pes) * task.C
+    u = arch.fft_units
+    words = math.ceil(task.C / u) * task.F
+    bank = math.ceil(math.ceil(words / (arch.banks // u)) * task.O / arch.ports)
+    hazard = 0 if arch.forwarding else (task.C - 1) * arch.mac_latency + 1
+    return max(pe, bank, hazard)
 
 
 def memory_image(lm: LayerMap, w_re: np.ndarray, w_im: np.ndarray) -> dict:
@@ -180,11 +231,17 @@ def _words_hex(image: dict, p: int) -> str:
 
 
 def map_tasks(name: str, tasks: list, board: Board, overrides: dict | None = None,
-              weights: dict | None = None, source: dict | None = None, progress=None) -> Mapping:
-    """Explore, then schedule every spectral layer of the chosen design for real and check it."""
+              weights: dict | None = None, source: dict | None = None, progress=None,
+              style: str = "pipelined") -> Mapping:
+    """Explore, then schedule every spectral layer of the chosen design for real and check it.
+
+    ``style``: "pipelined" — one engine per layer, maps on chip (LeNet); "sequential" — one
+    engine shared by all layers, maps and kernel chunks in external DRAM (VGG16).
+    """
     overrides = overrides or {}
     check_override_layers(overrides, [t.name for t in tasks])
-    exp = explore(tasks, board, overrides)
+    exp = explore_sequential(tasks, board, overrides) if style == "sequential" else \
+        explore(tasks, board, overrides)
     chosen = exp["chosen"]
     layers, cycles = {}, []
     for task, arch in zip(tasks, chosen.archs):
@@ -197,17 +254,11 @@ def map_tasks(name: str, tasks: list, board: Board, overrides: dict | None = Non
         s = sch.schedule_layer(task.nz, pe_of_group, bank_of, P=arch.pes, B=arch.banks,
                                ports=arch.ports, latency=arch.mac_latency,
                                forwarding=arch.forwarding)
-        problems = sch.check_schedule(task.nz, s, pe_of_group, bank_of, P=arch.pes, B=arch.banks,
-                                      ports=arch.ports, latency=arch.mac_latency,
-                                      forwarding=arch.forwarding)
+        problems = verify(task, arch, pe_of_group, bank_of, s)
         if problems:
             raise RuntimeError(f"layer {task.name}: scheduler produced an invalid schedule: "
                                f"{problems[:3]}")
-        full = np.argwhere(np.ones((task.O, task.C, task.F), dtype=bool))
-        dpe, dbank = assign(SpectralTask(task.name, task.C, task.O, task.N, task.K, task.tiles,
-                                         full, task.out_shape), arch)
-        dense = sch.lower_bound(full, dpe, dbank, arch.pes, arch.banks, arch.ports,
-                                arch.mac_latency, arch.forwarding)["bound"]
+        dense = _dense_bound(task, arch)
         lm = LayerMap(task, arch, pe_of_group, bank_of, sch.bank_addresses(bank_of),
                       _accumulator_addresses(task.nz, pe_of_group), s, bound, dense)
         if weights and task.name in weights:
@@ -216,7 +267,8 @@ def map_tasks(name: str, tasks: list, board: Board, overrides: dict | None = Non
         cycles.append(int(s.cycles))
         if progress:
             progress(task.name)
-    design = evaluate(tasks, board, chosen.archs, [c if c is not None else 0 for c in cycles])
+    design = evaluate(tasks, board, chosen.archs, [c if c is not None else 0 for c in cycles],
+                      style=style)
     return Mapping(name, board, tasks, design, layers, exp["runners_up"], source or {},
                    weights or {})
 

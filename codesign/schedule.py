@@ -52,6 +52,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import csr_matrix
+from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components, maximum_bipartite_matching
 
 __all__ = ["Schedule", "nonzeros_from_mask", "assign_pes", "assign_banks", "bank_addresses",
@@ -252,7 +253,7 @@ def _vertices(pe, bank, P, B, T):
     bank_load = np.bincount(bank, minlength=B)
     npieces = -(-bank_load // T)
     first_piece = np.concatenate(([0], np.cumsum(npieces)))
-    order = np.argsort(bank, kind="stable")
+    order = np.argsort(bank.astype(np.uint16) if B <= 65536 else bank, kind="stable")
     sb = bank[order]
     rank = np.arange(len(sb)) - np.searchsorted(sb, sb, side="left")
     piece = np.empty(len(bank), _I)
@@ -310,8 +311,16 @@ def _edge_colour(row, col, grp, G, T, K):
     n = len(row)
     GG = G + 1
     key = (row * GG + grp) * K + col
-    ukey, origin_of_edge, mult = np.unique(key, return_inverse=True, return_counts=True)
+    eorder = np.argsort(key)                # edges grouped by unit
+    key = key[eorder]
+    first = np.empty(n, bool)
+    first[0] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    ukey = key[starts]
+    mult = np.diff(np.append(starts, n))
     nu = len(ukey)
+    del key, first, starts
     # north-west corner padding to a T-regular K x K multigraph (dummy group G)
     cr = np.cumsum(T - np.bincount(row, minlength=K))
     cc = np.cumsum(T - np.bincount(col, minlength=K))
@@ -325,7 +334,7 @@ def _edge_colour(row, col, grp, G, T, K):
     org = np.insert(np.arange(nu, dtype=_J), ins, -1)
     col_ = (allkey % K).astype(_J)
     lv = (allkey // K).astype(_J)          # row * GG + group: units sorted by (node, lv, col)
-    del allkey, ukey, key
+    del allkey, ukey
     node = np.zeros(len(lv), _J)
     rperm = np.argsort(col_.astype(np.uint16) if K <= 65536 else col_, kind="stable").astype(_J)
     base = np.zeros(1, _I)
@@ -417,43 +426,60 @@ def _edge_colour(row, col, grp, G, T, K):
     rec_col.append(base[node[real]])
     ro = np.concatenate(rec_org)
     rc = np.concatenate(rec_col)
-    rc = rc[np.lexsort((rc, ro))]
     colour = np.empty(n, _I)
-    colour[np.argsort(origin_of_edge, kind="stable")] = rc
+    colour[eorder] = rc[np.argsort(ro, kind="stable")]   # a unit's colours to its edges
     return colour
 
 
 class _Repair:
     """Hazard removal on a conflict-free colouring by conflict-preserving local moves.
 
-    State is kept per PE along time (``at[p, t]`` edge, ``gat[p, t]`` its group, -1 if idle) and
-    per bank along time (``cnt[b, t]`` reads)."""
+    State: ``at[p, t]`` the edge PE p issues at colour t and ``gat[p, t]`` its group (-1: idle),
+    ``cnt[b, t]`` the reads of bank b, ``port_at[b, k, t]`` the edge on port k, and ``near[e]``
+    the number of edges of e's group closer than L to e (a hazard iff > 0)."""
 
     def __init__(self, colour, pe, bank, grp, T, P, B, ports, L):
         self.c, self.pe, self.bank, self.grp = colour, pe, bank, grp
         self.T, self.P, self.B, self.ports, self.L = T, P, B, ports, L
+        n = len(colour)
         self.at = np.full((P, T), -1, _I)
-        self.at[pe, colour] = np.arange(len(colour))
+        self.at[pe, colour] = np.arange(n)
         self.gat = np.full((P, T), -1, _I)
         self.gat[pe, colour] = grp
         self.cnt = np.bincount(bank * T + colour, minlength=B * T).reshape(B, T)
-        self.port = None                           # lazily: port label of every edge (Kempe)
+        if ports == 1:
+            self.port = np.zeros(n, _I)
+        else:
+            key = bank * T + colour
+            o = np.argsort(key, kind="stable")
+            sk = key[o]
+            self.port = np.empty(n, _I)
+            self.port[o] = np.arange(n) - np.searchsorted(sk, sk, side="left")
+        self.port_at = np.full((B, ports, T), -1, _J if n < 2**31 else _I)
+        self.port_at[bank, self.port, colour] = np.arange(n)
+        if L <= 16:
+            near = np.zeros((P, T), _I)
+            for d in range(1, min(L, T)):
+                same = (self.gat[:, d:] == self.gat[:, :-d]) & (self.gat[:, d:] >= 0)
+                near[:, d:] += same
+                near[:, :-d] += same
+            self.near = near[pe, colour]
+        else:
+            key = grp * (T + 2 * L) + colour
+            sk = np.sort(key)
+            self.near = (np.searchsorted(sk, key + L - 1, side="right")
+                         - np.searchsorted(sk, key - L + 1, side="left") - 1)
 
-    def all_hazards(self):
-        """Every edge closer than L to another edge of its group."""
-        bad = set()
-        for d in range(1, self.L):
-            p, t = np.nonzero((self.gat[:, d:] == self.gat[:, :-d]) & (self.gat[:, d:] >= 0))
-            bad.update(self.at[p, t].tolist())
-            bad.update(self.at[p, t + d].tolist())
-        return sorted(bad)
+    def hazards(self):
+        """Edges closer than L to another edge of their group."""
+        return np.flatnonzero(self.near > 0).tolist()
 
-    def group_hazards(self, e):
-        """Edges of e's group closer than L to another edge of the group."""
+    def _window(self, e, t):
+        """Edges of e's group (other than e) closer than L to colour t on e's PE."""
+        lo, hi = max(0, t - self.L + 1), min(self.T, t + self.L)
         p = self.pe[e]
-        mine = np.flatnonzero(self.gat[p] == self.grp[e])
-        close = np.flatnonzero(np.diff(mine) < self.L)
-        return set(self.at[p, mine[close]].tolist()) | set(self.at[p, mine[close + 1]].tolist())
+        w = self.at[p, lo:hi][self.gat[p, lo:hi] == self.grp[e]]
+        return w[w != e]
 
     def _set(self, e, t):
         b = self.bank[e]
@@ -461,83 +487,115 @@ class _Repair:
         self.at[self.pe[e], t] = e
         self.gat[self.pe[e], t] = self.grp[e]
         self.cnt[b, t] += 1
-        if self.port is not None:
-            k = int(np.argmin(self.port_at[b, :, t]))   # a free port (-1 < any edge id)
-            self.port[e] = k
-            self.port_at[b, k, t] = e
+        k = int(np.argmin(self.port_at[b, :, t]))      # a free port (-1 < any edge id)
+        self.port[e] = k
+        self.port_at[b, k, t] = e
+        w = self._window(e, t)
+        self.near[w] += 1
+        self.near[e] = len(w)
 
     def _unset(self, e):
         t = self.c[e]
+        self.near[self._window(e, t)] -= 1
+        self.near[e] = 0
         self.at[self.pe[e], t] = -1
         self.gat[self.pe[e], t] = -1
         self.cnt[self.bank[e], t] -= 1
-        if self.port is not None:
-            self.port_at[self.bank[e], self.port[e], t] = -1
+        self.port_at[self.bank[e], self.port[e], t] = -1
 
-    def try_fix(self, e, rng):
-        """Move e (and maybe others) so that e's group has no hazard at e without creating one
-        elsewhere; returns the edges moved (empty on failure)."""
+    def try_fix(self, e, rng, now, tabu):
+        """One min-conflicts step for hazardous edge e.  Candidate moves keep every clock
+        conflict-free: e to another slot of its PE (idle, or exchanged with that slot's edge;
+        banks need a free port), or e exchanged with an edge of its bank on another PE (both PEs
+        need the other's slot idle).  The move removing the most close same-group pairs wins;
+        a Kempe-chain swap is tried when no move helps.  Returns the edges moved."""
         T, L, ports = self.T, self.L, self.ports
         a, p, b, g = int(self.c[e]), self.pe[e], self.bank[e], self.grp[e]
+        before = int(self.near[e])
+        if before == 0:
+            return []
         row, grow = self.at[p], self.gat[p]
         mark = grow == g
         mark[a] = False
         cs = _excl(mark)
-        ts = np.arange(T)
-        ok_g = cs[np.minimum(ts + L, T)] - cs[np.maximum(ts - L + 1, 0)] == 0
-        ok_g[a] = False
-        shift = int(rng.integers(T))
-        # 1. an idle slot of this PE whose bank has a free port
-        free = np.flatnonzero(ok_g & (row < 0) & (self.cnt[b] < ports))
-        if len(free):
-            self._unset(e)
-            self._set(e, int(free[np.argmin((free - shift) % T)]))
-            return [e]
-        # 2. exchange with another edge f of the same PE at colour t
-        cand = np.flatnonzero(ok_g & (row >= 0))
-        if len(cand):
-            f = row[cand]
-            bf = self.bank[f]
-            good = (bf == b) | ((self.cnt[b, cand] < ports) & (self.cnt[bf, a] < ports))
-            h = grow[cand]
-            good &= h != g
-            for d in range(1, L):
-                for q in (a - d, a + d):
-                    if 0 <= q < T and grow[q] >= 0:
-                        good &= (grow[q] != h) | (cand == q)
-            cand, f = cand[good], f[good]
-            if len(cand):
-                j = int(np.argmin((cand - shift) % T))
-                t, f = int(cand[j]), int(f[j])
-                self._unset(e)
-                self._unset(f)
-                self._set(e, t)
-                self._set(f, a)
-                return [e, f]
-        # 3. Kempe chain between colours a and a safe colour y
-        ys = np.flatnonzero(ok_g)
-        for y in rng.permutation(ys)[:24]:
-            moved = self._kempe(e, a, int(y))
+        ts = np.arange(T) if T <= 2048 else np.sort(rng.choice(T, 2048, replace=False))
+        win = cs[np.minimum(ts + L, T)] - cs[np.maximum(ts - L + 1, 0)] - before
+        lo, hi = max(0, a - L + 1), min(T, a + L)
+        # A. same PE: slot t idle (bank b needs a port) or holding f (both banks need ports)
+        f = row[ts]
+        idle = f < 0
+        fx = np.where(idle, 0, f)
+        bf = self.bank[fx]
+        h = np.where(idle, -2, grow[ts])
+        feas = np.where(idle, self.cnt[b, ts] < ports,
+                        (bf == b) | ((self.cnt[b, ts] < ports) & (self.cnt[bf, a] < ports)))
+        feas &= (h != g) & (now - tabu[fx] > 7) & (ts != a)
+        wa = grow[lo:hi]
+        vals, counts = np.unique(wa, return_counts=True)
+        j = np.minimum(np.searchsorted(vals, h), len(vals) - 1)
+        gain_h = np.where(vals[j] == h, counts[j], 0) - (np.abs(ts - a) < L)
+        delta = win + np.where(idle, 0, gain_h - self.near[fx])
+        ct, cd, cf = [ts[feas]], [delta[feas]], [f[feas]]
+        # B. same bank, other PE q: e -> t needs p idle at t, f -> a needs q idle at a
+        for k in range(ports):
+            fb = self.port_at[b, k, ts].astype(_I)
+            sel = (fb >= 0) & idle
+            t, fb = ts[sel], fb[sel]
+            q = self.pe[fb]
+            ok = (self.at[q, a] < 0) & (now - tabu[fb] > 7) & (q != p)
+            t, fb, q, dw = t[ok], fb[ok], q[ok], win[sel][ok]
+            hb = self.grp[fb]
+            gain = np.count_nonzero(self.gat[q, lo:hi] == hb[:, None], axis=1) - (np.abs(t - a) < L)
+            ct.append(t)
+            cd.append(dw + gain - self.near[fb])
+            cf.append(fb)
+        ct, cd, cf = np.concatenate(ct), np.concatenate(cd), np.concatenate(cf)
+        if len(ct):
+            best = int(cd.min())
+            if best < 0 or (best == 0 and rng.random() < 0.5):
+                pick = np.flatnonzero(cd == best)
+                j = int(pick[rng.integers(len(pick))])
+                return self._swap(e, int(ct[j]), int(cf[j]), now, tabu)
+        for y in rng.permutation(T)[:8]:
+            moved = self._kempe(e, a, int(y), rng) if y != a else []
             if moved:
+                tabu[moved] = now
                 return moved
+        if len(ct) and rng.random() < 0.1:          # random walk out of a local minimum
+            j = int(rng.integers(len(ct)))
+            return self._swap(e, int(ct[j]), int(cf[j]), now, tabu)
         return []
 
-    def _ports(self):
-        """Port label of every edge: its rank among the reads of its bank in its colour."""
-        key = self.bank * self.T + self.c
-        o = np.argsort(key, kind="stable")
-        sk = key[o]
-        port = np.empty(len(key), _I)
-        port[o] = np.arange(len(sk)) - np.searchsorted(sk, sk, side="left")
-        self.port = port
-        self.port_at = np.full((self.B, self.ports, self.T), -1, _I)
-        self.port_at[self.bank, port, self.c] = np.arange(len(key))
+    def _swap(self, e, t, f, now, tabu):
+        """e to colour t; f (if >= 0) from colour t to e's old colour."""
+        a = self.c[e]
+        self._unset(e)
+        if f < 0:
+            self._set(e, t)
+            tabu[e] = now
+            return [e]
+        self._unset(f)
+        self._set(e, t)
+        self._set(f, a)
+        tabu[[e, f]] = now
+        return [e, f]
 
-    def _kempe(self, e, x, y, limit=256):
-        """Swap colours x and y on the alternating (PE, bank-port) component containing e, if that
-        leaves no hazard on any edge it moves; returns the moved edges (empty if refused)."""
-        if self.port is None:
-            self._ports()
+    def _pairs_at(self, row, x, y):
+        """Close same-group pairs of one PE timeline ``row`` that involve slot x or y."""
+        L, T = self.L, self.T
+        tot = 0
+        for z in (x, y):
+            if row[z] >= 0:
+                w = row[max(0, z - L + 1):min(T, z + L)]
+                tot += int(np.count_nonzero(w == row[z])) - 1
+        if row[x] >= 0 and row[x] == row[y] and abs(x - y) < L:
+            tot -= 1
+        return tot
+
+    def _kempe(self, e, x, y, rng, limit=128):
+        """Swap colours x and y on the alternating (PE, bank-port) component containing e if that
+        lowers the number of close same-group pairs (or keeps it, half of the time); returns the
+        moved edges (empty if refused)."""
         comp, stack = {e}, [e]
         while stack:
             f = stack.pop()
@@ -548,19 +606,15 @@ class _Repair:
                     stack.append(int(g))
                     if len(comp) > limit:
                         return []
+        delta = 0
+        for q in {int(self.pe[f]) for f in comp}:
+            row = self.gat[q].copy()
+            delta -= self._pairs_at(row, x, y)
+            row[x], row[y] = row[y], row[x]
+            delta += self._pairs_at(row, x, y)
+        if delta > 0 or (delta == 0 and rng.random() < 0.5):
+            return []
         new = {f: (y if self.c[f] == x else x) for f in comp}
-        pes = {self.pe[f] for f in comp}
-        L = self.L
-        for f, t in new.items():
-            p, g = self.pe[f], self.grp[f]
-            for q in range(max(0, t - L + 1), min(self.T, t + L)):
-                if q == t:
-                    continue
-                occ = self.at[p, q]
-                if p in pes and q in (x, y):
-                    occ = self.at[p, y if q == x else x]
-                if occ >= 0 and occ != f and self.grp[occ] == g:
-                    return []
         port = {f: int(self.port[f]) for f in comp}
         for f in comp:
             self._unset(f)
@@ -579,21 +633,78 @@ class _Repair:
             self.port[other] = j
 
     def run(self, budget):
-        """Repair until no hazard is left or ``budget`` attempts were made; returns how many
-        edges are still in a hazard."""
+        """Repair until no hazard is left or ``budget`` steps were made; returns how many edges
+        are still in a hazard."""
         rng = np.random.default_rng(0)
-        attempts = 0
-        work = self.all_hazards()
-        while work and attempts < budget:
-            while work and attempts < budget:
-                e = work.pop()
-                if e not in self.group_hazards(e):
-                    continue
-                attempts += 1
-                for f in self.try_fix(e, rng):
-                    work.extend(self.group_hazards(f))
-            work = self.all_hazards()
-        return len(work)
+        tabu = np.full(len(self.c), -(1 << 30), _I)
+        work = []
+        for now in range(budget):
+            if not work:
+                work = self.hazards()
+                if not work:
+                    return 0
+                rng.shuffle(work)
+            e = work.pop()
+            for f in self.try_fix(e, rng, now, tabu):
+                if self.near[f]:
+                    work.extend(self._window(f, int(self.c[f])).tolist() + [f])
+        return len(self.hazards())
+
+
+def _sequential(pe, bank, grp, T, P, B, ports, L, rng, noise):
+    """Clock-by-clock list scheduling, used when repair fails on small tight layers.
+
+    Every clock takes a maximum-weight assignment of PEs to bank ports (Hungarian method) among
+    the non-zeros whose group is ready (last issue >= L ago).  Weights favour groups close to
+    their deadline (the last clock their remaining spaced chain can start) and PEs and banks that
+    must work in every remaining clock.  Never creates a conflict or a hazard; may need more than
+    ``T`` clocks.  Returns (colour, length)."""
+    n = len(pe)
+    order = np.lexsort((grp, bank, pe))
+    cell = pe[order] * B + bank[order]
+    first = np.flatnonzero(np.concatenate(([True], cell[1:] != cell[:-1])))
+    cell_of = np.cumsum(np.concatenate(([True], cell[1:] != cell[:-1]))) - 1
+    cpe, cbank = pe[order][first], bank[order][first]
+    _, g = np.unique(grp[order], return_inverse=True)
+    grem = np.bincount(g)
+    glast = np.full(len(grem), -(1 << 40), _I)
+    perem = np.bincount(pe, minlength=P).astype(float)
+    brem = np.bincount(bank, minlength=B).astype(float)
+    alive = np.ones(n, bool)
+    out = np.full(n, -1, _I)
+    jitter = noise * rng.random(n)
+    t = 0
+    while alive.any():
+        rc = max(T - t, 1)
+        ready = alive & (glast[g] + L <= t)
+        slack = T - 1 - (grem[g] - 1) * L - t
+        urg = np.where(ready, 100.0 / (1 + np.maximum(slack, 0)) + 1000.0 * (slack <= 0) + jitter,
+                       -np.inf)
+        best = np.maximum.reduceat(urg, first)
+        cand = np.flatnonzero(ready & (urg == best[cell_of]))
+        _, k = np.unique(cell_of[cand], return_index=True)
+        cand = cand[k]
+        if len(cand):
+            c = cell_of[cand]
+            p, b = cpe[c], cbank[c]
+            w = (best[c] + 1 + 10 * perem[p] / rc + 10 * brem[b] / (ports * rc)
+                 + 1e4 * (perem[p] >= rc) + 1e4 * (brem[b] > ports * (rc - 1)))
+            W = np.zeros((P, B * ports))
+            pick = np.full((P, B * ports), -1, _I)
+            for j in range(ports):
+                W[p, b * ports + j] = w
+                pick[p, b * ports + j] = cand
+            r, cc = linear_sum_assignment(W, maximize=True)
+            for e in pick[r, cc]:
+                if e >= 0 and alive[e]:
+                    alive[e] = False
+                    out[order[e]] = t
+                    glast[g[e]] = t
+                    grem[g[e]] -= 1
+                    perem[pe[order[e]]] -= 1
+                    brem[bank[order[e]]] -= 1
+        t += 1
+    return out, t
 
 
 def _stretch(colour, grp, T, L):
@@ -645,14 +756,32 @@ def schedule_layer(nz, pe_of_group, bank_of, *, P: int, B: int, ports: int = 1, 
     cycles = T
     if not forwarding and latency > 1:
         rep = _Repair(colour, pe, bank, grp, T, P, B, ports, latency)
-        nhaz = len(rep.all_hazards())
+        nhaz = len(rep.hazards())
         if nhaz:
-            budget = repair_budget if repair_budget is not None else 20 * nhaz + 200
-            if rep.run(budget):
+            if repair_budget is not None:
+                budget = repair_budget
+            elif lb["hazard_bound"] <= T:
+                budget = 40 * nhaz + 2000
+            else:                                 # bubbles are certain: only trim the hazards
+                budget = 4 * nhaz + 100
+            colour = rep.c
+            left = rep.run(budget // 4)
+            best = None
+            if left and n * T <= 20_000_000:      # small layer: try list scheduling too
+                rng = np.random.default_rng(1)
+                for noise in (0.0, 1.0, 1.0, 1.0):
+                    alt, length = _sequential(pe, bank, grp, T, P, B, ports, latency, rng, noise)
+                    if best is None or length < best[1]:
+                        best = (alt, length)
+                    if length == T:
+                        break
+            if best is not None and best[1] == T:
+                colour = best[0]
+            elif left and rep.run(budget - budget // 4):
                 colour = _stretch(rep.c, grp, T, latency)
-                cycles = int(colour.max()) + 1
-            else:
-                colour = rep.c
+                if best is not None and best[1] < colour.max() + 1:
+                    colour = best[0]
+            cycles = int(colour.max()) + 1
     program = np.full((P, cycles), -1, _I)
     program[pe, colour] = np.arange(n)
     return Schedule(colour.astype(_I), pe.astype(_I), int(cycles), program, int(cycles - T), T)

@@ -34,3 +34,21 @@ def small_settings():
 @pytest.fixture(scope="session")
 def small_model(small_data):
     return prune(small_data, SMALL, quiet=True)
+
+
+@pytest.fixture(scope="session")
+def small_model_dir(small_model, tmp_path_factory):
+    from codesign.model import save_model
+    return save_model(small_model, tmp_path_factory.mktemp("model") / "model")
+
+
+@pytest.fixture(scope="session")
+def small_schedule_dir(small_model_dir, tmp_path_factory):
+    """`codesign map` on the small pruned LeNet for the Nexys4 DDR board, written to disk."""
+    from click.testing import CliRunner
+    from codesign.cli import main
+    out = tmp_path_factory.mktemp("schedule") / "schedule"
+    r = CliRunner().invoke(main, ["map", "--model", str(small_model_dir), "--board", "nexys4ddr",
+                                  "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out

@@ -32,6 +32,7 @@ ff = 2
 dsp = 3
 bram36 = 4
 target_clock_mhz = 100.0
+dram_gbytes_per_s = 1.5
 [clock]
 port = "clk"
 pins = ["E3"]
@@ -50,6 +51,7 @@ frequency_mhz = 100
     ("frequency_mhz = 100\n", "", r"field 'clock\.frequency_mhz' is missing"),
     ("target_clock_mhz = 100.0", "target_clock_mhz = 0", r"target_clock_mhz"),
     ("lut = 1", "lut = = 1", r"not valid TOML"),
+    ("dram_gbytes_per_s = 1.5", "dram_gbytes_per_s = 0", r"dram_gbytes_per_s"),
 ])
 def test_bad_board_files(tmp_path, old, new, message):
     f = tmp_path / "bad.toml"
