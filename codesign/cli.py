@@ -149,16 +149,19 @@ def inspect_cmd(model_dir):
 
 @main.command("flow")
 @_prune_options
+@click.option("--board", "board_name", default="nexys4ddr", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_BUILD,
               show_default=True, help="directory for every stage's artifact")
 @_friendly
 def flow_cmd(density, dense_density, layer_density, balanced, epochs, retrain_epochs,
-             admm_iterations, data_dir, seed, quiet, out):
-    """Run the whole chain on the bundled default (today: the prune stage)."""
+             admm_iterations, data_dir, seed, quiet, board_name, out):
+    """Run the chain on the bundled default: prune → map (generate and later stages to come)."""
     t0 = time.perf_counter()
     run_prune(out / "model", _settings(density, dense_density, layer_density, balanced, epochs,
                                        retrain_epochs, admm_iterations, seed), data_dir, quiet)
-    console.print(f"flow finished in {time.perf_counter() - t0:.0f} s")
+    run_map(str(out / "model"), board_name, out / "schedule", 0.25, seed, None, (), quiet)
+    console.print(f"flow finished in {time.perf_counter() - t0:.0f} s: {out}/model, "
+                  f"{out}/schedule")
 
 
 def _map_tables(m, title: str):

@@ -288,17 +288,17 @@ def _euler_sides(a_n, a_l, ro):
     brk = np.empty(k, bool)
     brk[0] = True
     brk[1:] = (a_n[1:] != a_n[:-1]) | (a_l[1:] != a_l[:-1])
-    starts = np.flatnonzero(brk)
-    rid = np.cumsum(brk) - 1
-    idx = np.arange(k, dtype=_I)
+    starts = np.flatnonzero(brk).astype(_J)
+    rid = np.cumsum(brk, dtype=_J) - 1
+    idx = np.arange(k, dtype=_J)
     r = idx - starts[rid]
-    internal = r < (np.diff(np.append(starts, k))[rid] & ~1)
+    internal = r < (np.diff(np.append(starts, _J(k)))[rid] & ~1)
     lp = idx + 1 - 2 * (r & 1)
     del brk, starts, rid, r, idx
-    lo = np.flatnonzero(~internal)
+    lo = np.flatnonzero(~internal).astype(_J)
     lp[lo[0::2]] = lo[1::2]
     lp[lo[1::2]] = lo[0::2]
-    rp = np.empty(k, _I)
+    rp = np.empty(k, _J)
     rp[ro[0::2]] = ro[1::2]
     rp[ro[1::2]] = ro[0::2]
     lab = _cycle_labels(rp[lp])
@@ -446,7 +446,7 @@ class _Repair:
         self.at[pe, colour] = np.arange(n)
         self.gat = np.full((P, T), -1, _I)
         self.gat[pe, colour] = grp
-        self.cnt = np.bincount(bank * T + colour, minlength=B * T).reshape(B, T)
+        self.cnt = np.bincount(bank * T + colour, minlength=B * T).reshape(B, T).astype(np.int32)
         if ports == 1:
             self.port = np.zeros(n, _I)
         else:
@@ -515,11 +515,11 @@ class _Repair:
         if before == 0:
             return []
         row, grow = self.at[p], self.gat[p]
-        mark = grow == g
-        mark[a] = False
-        cs = _excl(mark)
-        ts = np.arange(T) if T <= 2048 else np.sort(rng.choice(T, 2048, replace=False))
-        win = cs[np.minimum(ts + L, T)] - cs[np.maximum(ts - L + 1, 0)] - before
+        mine = np.flatnonzero(grow == g)
+        mine = mine[mine != a]
+        ts = np.arange(T) if T <= 2048 else np.unique(rng.integers(0, T, 2048))
+        win = (np.searchsorted(mine, ts + L - 1, side="right")
+               - np.searchsorted(mine, ts - L + 1, side="left") - before)
         lo, hi = max(0, a - L + 1), min(T, a + L)
         # A. same PE: slot t idle (bank b needs a port) or holding f (both banks need ports)
         f = row[ts]

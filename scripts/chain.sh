@@ -9,3 +9,6 @@ BUILD=${BUILD:-build/chain}
 # 1. prune: train the spectral LeNet-5, ADMM-prune to 25 % density, retrain, quantise
 .venv/bin/codesign prune --density 0.25 --seed 0 --out "$BUILD/model"
 .venv/bin/codesign inspect "$BUILD/model"
+
+# 2. map: schedule the sparse kernels onto PEs and banks, choose the parallelism for the board
+.venv/bin/codesign map --model "$BUILD/model" --board nexys4ddr --out "$BUILD/schedule"

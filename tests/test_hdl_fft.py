@@ -294,8 +294,9 @@ def test_rfft2_unit_close_to_numpy(n, tmp_path):
         bound = sum((np.sqrt(0.5) / spec.scale + dw * peak * 2 ** s) * 2 ** (len(stages) - 1 - s)
                     for s, mult in enumerate(stages) if mult)
         err = np.abs((re_ + 1j * im_) / spec.scale - np.fft.rfft2(tile / act.scale))
-        assert err.max() <= bound
-        assert bound < 1e-3 * n * n * max(peak, 1e-9) + 8 / spec.scale  # the bound is tight
+        assert err.max() <= bound + 1e-9
+        # sharp: N = 4 is exact, N = 8 within 10 LSB of a spectrum reaching 2**18 LSB
+        assert bound * spec.scale <= {4: 0, 8: 10}[n]
 
 
 # --- 2-D inverse transform ------------------------------------------------------------------
@@ -359,14 +360,30 @@ def test_verilator_lint(name, top, make, params, tmp_path):
     assert "%Warning" not in proc.stderr + proc.stdout
 
 
-def test_yosys_maps_twiddle_multipliers_to_dsp48(tmp_path):
+YOSYS_TEST = "test_yosys_maps_twiddle_multipliers_to_dsp48"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def synthesis(request, tmp_path_factory):
+    """Yosys ``synth_xilinx`` of the N = 8 forward unit, started before the first test of this
+    module (when the Yosys test is selected) so that the slow run overlaps the simulations."""
+    if not any(item.name == YOSYS_TEST for item in request.session.items):
+        yield None
+        return
+    path = tmp_path_factory.mktemp("yosys")
+    source = _convert(rfft2_unit, rfft2_signals(8, CFG), dict(n=8, cfg=CFG), path, "rfft2_n8")
+    script = (f"read_verilog {source.name}; synth_xilinx -family xc7 -top rfft2_n8; "
+              "tee -q -o stat.txt stat")
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(run_tool, "yosys", ["-q", "-p", script], cwd=path, timeout=300), path
+
+
+def test_yosys_maps_twiddle_multipliers_to_dsp48(synthesis):
     """N = 8: one complex multiplier (3 DSP48E1) in each of the row and column passes, the
     ±1/∓j stages none; the ping-pong transpose RAM is the cost model's block RAM."""
-    source = _convert(rfft2_unit, rfft2_signals(8, CFG), dict(n=8, cfg=CFG), tmp_path, "rfft2_n8")
-    run_tool("yosys", ["-q", "-p", f"read_verilog {source.name}; "
-                       "synth_xilinx -family xc7 -top rfft2_n8; tee -q -o stat.txt stat"],
-             cwd=tmp_path, timeout=120)
-    stat = (tmp_path / "stat.txt").read_text()
+    job, path = synthesis
+    job.result()
+    stat = (path / "stat.txt").read_text()
     cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", stat, re.M)}
     cost = fft_unit_cost(8, CFG.spectrum.bits)
     assert cells.get("DSP48E1") == 6 == cost["dsp"]

@@ -1,0 +1,65 @@
+"""Cost models: block-RAM packing, FFT units, spectral and dense layer cycles (hand-worked)."""
+import pytest
+
+from codesign.arch import DenseArch, SpectralArch
+from codesign.cost import bram18, dense_layer_cost, fft_unit_cost, network_cost, spectral_layer_cost
+
+
+@pytest.mark.parametrize("depth, width, n", [
+    (0, 8, 0), (512, 36, 1), (513, 36, 2), (1024, 18, 1), (1024, 36, 2), (100, 48, 2),
+    (16384, 1, 1), (16385, 1, 2), (2048, 9, 1), (320, 51, 2), (4096, 4, 1), (200, 86, 3),
+])
+def test_bram18_cheapest_aspect_ratio(depth, width, n):
+    assert bram18(depth, width) == n
+
+
+def test_fft_unit_n8_has_one_twiddle_multiplier_per_pass():
+    c = fft_unit_cost(8, 24)
+    assert c["cycles_per_channel"] == 64
+    assert c["dsp"] == 2 * 3  # W8^1/W8^3 stage in the row and the column pass, 3 DSP each
+    assert fft_unit_cost(4, 24)["dsp"] == 0  # only ±1, ±j twiddles
+    assert fft_unit_cost(16, 24)["dsp"] == 2 * 2 * 3
+
+
+def test_spectral_layer_cycles_hand_worked():
+    """LeNet conv2 (C=6, O=16, 9 tiles) on P=3, 2 FFT units, 4 IFFT units, 320-clock schedule."""
+    a = SpectralArch("conv2", fft=8, pes=3, banks=4, fft_units=2, ifft_units=4, mac_latency=4)
+    c = spectral_layer_cost(a, C=6, O=16, tiles=9, schedule_cycles=320, groups_per_pe=214,
+                            kernel_width=51)
+    cy = c["cycles"]
+    assert (cy["fft_per_tile"], cy["hadamard_per_tile"], cy["ifft_per_tile"]) == (192, 320, 256)
+    assert cy["ii_tile"] == 320 and cy["ii"] == 9 * 320 and cy["bottleneck"] == "hadamard"
+    assert cy["latency"] == 192 + 320 + 256 + 8 * 320 + (64 + 8) + 4 + (64 + 8)
+    assert c["dsp"] == 3 * 3 + 2 * 6 + 4 * 6
+    assert c["bram18_by_memory"]["kernel"] == 3 * bram18(320, 51)
+    assert c["bram18_by_memory"]["spectrum"] == 4 * bram18(2 * 60, 48)
+
+
+def test_external_memory_plan_adds_dram_time_and_chunks():
+    a = SpectralArch("c", fft=8, pes=4, banks=4)
+    on = spectral_layer_cost(a, 4, 8, 10, 400, 80, 50)
+    off = spectral_layer_cost(a, 4, 8, 10, 400, 80, 50, chunks=2, nonzero=1600,
+                              in_shape=(4, 20, 20), out_shape=(8, 16, 16),
+                              dram_bytes_per_cycle=1.0)
+    assert on["dram_bytes"] == 0
+    assert off["dram_bytes"] == 1600 * 50 // 8 + 2 * 4 * 400 * 2 + 8 * 256 * 2
+    assert off["cycles"]["dram_ii"] == off["dram_bytes"]
+    assert off["cycles"]["ii"] == max(off["cycles"]["compute_ii"], off["dram_bytes"])
+    assert off["cycles"]["bottleneck"] == "dram"
+
+
+def test_dense_layer_cost():
+    c = dense_layer_cost(DenseArch("fc1", macs=10), 256, 120, 256)
+    assert c["cycles"]["ii"] == 12 * 256 and c["dsp"] == 10
+    assert c["bram18"] == 10 * bram18(12 * 256, 16)
+
+
+def test_network_is_bottlenecked_by_slowest_layer():
+    layers = [{"cycles": {"ii": 100, "latency": 150}, "dsp": 3, "bram18": 2, "lut": 10, "ff": 20,
+               "dram_bytes": 0},
+              {"cycles": {"ii": 300, "latency": 320}, "dsp": 5, "bram18": 3, "lut": 1, "ff": 2,
+               "dram_bytes": 0}]
+    n = network_cost(layers, buffers_bram18=3, clock_mhz=100.0)
+    assert n["ii_cycles"] == 300 and n["latency_cycles"] == 470
+    assert n["images_per_second"] == pytest.approx(1e8 / 300)
+    assert n["resources"] == {"dsp": 8, "bram18": 8, "bram36": 4, "lut": 11, "ff": 22}
