@@ -18,8 +18,7 @@ from ._io import atomic_directory, save_arrays, sha256_file, write_json
 from .admm import project
 from .arch import check_override_layers
 from .boards import Board
-from .dse import (DenseTask, Design, SpectralTask, assign, evaluate, explore, explore_sequential,
-                  kernel_word_width)
+from .dse import DenseTask, Design, SpectralTask, assign, evaluate, explore, explore_sequential
 from .network import DENSE, SPECTRAL, layer_shapes, vgg16_layers, weight_key
 
 __all__ = ["LayerMap", "Mapping", "tasks_from_model", "vgg16_tasks", "map_tasks", "memory_image",
@@ -202,14 +201,13 @@ def memory_image(lm: LayerMap, w_re: np.ndarray, w_im: np.ndarray) -> dict:
         "w_im": np.where(valid, w_im[o, c, f], 0) & mask,
     }
     bits = lambda n: max(1, math.ceil(math.log2(max(n, 2))))  # noqa: E731
-    widths = {"w_im": wb, "w_re": wb, "acc": bits(math.ceil(task.O * F / arch.pes)),
-              "addr": bits(math.ceil(task.C * F / arch.banks)), "bank": bits(arch.banks),
+    widths = {"w_im": wb, "w_re": wb, "acc": bits(int(lm.acc_addr.max()) + 1),
+              "addr": bits(int(lm.addr_of.max()) + 1), "bank": bits(arch.banks),
               "first": 1, "valid": 1}
     layout, lsb = [], 0
     for name in WORD_FIELDS:
         layout.append({"name": name, "lsb": lsb, "width": widths[name]})
         lsb += widths[name]
-    assert lsb == kernel_word_width(task, arch, s.cycles)
     for name in WORD_FIELDS:
         v = fields_[name]
         if v.size and (v.min() < 0 or v.max() >= (1 << widths[name])):
@@ -291,7 +289,8 @@ def describe(m: Mapping) -> dict:
         else:
             e.update({"type": DENSE, "in_features": task.n_in, "out_features": task.n_out,
                       "nonzero_per_output": task.nnz_per_output})
-        e["arrays"] = f"layers/{task.name}.npz" if isinstance(task, SpectralTask) else None
+        if isinstance(task, SpectralTask):
+            e["arrays"] = f"layers/{task.name}.npz"
         layers.append(e)
     net = dict(m.design.network)
     cap = m.board.capacity()
