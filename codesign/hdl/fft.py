@@ -291,6 +291,7 @@ def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fm
 
 
 def _twiddled_range(i_re, i_im, plan: dict, tw_frac: int) -> tuple[int, int]:
+    """Bounds of either part of ``t = round(b · W)`` for every input and twiddle of the stage."""
     lo = min(_range(i_re)[0], _range(i_im)[0])
     hi = max(_range(i_re)[1], _range(i_im)[1])
     if not plan["multiplier"]:
@@ -362,16 +363,17 @@ def fft_stage(clk, rst, i_valid, i_re, i_im, o_valid, o_re, o_im, *, plan: dict,
         def aligned():
             t_valid.next = valid_line[depth - 1]
             t_second.next = second_line[depth - 1]
+
+        timing = (align_control, aligned)
     else:
         @always_comb
-        def align_control():
-            t_valid.next = i_valid
-
-        @always_comb
         def aligned():
+            t_valid.next = i_valid
             t_second.next = second
 
-    return twiddle, lanes, label, control, butterfly, align_control, aligned
+        timing = (aligned,)
+
+    return twiddle, lanes, label, control, butterfly, timing
 
 
 # --- 1-D transform --------------------------------------------------------------------------
@@ -417,10 +419,11 @@ def rfft2_latency(n: int, cfg: FixedPointConfig | None = None) -> dict:
 
     ``first``: first input sample → first output bin; ``last``: last input sample → last output
     bin; ``interval``: clocks per tile sustained (N², input-bound); ``bins`` per tile.  With
-    L = :func:`fft1d_latency`: the row pass finishes the last row L+1 clocks after it starts,
-    the column reads start N−2 clocks before that, and the last column FFT's outputs are
-    registered once more, so ``first = N² − 2N + 5 + 2L`` and
-    ``last = N²/2 − N + 5 + 2L`` (79 and 55 for N = 8)."""
+    L = :func:`fft1d_latency`: the last row enters at N² − N, passes the input register (1) and
+    the row FFT (L); the column reads start N − 2 clocks before its first bin leaves the row FFT,
+    then RAM read (1), column FFT (L) and output register (1):
+    ``first = N² − 2N + 5 + 2L``, ``last = first + N(N/2+1) − N² = N²/2 − N + 5 + 2L``
+    (79 and 55 for N = 8; 23 and 19 for N = 4)."""
     lat = fft1d_latency(n, cfg)
     first = n * n - 2 * n + 5 + 2 * lat
     bins = n * (n // 2 + 1)
@@ -647,12 +650,14 @@ def rfft2_unit(clk, rst, in_valid, in_x, out_valid, out_f, out_re, out_im, *, n:
 
 
 def irfft2_latency(n: int, cfg: FixedPointConfig | None = None) -> dict:
-    """Timing of :func:`irfft2_unit` in clocks.
+    """Timing of :func:`irfft2_unit` in clocks, from a tile's LAST input bin.
 
-    ``first``: a tile's last input bin → its first output sample
-    (``2L + N²/2 + 6`` with L = :func:`fft1d_latency`: the row pass waits for the last column's
-    first output); ``last``: last input bin → last output sample (``first + N² − 1``);
-    ``interval``: minimum clocks between tiles (N², the row pass); ``samples`` per tile."""
+    ``first`` → its first output sample: RAM write and read (2), column FFT (L =
+    :func:`fft1d_latency`), the row pass waits for the first output of the last column (N·N/2),
+    then start, RAM read and Hermitian extension registers (3), row FFT (L), output register (1):
+    ``2L + N²/2 + 6`` (64 for N = 8); ``last`` → its last output sample (``first + N² − 1``);
+    ``interval``: minimum clocks between the last bins of consecutive tiles (N², the row pass);
+    ``samples`` per tile."""
     lat = fft1d_latency(n, cfg)
     first = 2 * lat + n * n // 2 + 6
     return {"first": first, "last": first + n * n - 1, "interval": n * n, "samples": n * n,
@@ -675,9 +680,10 @@ def irfft2_unit(clk, rst, in_valid, in_f, in_re, in_im, out_valid, out_n, out_x,
     """Streaming inverse 2-D real FFT of N×(N/2+1) half spectra, bit-exact with ``irfft2_fixed``.
 
     In: bins ``(in_f = u·(N/2+1) + v, in_re, in_im)`` in the product format, one per clock when
-    ``in_valid``, in ANY order; a tile is complete after N·(N/2+1) bins, and tiles must start at
-    least N² clocks apart.  Out: the real N×N tile in raster order, ``(out_n = y·N + x, out_x)``
-    qualified by ``out_valid``, N² consecutive clocks per tile.
+    ``in_valid``, in ANY order; a tile is complete after N·(N/2+1) bins, and the last bins of
+    consecutive tiles must be at least N² clocks apart (the row pass takes N² clocks).  Out:
+    the real N×N tile in raster order, ``(out_n = y·N + x, out_x)`` qualified by ``out_valid``,
+    N² consecutive clocks per tile.
 
     Structure: bins written into a double-buffered RAM → N/2+1 inverse column FFTs (bit-reversed
     row order in, natural out) → double-buffered RAM → per row, the Hermitian extension
@@ -690,11 +696,11 @@ def irfft2_unit(clk, rst, in_valid, in_f, in_re, in_im, out_valid, out_n, out_x,
     bins = n * (half + 1)
     prod = cfg.product
     fbits = len(in_f)
-    rev = tuple(_rev(i, b) for i in range(n))
-    row_offset = tuple(_rev(i, b) * (half + 1) for i in range(n))
-    hermitian_v = tuple(k if k <= half else n - k for k in (_rev(i, b) for i in range(n)))
-    real_only = tuple(int(k in (0, half)) for k in (_rev(i, b) for i in range(n)))
-    conjugate = tuple(int(k > half) for k in (_rev(i, b) for i in range(n)))
+    bitrev = [_rev(i, b) for i in range(n)]  # the row pass reads bin k = rev(i) at step i
+    row_offset = tuple(k * (half + 1) for k in bitrev)
+    hermitian_v = tuple(k if k <= half else n - k for k in bitrev)
+    real_only = tuple(int(k in (0, half)) for k in bitrev)
+    conjugate = tuple(int(k > half) for k in bitrev)
 
     # bins → RAM A; a complete tile starts its column pass
     icnt = Signal(intbv(0, min=0, max=bins))
@@ -713,7 +719,7 @@ def irfft2_unit(clk, rst, in_valid, in_f, in_re, in_im, out_valid, out_n, out_x,
         a_waddr.next = concat(ipar, in_f)
 
     @always_seq(clk.posedge, reset=rst)
-    def input_count():
+    def column_sequence():
         c_valid.next = cactive
         if cactive:
             cp.next = cp + 1
@@ -758,7 +764,7 @@ def irfft2_unit(clk, rst, in_valid, in_f, in_re, in_im, out_valid, out_n, out_x,
     ram_b = _transpose_ram(clk, m_valid, b_waddr, m_re, m_im, b_raddr, d_re, d_im)
 
     @always_seq(clk.posedge, reset=rst)
-    def column_output():
+    def row_sequence():
         d_valid.next = ractive
         if m_valid:
             mu.next = mu + 1
@@ -830,6 +836,6 @@ def irfft2_unit(clk, rst, in_valid, in_f, in_re, in_im, out_valid, out_n, out_x,
     def output_data():
         out_x.next = y_re
 
-    return (ram_a, input_port, input_count, column_offset, column_bin, column_address, cols,
-            ram_b, column_output, column_write, row_column, row_address, row_flags, rows,
+    return (ram_a, input_port, column_sequence, column_offset, column_bin, column_address, cols,
+            ram_b, row_sequence, column_write, row_column, row_address, row_flags, rows,
             extend_control, extend, output_position, output_data)
