@@ -42,11 +42,11 @@ import math
 from .arch import DenseArch, SpectralArch
 
 __all__ = ["bram18", "fft_unit_cost", "spectral_layer_cost", "dense_layer_cost",
-           "activation_buffer_cost",
-           "network_cost", "FFT_EXTRA_LATENCY", "DSP_PER_CMUL"]
+           "activation_buffer_cost", "fft1d_latency", "ifft_unit_cost",
+           "network_cost", "MULT_PIPELINE", "DSP_PER_CMUL"]
 
 DSP_PER_CMUL = 3
-FFT_EXTRA_LATENCY = 8  # butterfly and register stages beyond the N² transpose
+MULT_PIPELINE = 3  # register stages of a twiddle multiplier
 RAMB18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 
 
@@ -61,18 +61,38 @@ def _bits(n: int) -> int:
     return max(1, math.ceil(math.log2(max(n, 2))))
 
 
+def fft1d_latency(n: int) -> int:
+    """Clocks through the streaming 1-D FFT (:func:`codesign.hdl.fft.fft1d`): a delay line per
+    stage plus its output register, plus 3 pipeline clocks per stage with a twiddle multiplier."""
+    stages = int(math.log2(n))
+    return n - 1 + stages + MULT_PIPELINE * max(stages - 2, 0)
+
+
 def fft_unit_cost(N: int, word_bits: int) -> dict:
-    """One streaming 2-D (r)FFT unit: row pass, transpose buffer, column pass."""
+    """One streaming forward 2-D rFFT unit (:func:`codesign.hdl.fft.rfft2_unit`): row pass,
+    transpose buffer, column pass; ``latency`` from a tile's last sample to its last bin."""
     stages = int(math.log2(N))
     cmuls = 2 * max(stages - 2, 0)  # stages with only ±1, ±j twiddles need no multiplier
     return {
         "cycles_per_channel": N * N,
-        "latency": N * N + FFT_EXTRA_LATENCY,
+        "latency": N * N // 2 - N + 5 + 2 * fft1d_latency(N),
         "dsp": cmuls * DSP_PER_CMUL,
         "bram18": bram18(2 * N * N, 2 * word_bits),  # ping-pong transpose buffer
         "lut": 120 * stages * 2 + 4 * word_bits * 2,
         "ff": 2 * word_bits * 2 * (stages * 2 + N),
     }
+
+
+def ifft_unit_cost(N: int, word_bits: int) -> dict:
+    """One streaming inverse 2-D rFFT unit (:func:`codesign.hdl.fft.irfft2_unit`); ``latency``
+    from a tile's last bin to its last output sample.  The last row stage only needs the real
+    part: one DSP fewer."""
+    c = fft_unit_cost(N, word_bits)
+    stages = int(math.log2(N))
+    c["latency"] = 2 * fft1d_latency(N) + N * N // 2 + 6 + N * N - 1
+    c["dsp"] = max(c["dsp"] - 1, 0)
+    c["bram18"] = 2 * c["bram18"] if stages > 1 else c["bram18"]  # input and transpose buffers
+    return c
 
 
 def spectral_layer_cost(arch: SpectralArch, C: int, O: int, tiles: int, schedule_cycles: int,
@@ -86,7 +106,7 @@ def spectral_layer_cost(arch: SpectralArch, C: int, O: int, tiles: int, schedule
     """
     N = arch.fft
     F = N * (N // 2 + 1)
-    fu, iu = fft_unit_cost(N, arch.spectrum_bits), fft_unit_cost(N, arch.spectrum_bits)
+    fu, iu = fft_unit_cost(N, arch.spectrum_bits), ifft_unit_cost(N, arch.spectrum_bits)
     k = max(chunks, 1)
     t_fft = math.ceil(C / arch.fft_units) * fu["cycles_per_channel"]
     t_had = math.ceil(schedule_cycles / k)
