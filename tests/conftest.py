@@ -1,7 +1,5 @@
 """Shared fixtures: a small real-MNIST dataset and a quickly pruned model built from it."""
-from dataclasses import replace
 
-import numpy as np
 import pytest
 
 from codesign.admm import AdmmConfig

@@ -1,5 +1,4 @@
 """The command line: prune writes a loadable artifact; bad input gives a clear error, no artifact."""
-import gzip
 
 from click.testing import CliRunner
 
