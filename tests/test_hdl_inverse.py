@@ -42,7 +42,7 @@ def _signals(O, P):
                 out_valid=Signal(bool(0)), out_o=Signal(intbv(0, min=0, max=max(O, 2))),
                 out_ty=Signal(intbv(0, min=0, max=8)), out_tx=Signal(intbv(0, min=0, max=8)),
                 out_n=Signal(intbv(0, min=0, max=N * N)), out_x=_fmt_signal(CFG.product),
-                reads_done=Signal(bool(0)), done=Signal(bool(0)))
+                reads_done=Signal(bool(0)), done=Signal(bool(0)), busy=Signal(bool(0)))
 
 
 def _simulate(O, P, tiles, seed):

@@ -36,14 +36,15 @@ def inverse_stage_timing(O: int, N: int, readout_latency: int,
 
 @block
 def inverse_stage(clk, rst, start, start_buf, ty, tx, rd_en, rd_pe, rd_addr, rd_buf, rd_re,
-                  rd_im, out_valid, out_o, out_ty, out_tx, out_n, out_x, reads_done, done, *,
+                  rd_im, out_valid, out_o, out_ty, out_tx, out_n, out_x, reads_done, done, busy, *,
                   O: int, N: int, pe_of_group, acc_addr, readout_latency: int,
                   cfg: FixedPointConfig | None = None):
     """Read out one tile's accumulators channel by channel into an inverse FFT unit.
 
-    ``start`` (one clock, while idle) latches (``start_buf``, ty, tx); the read-out port returns
-    ``rd_re``/``rd_im`` ``readout_latency`` clocks after a request.  ``reads_done`` pulses after
-    the last bin has been taken, ``done`` after the last output sample.
+    ``start`` (one clock, while not ``busy``) latches (``start_buf``, ty, tx); the read-out port
+    returns ``rd_re``/``rd_im`` ``readout_latency`` clocks after a request.  ``reads_done`` pulses
+    after the last bin has been taken, ``done`` after the last output sample; ``busy`` is high
+    while channels are being read (O·N² clocks from ``start``).
     """
     cfg = cfg or FixedPointConfig()
     F = N * (N // 2 + 1)
@@ -113,6 +114,7 @@ def inverse_stage(clk, rst, start, start_buf, ty, tx, rd_en, rd_pe, rd_addr, rd_
     def request():
         rd_en.next = req and not req_zero
         rd_buf.next = buf_l
+        busy.next = run
 
     delays = [_delay_bits(clk, rst, req, got, readout_latency),
               _delay_bits(clk, rst, req_zero, got_zero, readout_latency),
