@@ -37,10 +37,10 @@ def engine_signals(layer: dict, cfg: FixedPointConfig | None = None) -> dict:
 
 
 @block
-def _loader(clk, rst, in_valid, in_ready, load_buf, loaded, release, release_buf, *,
+def _loader(clk, rst, in_valid, in_ready, load_buf, loaded, unload, unload_buf, *,
             words: int):
     """Counts input words into image buffer ``load_buf``; a full buffer is ``loaded`` until the
-    sequencer ``release``s it; ``in_ready`` is low while the buffer to fill is still loaded."""
+    sequencer ``unload``s it; ``in_ready`` is low while the buffer to fill is still loaded."""
     n = _uint(words)
 
     @always_comb
@@ -58,15 +58,15 @@ def _loader(clk, rst, in_valid, in_ready, load_buf, loaded, release, release_buf
                 load_buf.next = not load_buf
             else:
                 n.next = n + 1
-        if release:
-            v[int(release_buf)] = 0
+        if unload:
+            v[int(unload_buf)] = 0
         loaded.next = v
 
     return ready, count
 
 
 @block
-def _sequencer(clk, rst, loaded, oaa_ready, release, img_buf, fe_start, fe_done, fe_ty, fe_tx,
+def _sequencer(clk, rst, loaded, oaa_ready, unload, img_buf, fe_start, fe_done, fe_ty, fe_tx,
                fe_buf, had_start, had_done, had_buf, inv_start, inv_busy, inv_reads_done,
                inv_done, inv_ty, inv_tx, inv_buf, finish, *, tiles: int, tw: int):
     """Starts each tile stage when its inputs are ready and its output buffer is free."""
@@ -88,7 +88,7 @@ def _sequencer(clk, rst, loaded, oaa_ready, release, img_buf, fe_start, fe_done,
     @always_seq(clk.posedge, reset=rst)
     def advance():
         finish.next = False
-        release.next = False
+        unload.next = False
         if not active:
             if loaded[img_buf] and oaa_ready:
                 active.next = True
@@ -138,7 +138,7 @@ def _sequencer(clk, rst, loaded, oaa_ready, release, img_buf, fe_start, fe_done,
             if inv_done:
                 if inv_n == tiles - 1:
                     finish.next = True
-                    release.next = True
+                    unload.next = True
                     active.next = False
                     img_buf.next = not img_buf
                 inv_n.next = inv_n + 1
@@ -164,7 +164,7 @@ def spectral_engine(clk, rst, in_valid, in_ready, in_x, out_valid, out_ready, ou
     U = lm.arch.fft_units
     hs = hadamard_signals(lm, cfg)
 
-    load_buf, img_buf, release = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    load_buf, img_buf, unload = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     loaded = Signal(intbv(0)[2:])
     fe_start, fe_done, fe_buf = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     fe_ty, fe_tx = _uint(th), _uint(tw)
@@ -187,9 +187,9 @@ def spectral_engine(clk, rst, in_valid, in_ready, in_x, out_valid, out_ready, ou
 
     return (
         gate,
-        _loader(clk, rst, in_valid, in_ready, load_buf, loaded, release, img_buf,
+        _loader(clk, rst, in_valid, in_ready, load_buf, loaded, unload, img_buf,
                 words=C * H * W),
-        _sequencer(clk, rst, loaded, oaa_ready, release, img_buf, fe_start, fe_done, fe_ty,
+        _sequencer(clk, rst, loaded, oaa_ready, unload, img_buf, fe_start, fe_done, fe_ty,
                    fe_tx, fe_buf, had_start, had_done, had_buf, inv_start, inv_busy, reads_done,
                    inv_done, inv_ty, inv_tx, inv_buf, finish, tiles=th * tw, tw=tw),
         front_end(clk, rst, fe_valid, in_x, load_buf, fe_start, fe_ty, fe_tx, img_buf, wr_en,

@@ -6,8 +6,8 @@ running the schedule of a :class:`~codesign.mapping.LayerMap` (docs/schedule-for
 
 * **spectrum banks** — B simple dual-port RAMs of complex spectrum words; word ``(c, f)`` lives in
   bank ``bank_of[c, f]`` at ``concat(buffer, addr_of[c, f])``.  The buffer bit (address MSB) makes
-  them ping-pong: the FFT side writes one tile (``wr_*``, one word per clock) while the PEs read the
-  other;
+  them ping-pong: the FFT side writes one tile (``wr_*``, one word per clock — or, with U FFT units,
+  one per unit into its own group of B/U banks) while the PEs read the other;
 * **sparse-kernel memories** — one ROM per PE holding the layer's memory image (one packed word per
   schedule slot, fields of :data:`codesign.mapping.WORD_FIELDS`), read one word per clock;
 * **PE array** — one slot counter for all P PEs; per clock each PE fetches its word, the crossbar
@@ -74,8 +74,9 @@ def _width(n: int) -> int:
     return max(1, math.ceil(math.log2(max(n, 2))))
 
 
-def hadamard_plan(lm, cfg: FixedPointConfig | None = None) -> dict:
-    """What :func:`hadamard_engine` builds for ``lm``, after checking that it can.
+def hadamard_plan(lm, cfg: FixedPointConfig | None = None, ports: int = 1) -> dict:
+    """What :func:`hadamard_engine` with ``ports`` write ports builds for ``lm``, after checking
+    that it can (with several ports, channel c's words must be in bank group c mod ports).
 
     ``pes``, ``banks``, ``cycles``; field ``layout`` (name → (lsb, width)); port widths
     ``bank_bits``, ``addr_bits`` (bank word address without the buffer bit), ``acc_bits``,
@@ -107,6 +108,12 @@ def hadamard_plan(lm, cfg: FixedPointConfig | None = None) -> dict:
     reads = np.bincount(fields["bank"][valid] * cycles + np.nonzero(valid)[1])
     if reads.size and reads.max() > 1:
         raise ValueError(f"layer {task.name}: a bank is read twice in one clock")
+    if ports > 1:
+        group = arch.banks // ports
+        if arch.banks % ports or np.any(lm.bank_of // group != np.arange(task.C)[:, None] % ports):
+            raise ValueError(f"layer {task.name}: with {ports} write ports, channel c must be in "
+                             f"bank group c mod {ports} of {arch.banks} banks (fft_units "
+                             f"{arch.fft_units})")
     layout = {e["name"]: (e["lsb"], e["width"]) for e in image["layout"]}
     words = [tuple(sum(int(fields[n][p, t]) << lsb for n, (lsb, _) in layout.items())
                    for t in range(cycles)) for p in range(P)]
@@ -165,6 +172,17 @@ def _complex_ram(clk, we, waddr, w_re, w_im, raddr, r_re, r_im):
         r_im.next = word[ni:].signed()
 
     return access, parts
+
+
+@block
+def _write_address(wr_buf, wr_addr, waddr):
+    """A write port's bank address: the buffer bit above the word address."""
+
+    @always_comb
+    def join():
+        waddr.next = concat(wr_buf, wr_addr)
+
+    return join
 
 
 @block
@@ -531,7 +549,10 @@ def hadamard_engine(clk, rst, wr_en, wr_bank, wr_addr, wr_buf, wr_re, wr_im, sta
     image), bit-exact with ``fxpmodel._hadamard``.
 
     Write port (FFT side): when ``wr_en``, spectrum word ``(wr_re, wr_im)`` goes to bank
-    ``wr_bank``, address ``wr_addr`` of buffer ``wr_buf``, at the end of the clock.
+    ``wr_bank``, address ``wr_addr`` of buffer ``wr_buf``, at the end of the clock.  With U FFT
+    units, ``wr_en``, ``wr_bank``, ``wr_addr``, ``wr_re`` and ``wr_im`` may be lists of U ports
+    (``wr_buf`` shared) all writing in the same clock: port u serves banks u·B/U … (u+1)·B/U − 1,
+    those of the channels c ≡ u (mod U) (docs/schedule-format.md, bank assignment).
 
     Tiles: a ``start`` pulse runs the schedule once on spectrum buffer ``start_buf``,
     accumulating into accumulator parity ``start_buf``; ``start`` is taken when idle or in the last
@@ -543,26 +564,29 @@ def hadamard_engine(clk, rst, wr_en, wr_bank, wr_addr, wr_buf, wr_re, wr_im, sta
     Readout: ``rd_en`` with ``(rd_pe, rd_addr, rd_buf)`` gives ``(rd_re, rd_im)`` with ``rd_valid``
     :data:`READOUT_LATENCY` clocks later: group ``acc_addr`` of PE ``pe_of_group`` of the tile with
     that buffer bit, ``round_shift(acc, spectrum.frac + conv_weight.frac − product.frac)``
-    saturated to ``product``.  Valid from clock ``done`` of the tile until clock ``start' + 5``
-    of the next tile ``start'`` with the same buffer bit (it then overwrites the parity).
-    Groups with ``acc_addr == −1`` hold nothing: their output is 0."""
+    saturated to ``product``.  A tile's groups may be requested from its ``done`` clock until
+    clock ``start' + 5``, ``start'`` being the next tile with the same buffer bit (which then
+    takes the parity over).  Groups with ``acc_addr == −1`` hold nothing: their output is 0."""
     cfg = cfg or FixedPointConfig()
-    g = hadamard_plan(lm, cfg)
+    ports = list(zip(wr_en, wr_bank, wr_addr, wr_re, wr_im)) \
+        if isinstance(wr_en, (list, tuple)) else [(wr_en, wr_bank, wr_addr, wr_re, wr_im)]
+    g = hadamard_plan(lm, cfg, len(ports))
     P, B, cycles, layout = g["pes"], g["banks"], g["cycles"], g["layout"]
 
-    # spectrum banks, written by the FFT side, read through the crossbar
-    waddr = Signal(intbv(0)[g["addr_bits"] + 1:])
+    # spectrum banks, written by the FFT side (bank b by port b // group), read by the crossbar
+    group = B // len(ports)
+    waddr = [Signal(intbv(0)[g["addr_bits"] + 1:]) for _ in ports]
     we = [Signal(bool(0)) for _ in range(B)]
     raddr = [Signal(intbv(0)[g["addr_bits"] + 1:]) for _ in range(B)]
     bank_re = [_fmt_signal(cfg.spectrum) for _ in range(B)]
     bank_im = [_fmt_signal(cfg.spectrum) for _ in range(B)]
-    banks = [(_bank_enable(wr_en, wr_bank, we[b], index=b),
-              _complex_ram(clk, we[b], waddr, wr_re, wr_im, raddr[b], bank_re[b], bank_im[b]))
-             for b in range(B)]
-
-    @always_comb
-    def write_address():
-        waddr.next = concat(wr_buf, wr_addr)
+    writes = [_write_address(wr_buf, port[2], waddr[u]) for u, port in enumerate(ports)]
+    banks = []
+    for b in range(B):
+        en, sel, _, x_re, x_im = ports[b // group]
+        banks += [_bank_enable(en, sel, we[b], index=b),
+                  _complex_ram(clk, we[b], waddr[b // group], x_re, x_im, raddr[b], bank_re[b],
+                               bank_im[b])]
 
     # slot counter; the ROM words of a slot appear one clock later
     run, buf, last, run_k, buf_k = (Signal(bool(0)) for _ in range(5))
@@ -605,4 +629,4 @@ def hadamard_engine(clk, rst, wr_en, wr_bank, wr_addr, wr_buf, wr_re, wr_im, sta
            for p in range(P)]
     readout = _readout(clk, rst, rd_en, rd_pe, rd_buf, rd_addr, rq_addr, acc_re, acc_im,
                        rd_valid, rd_re, rd_im, shift=g["shift"], fmt=cfg.product)
-    return banks, write_address, control, kernels, crossbar, pes, readout
+    return writes, banks, control, kernels, crossbar, pes, readout
