@@ -66,10 +66,12 @@ def _loader(clk, rst, in_valid, in_ready, load_buf, loaded, unload, unload_buf, 
 
 
 @block
-def _sequencer(clk, rst, loaded, oaa_ready, unload, img_buf, fe_start, fe_done, fe_ty, fe_tx,
+def _sequencer(clk, rst, loaded, oaa_ready, unload, unload_buf, img_buf, fe_start, fe_done,
+               fe_ty, fe_tx,
                fe_buf, had_start, had_done, had_buf, inv_start, inv_busy, inv_reads_done,
                inv_done, inv_ty, inv_tx, inv_buf, finish, *, tiles: int, tw: int):
-    """Starts each tile stage when its inputs are ready and its output buffer is free."""
+    """Starts each tile stage when its inputs are ready and its output buffer is free; after an
+    image's last tile, frees its input buffer (``unload``/``unload_buf``) and pulses ``finish``."""
     active = Signal(bool(0))
     fe_t, had_t, inv_t = _uint(tiles + 1), _uint(tiles + 1), _uint(tiles + 1)
     fe_n, had_n, reads_n, inv_n = (_uint(tiles + 1) for _ in range(4))
@@ -139,6 +141,7 @@ def _sequencer(clk, rst, loaded, oaa_ready, unload, img_buf, fe_start, fe_done, 
                 if inv_n == tiles - 1:
                     finish.next = True
                     unload.next = True
+                    unload_buf.next = img_buf
                     active.next = False
                     img_buf.next = not img_buf
                 inv_n.next = inv_n + 1
@@ -165,6 +168,7 @@ def spectral_engine(clk, rst, in_valid, in_ready, in_x, out_valid, out_ready, ou
     hs = hadamard_signals(lm, cfg)
 
     load_buf, img_buf, unload = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    unload_buf = Signal(bool(0))
     loaded = Signal(intbv(0)[2:])
     fe_start, fe_done, fe_buf = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     fe_ty, fe_tx = _uint(th), _uint(tw)
@@ -187,11 +191,11 @@ def spectral_engine(clk, rst, in_valid, in_ready, in_x, out_valid, out_ready, ou
 
     return (
         gate,
-        _loader(clk, rst, in_valid, in_ready, load_buf, loaded, unload, img_buf,
+        _loader(clk, rst, in_valid, in_ready, load_buf, loaded, unload, unload_buf,
                 words=C * H * W),
-        _sequencer(clk, rst, loaded, oaa_ready, unload, img_buf, fe_start, fe_done, fe_ty,
-                   fe_tx, fe_buf, had_start, had_done, had_buf, inv_start, inv_busy, reads_done,
-                   inv_done, inv_ty, inv_tx, inv_buf, finish, tiles=th * tw, tw=tw),
+        _sequencer(clk, rst, loaded, oaa_ready, unload, unload_buf, img_buf, fe_start, fe_done,
+                   fe_ty, fe_tx, fe_buf, had_start, had_done, had_buf, inv_start, inv_busy,
+                   reads_done, inv_done, inv_ty, inv_tx, inv_buf, finish, tiles=th * tw, tw=tw),
         front_end(clk, rst, fe_valid, in_x, load_buf, fe_start, fe_ty, fe_tx, img_buf, wr_en,
                   wr_bank, wr_addr, wr_re, wr_im, fe_done, C=C, H=H, W=W, K=K, N=N, units=U,
                   bank_of=lm.bank_of, addr_of=lm.addr_of, cfg=cfg),
