@@ -13,6 +13,7 @@ from .arch import ArchError, load_overrides, parse_overrides
 from .boards import BoardError, load_board
 from .data import DataError, load
 from .dse import FitError, explore_sequential
+from .generate import GenerateError
 from .model import ModelError, load_model, save_model
 from .progress import console
 from .prune import PruneSettings, prune
@@ -30,7 +31,7 @@ def _friendly(fn):
         try:
             return fn(*a, **kw)
         except (DataError, ModelError, ToolError, BoardError, ArchError, FitError,
-                ValueError) as e:
+                GenerateError, ValueError) as e:
             raise click.ClickException(str(e)) from None
     return wrapper
 
@@ -268,3 +269,63 @@ def run_map(model_arg: str, board_name: str, out: Path | None, density: float, s
 def map_cmd(model_arg, board_name, out, density, seed, arch_file, sets, quiet):
     """Schedule the sparse kernels onto PEs and banks; model cycles and resources on a board."""
     run_map(model_arg, board_name, out, density, seed, arch_file, sets, quiet)
+
+
+@main.command("generate")
+@click.option("--schedule", "schedule_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_BUILD / "schedule", show_default=True,
+              help="schedule artifact from `codesign map`")
+@click.option("--layer", required=True, help="spectral conv layer to build, e.g. conv2")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="output directory (default rtl_out/LAYER)")
+@_friendly
+def generate_cmd(schedule_dir, layer, out):
+    """Build a spectral conv layer engine in MyHDL and convert it to Verilog."""
+    from .generate import generate_layer
+    out = out or Path("rtl_out") / layer
+    t0 = time.perf_counter()
+    man = generate_layer(schedule_dir, layer, out)
+    e = man["expected_cycles"]
+    console.print(f"{layer}: {man['top']}.v, {len(man['memory_images'])} kernel memory images, "
+                  f"manifest.json -> {out} ({time.perf_counter() - t0:.1f} s)")
+    console.print(f"expected (timing model): latency {e['latency']} clocks, one image every "
+                  f"{e['interval']} clocks")
+
+
+@main.command("cosim")
+@click.option("--rtl", "rtl_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="directory from `codesign generate`")
+@click.option("--schedule", "schedule_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_BUILD / "schedule", show_default=True)
+@click.option("--images", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None)
+@click.option("--engine", type=click.Choice(["fast", "icarus", "myhdl"]), default="fast",
+              show_default=True, help="fast: plain Icarus from files; icarus: MyHDL "
+              "Cosimulation of the Verilog; myhdl: the MyHDL model")
+@click.option("--vcd", type=click.Path(dir_okay=False), default=None,
+              help="write a waveform (fast engine)")
+@_friendly
+def cosim_cmd(rtl_dir, schedule_dir, images, data_dir, engine, vcd):
+    """Run test images through a generated layer and compare with the fixed-point model."""
+    import json as _json
+
+    from .generate import cosim_layer
+    man = _json.loads((Path(rtl_dir) / "manifest.json").read_text()) \
+        if (Path(rtl_dir) / "manifest.json").is_file() else None
+    data = load(data_dir, seed=0)
+    t0 = time.perf_counter()
+    r = cosim_layer(rtl_dir, schedule_dir, data.test_x[:images], engine=engine, vcd=vcd)
+    secs = time.perf_counter() - t0
+    exp = man["expected_cycles"] if man else None
+    console.print(f"{r['layer']} on {r['images']} images ({engine}): {r['outputs']}/"
+                  f"{r['expected']} outputs, bit-exact: {'yes' if r['bit_exact'] else 'NO'}; "
+                  f"{r['cycles']} clocks in {secs:.1f} s ({r['cycles'] / secs:,.0f} clocks/s)")
+    if exp:
+        m = r["marks"]
+        same = m["out_first"] == exp["out_first"][: len(m["out_first"])] and \
+            m["out_last"] == exp["out_last"][: len(m["out_last"])]
+        console.print(f"first output at clock {m['out_first'][0]} (model {exp['out_first'][0]}), "
+                      f"last at {m['out_last'][-1]} (model {exp['out_last'][len(m['out_last']) - 1]}"
+                      f"): {'equal to' if same else 'DIFFERENT FROM'} the timing model")
+    if not r["bit_exact"]:
+        raise click.ClickException(f"mismatch: {r['first_mismatch']}")

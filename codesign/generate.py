@@ -105,7 +105,20 @@ def layer_from_artifacts(schedule_dir: str | Path, name: str) -> LayerDesign:
     return LayerDesign(lm, layer, tuple(int(b) for b in q[f"{name}.bias"]), model, idx, sj)
 
 
+def _fresh_names() -> None:
+    """Reset MyHDL's process-wide block-name counters so every elaboration of a design gets the
+    same instance names (and so the same Verilog), however many were elaborated before.  MyHDL
+    keeps these in module globals with no public reset."""
+    import myhdl._block as mb
+    import myhdl._simulator as ms
+    mb._name_set.clear()
+    mb._inst_name_set.clear()
+    for b in ms._blocks:
+        b.calls = 0
+
+
 def _engine(d: LayerDesign):
+    _fresh_names()
     from myhdl import Signal
     from .hdl.engine import engine_signals, spectral_engine
     from .hdl.fft import _reset
@@ -185,9 +198,23 @@ def generate_layer(schedule_dir: str | Path, name: str, out: str | Path) -> dict
             "schedule": {"cycles_per_tile": int(d.lm.schedule.cycles),
                          "sha256": sha256_file(Path(schedule_dir) / "schedule.json")},
             "fixed_point": cfg.to_dict(),
+            "expected_cycles": _expected(d, images=EXPECTED_IMAGES),
         }
         write_json(tmp / "manifest.json", manifest)
     return manifest
+
+
+EXPECTED_IMAGES = 16
+
+
+def _expected(d: LayerDesign, images: int) -> dict:
+    """The timing model's clocks for ``images`` back-to-back images fed from reset: edges of each
+    image's first and last output (counted as in :func:`cosim_layer`), latency, interval."""
+    from .hdl.timing import engine_timing
+    t = engine_timing(d.layer, d.lm.arch.fft_units, int(d.lm.schedule.cycles), images=images,
+                      cfg=d.model.fixed_point)
+    return {"images": images, "in_first": 2, "out_first": t["out_first"],
+            "out_last": t["out_last"], "latency": t["latency"], "interval": t["interval"]}
 
 
 def _reference(d: LayerDesign, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -229,6 +256,10 @@ module bench;
     end
   end
   initial begin
+    if ($test$plusargs("vcd")) begin
+      $dumpfile("wave.vcd");
+      $dumpvars(0, bench);
+    end
     $readmemh("input.hex", words);
     fd = $fopen("output.txt", "w");
     @(negedge clk);
@@ -252,7 +283,8 @@ endmodule
 """
 
 
-def _fast(rtl: Path, man: dict, x: np.ndarray, expected: int, work: Path) -> tuple[list, int]:
+def _fast(rtl: Path, man: dict, x: np.ndarray, expected: int, work: Path,
+          vcd: str | None = None) -> tuple[list, int]:
     """Plain Icarus run of the converted engine on ``x`` (no per-clock Python): the input words
     from a $readmemh file, every output with its clock edge written to a file."""
     ports = {p["name"]: p["width"] for p in man["ports"]}
@@ -267,7 +299,10 @@ def _fast(rtl: Path, man: dict, x: np.ndarray, expected: int, work: Path) -> tup
     shutil.copyfile(rtl / f"{top}.v", work / f"{top}.v")
     run_tool("iverilog", ["-g2005", "-s", "bench", "-o", "bench.vvp", f"{top}.v", "bench.v"],
              cwd=work, timeout=300)
-    proc = run_tool("vvp", ["-n", "bench.vvp"], cwd=work, timeout=3600)
+    proc = run_tool("vvp", ["-n", "bench.vvp"] + (["+vcd"] if vcd else []), cwd=work,
+                    timeout=3600)
+    if vcd:
+        shutil.copyfile(work / "wave.vcd", vcd)
     if "TIMEOUT" in proc.stdout:
         raise GenerateError(f"{rtl}: simulation timed out: {proc.stdout.strip()}")
     rows = [tuple(int(v) for v in line.split())
@@ -281,6 +316,8 @@ def cosim_layer(rtl_dir: str | Path, schedule_dir: str | Path, images: np.ndarra
     and compare every output with the fixed-point model; returns counts and measured clocks."""
     from myhdl import Cosimulation, Simulation, StopSimulation, always, delay, instance
 
+    if vcd and engine != "fast":
+        raise GenerateError("--vcd needs --engine fast (the plain Icarus bench writes the VCD)")
     rtl = Path(rtl_dir)
     man_path = rtl / "manifest.json"
     if not man_path.is_file():
@@ -296,7 +333,7 @@ def cosim_layer(rtl_dir: str | Path, schedule_dir: str | Path, images: np.ndarra
     if engine == "fast":
         import tempfile
         with tempfile.TemporaryDirectory() as tmp:
-            rows, edges = _fast(rtl, man, x, len(expected), Path(tmp))
+            rows, edges = _fast(rtl, man, x, len(expected), Path(tmp), vcd)
         got = [r[1:] for r in rows]
         marks = {"in_first": [2 + b * x[0].size for b in range(len(x))],
                  "out_first": [rows[b * per_image][0] for b in range(len(x))
@@ -310,8 +347,6 @@ def cosim_layer(rtl_dir: str | Path, schedule_dir: str | Path, images: np.ndarra
         work = Path(rtl)
         run_tool("iverilog", args, cwd=work, timeout=300)
         cmd = [find_tool("vvp"), "-n", "-m", find_myhdl_vpi(), str(work / f"{top}.vvp")]
-        if vcd:
-            cmd.append(f"+vcd={vcd}")
         dut = Cosimulation(cmd, **sig)
     else:
         dut = inst

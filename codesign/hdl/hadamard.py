@@ -204,8 +204,8 @@ def _kernel_rom(clk, slot, word, *, words: tuple):
     ``rom_style = "block"`` attribute without which Yosys builds such a ROM from LUTs; its
     contents are the ``initial`` block of a generate scope (MyHDL's own would assign them
     non-blocking)."""
-    msb, last = len(word) - 1, len(words) - 1  # substituted into the Verilog below, with init
-    init = "\n".join(f"        kernel[{i}] = {len(word)}'h{w:x};" for i, w in enumerate(words))
+    msb, last = len(word) - 1, len(words) - 1  # noqa: F841 (substituted into verilog_code)
+    init = "\n".join(f"        kernel[{i}] = {len(word)}'h{w:x};" for i, w in enumerate(words))  # noqa: F841
 
     @always(clk.posedge)
     def fetch():
