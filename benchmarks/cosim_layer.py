@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from click.testing import CliRunner
-from myhdl import Signal, Simulation, StopSimulation, always, delay, instance
+from myhdl import Simulation, StopSimulation, always, delay, instance
 
 from codesign.boards import load_board
 from codesign.cli import main as cli

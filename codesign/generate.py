@@ -28,6 +28,7 @@ from .fixedpoint import OverflowCounter
 from .fxpmodel import input_fixed, run, spectral_layer_fixed
 from .mapping import LayerMap
 from .model import ModelError, load_model
+from .network import layer_shapes
 from .tools import find_myhdl_vpi, find_tool, run_tool
 
 __all__ = ["GenerateError", "layer_from_artifacts", "generate_layer", "cosim_layer",
@@ -84,7 +85,6 @@ def layer_from_artifacts(schedule_dir: str | Path, name: str) -> LayerDesign:
     idx = [layer["name"] for layer in model.layers].index(name)
     ml = model.layers[idx]
     C, O, N, K = ml["in_channels"], ml["out_channels"], ml["fft"], ml["kernel"]
-    from .network import layer_shapes
     shape = layer_shapes(model.layers)[idx]
     _, H, W = shape["in"]
     task = SpectralTask(name, C, O, N, K, e["tiles"], arrays["nz"], tuple(shape["out"]),
