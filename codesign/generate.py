@@ -334,7 +334,7 @@ def cosim_layer(rtl_dir: str | Path, schedule_dir: str | Path, images: np.ndarra
         import tempfile
         with tempfile.TemporaryDirectory() as tmp:
             rows, edges = _fast(rtl, man, x, len(expected), Path(tmp), vcd)
-        got = [r[1:] for r in rows]
+        got = rows
         marks = {"in_first": [2 + b * x[0].size for b in range(len(x))],
                  "out_first": [rows[b * per_image][0] for b in range(len(x))
                                if len(rows) > b * per_image],
@@ -361,7 +361,7 @@ def cosim_layer(rtl_dir: str | Path, schedule_dir: str | Path, images: np.ndarra
     def monitor():
         clock[0] += 1
         if sig["out_valid"] and sig["out_ready"]:
-            got.append((int(sig["out_o"]), int(sig["out_y"]), int(sig["out_x"]),
+            got.append((clock[0], int(sig["out_o"]), int(sig["out_y"]), int(sig["out_x"]),
                         int(sig["out_v"])))
             if len(got) % per_image == 1 or per_image == 1:
                 marks["out_first"].append(clock[0])
@@ -399,7 +399,9 @@ def cosim_layer(rtl_dir: str | Path, schedule_dir: str | Path, images: np.ndarra
 
 
 def _report(man, engine, x, got, expected, per_image, cycles, marks) -> dict:
-    first_bad = next((i for i, (g, e) in enumerate(zip(got, expected)) if tuple(g) != e), None)
+    """Compare outputs ``got`` = [(clock edge, o, y, x, value)] with ``expected``."""
+    first_bad = next((i for i, (g, e) in enumerate(zip(got, expected)) if tuple(g[1:]) != e),
+                     None)
     if first_bad is None and len(got) != len(expected):
         first_bad = min(len(got), len(expected))
     report = {"layer": man["layer"], "engine": engine, "images": int(len(x)),
@@ -411,5 +413,6 @@ def _report(man, engine, x, got, expected, per_image, cycles, marks) -> dict:
         report["first_mismatch"] = {
             "layer": man["layer"], "image": b, "channel": o, "position": (y, xx),
             "expected": expected[first_bad][3] if first_bad < len(expected) else None,
-            "got": tuple(got[first_bad]) if first_bad < len(got) else None}
+            "got": tuple(got[first_bad][1:]) if first_bad < len(got) else None,
+            "clock": got[first_bad][0] if first_bad < len(got) else None}
     return report

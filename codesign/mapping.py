@@ -22,7 +22,7 @@ from .dse import DenseTask, Design, SpectralTask, assign, evaluate, explore, exp
 from .network import DENSE, SPECTRAL, layer_shapes, vgg16_layers, weight_key
 
 __all__ = ["LayerMap", "Mapping", "tasks_from_model", "vgg16_tasks", "map_tasks", "memory_image",
-           "describe", "model_source", "verify",
+           "describe", "model_source", "verify", "engine_cycles",
            "save_mapping", "FORMAT", "FORMAT_VERSION", "WORD_FIELDS"]
 
 FORMAT = "codesign-schedule"
@@ -271,6 +271,18 @@ def map_tasks(name: str, tasks: list, board: Board, overrides: dict | None = Non
                    weights or {})
 
 
+def engine_cycles(task: SpectralTask, arch, cycles: int) -> dict:
+    """Clocks of the generated layer engine (docs/engine.md) for this schedule: the latency of
+    one image and the interval between images, from :func:`codesign.hdl.timing.engine_timing`."""
+    from .hdl.timing import engine_timing
+    C, H, W = task.in_shape
+    pool = (H - task.K + 1) // task.out_shape[1]
+    layer = dict(C=C, O=task.O, H=H, W=W, K=task.K, N=task.N, pool=pool)
+    t = engine_timing(layer, arch.fft_units, cycles, images=3)
+    return {"latency_cycles": t["latency"], "interval_cycles": t["interval"],
+            "model": "codesign/hdl/timing.py"}
+
+
 def describe(m: Mapping) -> dict:
     """The JSON description of a mapping (schedule.json without file checksums)."""
     layers = []
@@ -281,6 +293,8 @@ def describe(m: Mapping) -> dict:
             e.update({"type": SPECTRAL, "in_channels": task.C, "out_channels": task.O,
                       "fft": task.N, "kernel": task.K, "tile": task.N - task.K + 1,
                       "tiles": task.tiles, "bins": task.F, "schedule": lm.report()})
+            if lm.image and arch.ifft_units == 1:
+                e["engine"] = engine_cycles(task, arch, int(lm.schedule.cycles))
             if lm.image:
                 e["memory_image"] = {"layout": lm.image["layout"], "width": lm.image["width"],
                                      "depth": int(lm.schedule.cycles),

@@ -42,6 +42,9 @@ def test_manifest_describes_the_design(rtl, schedule_dir):
     assert all((path / f).is_file() for f in man["memory_images"])
     e = man["expected_cycles"]
     assert len(e["out_first"]) == e["images"] and e["interval"] > 0
+    sj = json.loads((schedule_dir / "schedule.json").read_text())
+    engine = next(x for x in sj["layers"] if x["name"] == "conv2")["engine"]
+    assert (engine["latency_cycles"], engine["interval_cycles"]) == (e["latency"], e["interval"])
     on_disk = json.loads((path / "manifest.json").read_text())
     assert on_disk == man
 
@@ -121,3 +124,25 @@ def test_cosim_cli_reports_agreement(rtl, schedule_dir):
                                   "--images", "2"])
     assert r.exit_code == 0, r.output
     assert "bit-exact: yes" in r.output and "equal to the timing model" in r.output
+
+
+def test_a_mismatch_names_the_first_differing_output(rtl, schedule_dir, mnist, monkeypatch):
+    """Alter one expected value: the report names layer, image, channel, position and clock."""
+    import codesign.generate as g
+    real = g._reference
+
+    def shifted(d, images):
+        x, want = real(d, images)
+        want = want.copy()
+        want[0, 3, 1, 2] += 1
+        return x, want
+
+    monkeypatch.setattr(g, "_reference", shifted)
+    man, path = rtl["conv2"]
+    r = cosim_layer(path, schedule_dir, mnist.test_x[:1], engine="fast")
+    assert not r["bit_exact"]
+    m = r["first_mismatch"]
+    assert (m["layer"], m["image"], m["channel"], m["position"]) == ("conv2", 0, 3, (1, 2))
+    assert m["got"][3] == m["expected"] - 1
+    assert man["expected_cycles"]["out_first"][0] <= m["clock"] <= \
+        man["expected_cycles"]["out_last"][0]
