@@ -11,17 +11,13 @@ from __future__ import annotations
 from myhdl import Signal, always_comb, always_seq, block, intbv
 
 from ..fixedpoint import FixedPointConfig
-from .fft import _fmt_signal
+from .fft import _fmt_signal, _uint
 from .feed import front_end
 from .hadamard import READOUT_LATENCY, hadamard_engine, hadamard_signals
 from .inverse import inverse_stage
 from .oaa import oaa_unit
 
 __all__ = ["spectral_engine", "engine_signals"]
-
-
-def _uint(n: int) -> Signal:
-    return Signal(intbv(0, min=0, max=max(n, 2)))
 
 
 def engine_signals(layer: dict, cfg: FixedPointConfig | None = None) -> dict:

@@ -14,14 +14,9 @@ from __future__ import annotations
 from myhdl import ConcatSignal, Signal, always, always_comb, always_seq, block, intbv
 
 from ..fixedpoint import FixedPointConfig
-from .fft import _fmt_signal, rfft2_latency, rfft2_signals, rfft2_unit
+from .fft import _fmt_signal, _uint, rfft2_latency, rfft2_signals, rfft2_unit
 
 __all__ = ["input_buffer", "tile_feeder", "front_end", "front_end_signals", "front_end_timing"]
-
-
-def _uint(n: int) -> Signal:
-    """An unsigned signal holding 0 .. n−1 (at least one bit)."""
-    return Signal(intbv(0, min=0, max=max(n, 2)))
 
 
 @block

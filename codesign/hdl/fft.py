@@ -58,6 +58,11 @@ def _signed(lo: int, hi: int) -> Signal:
     return Signal(intbv(0, min=-(1 << (b - 1)), max=1 << (b - 1)))
 
 
+def _uint(n: int) -> Signal:
+    """An unsigned signal holding 0 … n−1 (at least one bit)."""
+    return Signal(intbv(0, min=0, max=max(n, 2)))
+
+
 def _fmt_signal(fmt: Format) -> Signal:
     return Signal(intbv(0, min=fmt.min, max=fmt.max + 1))
 

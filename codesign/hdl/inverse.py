@@ -12,13 +12,9 @@ from __future__ import annotations
 from myhdl import Signal, always_comb, always_seq, block, intbv
 
 from ..fixedpoint import FixedPointConfig
-from .fft import _delay, _delay_bits, irfft2_latency, irfft2_signals, irfft2_unit
+from .fft import _delay, _delay_bits, _uint, irfft2_latency, irfft2_signals, irfft2_unit
 
 __all__ = ["inverse_stage", "inverse_stage_timing"]
-
-
-def _uint(n: int) -> Signal:
-    return Signal(intbv(0, min=0, max=max(n, 2)))
 
 
 def inverse_stage_timing(O: int, N: int, readout_latency: int,

@@ -31,18 +31,13 @@ from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv,
 
 from ..fixedpoint import FixedPointConfig, round_shift
 from ..spectral import geometry
-from .fft import _bits, _fmt_signal, _reset, _signed
+from .fft import _bits, _fmt_signal, _reset, _signed, _uint
 
 __all__ = ["oaa_plan", "oaa_latency", "oaa_signals", "oaa_unit", "oaa_packed",
            "oaa_packed_signals"]
 
 ACCUMULATE_STAGES = 3  # input register, address register, add-and-write
 FINALISE_STAGES = 7  # pass start, RAM read, stream select, bias+round, clamp, max, max/output
-
-
-def _uint(n: int) -> Signal:
-    """An unsigned signal holding 0 … n−1 (at least one bit)."""
-    return Signal(intbv(0, min=0, max=max(n, 2)))
 
 
 def oaa_plan(O: int, H: int, W: int, K: int, N: int, pool: int = 2, units: int = 1,
