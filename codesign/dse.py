@@ -170,8 +170,15 @@ def _forced(overrides: dict, name: str) -> set:
     return set(overrides.get("all", {})) | set(overrides.get(name, {}))
 
 
+GENERATED_IFFT_UNITS = 1  # read-out/inverse-FFT lanes the generated engine has (hdl/engine.py)
+
+
 def _spectral_for(task: SpectralTask, t_tile: int, overrides: dict) -> SpectralArch | None:
-    """Cheapest spectral engine meeting ``t_tile`` clocks per tile (None if none can)."""
+    """Cheapest spectral engine meeting ``t_tile`` clocks per tile (None if none can).
+
+    The exploration stays within what ``codesign generate`` builds (at most
+    ``GENERATED_IFFT_UNITS`` inverse-FFT lanes); forcing ``ifft_units`` explores beyond it as a
+    model only."""
     base = apply_overrides(SpectralArch(task.name, task.N, 1, 1), overrides)
     forced = _forced(overrides, task.name)
     N2 = base.fft * base.fft
@@ -183,9 +190,11 @@ def _spectral_for(task: SpectralTask, t_tile: int, overrides: dict) -> SpectralA
         a = replace(a, fft_units=u)
     if "ifft_units" not in forced:
         u = math.ceil(task.O / max(t_tile // N2, 1)) if t_tile >= N2 else None
-        if u is None or u > task.O:
+        if u is None or u > min(task.O, GENERATED_IFFT_UNITS):
             return None
         a = replace(a, ifft_units=u)
+    if max(math.ceil(task.C / a.fft_units), math.ceil(task.O / a.ifft_units)) * N2 > t_tile:
+        return None
     n = task.nonzero
     start = max(1, math.ceil(n / max(t_tile, 1))) if "pes" not in forced else a.pes
     limit = max(task.O * task.F, 1)

@@ -16,7 +16,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 
 __all__ = [
     "ToolError",
@@ -156,54 +157,65 @@ def run_tool(
     cwd: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
+    program: str | os.PathLike[str] | None = None,
+    poll: Callable[[], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run tool ``name`` with ``args`` and return the completed process.
 
     Output is captured as text (stdout and stderr separately); standard input is
     closed so a tool can never wait for a keypress. ``env`` adds to (does not
-    replace) the current environment. A non-zero exit status, a timeout or a
-    failure to start raises :class:`ToolError` carrying the command line, the exit
-    status and the last lines of the tool's own output.
+    replace) the current environment. ``program`` runs an executable built by
+    another tool (a Verilator model) under the label ``name``; ``poll`` is called
+    about twice a second while the tool runs (progress reporting). A non-zero exit
+    status, a timeout or a failure to start raises :class:`ToolError` carrying the
+    command line, the exit status and the last lines of the tool's own output.
     """
     if isinstance(args, (str, bytes)):
         raise TypeError("run_tool() args must be a sequence of arguments, not a string")
-    cmd = [find_tool(name), *(os.fspath(a) for a in args)]
+    cmd = [os.fspath(program) if program is not None else find_tool(name),
+           *(os.fspath(a) for a in args)]
     cmdline = shlex.join(cmd)
     full_env = None
     if env is not None:
         full_env = {**os.environ, **env}
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        proc = subprocess.run(
-            cmd,
-            cwd=cwd,
-            env=full_env,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ToolError(
-            f"`{cmdline}` timed out after {timeout} s and was killed"
-            + _describe_output(exc.stdout, exc.stderr),
-            cmd=cmd,
-        ) from None
+        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                encoding="utf-8", errors="replace")
     except OSError as exc:
         raise ToolError(f"`{cmdline}` could not be started: {exc}", cmd=cmd) from exc
+    with proc:
+        while True:
+            step = 0.5 if poll is not None else None
+            if deadline is not None:
+                left = max(deadline - time.monotonic(), 0.0)
+                step = left if step is None else min(step, left)
+            try:
+                stdout, stderr = proc.communicate(timeout=step)
+                break
+            except subprocess.TimeoutExpired:
+                if deadline is not None and time.monotonic() >= deadline:
+                    proc.kill()
+                    stdout, stderr = proc.communicate()
+                    raise ToolError(
+                        f"`{cmdline}` timed out after {timeout} s and was killed"
+                        + _describe_output(stdout, stderr),
+                        cmd=cmd,
+                    ) from None
+                if poll is not None:
+                    poll()
     if proc.returncode != 0:
         where = f" (in {os.fspath(cwd)})" if cwd is not None else ""
         raise ToolError(
             f"`{cmdline}`{where} {_describe_returncode(proc.returncode)}"
-            + _describe_output(proc.stdout, proc.stderr),
+            + _describe_output(stdout, stderr),
             cmd=cmd,
             returncode=proc.returncode,
-            stdout=proc.stdout,
-            stderr=proc.stderr,
+            stdout=stdout,
+            stderr=stderr,
         )
-    return proc
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
 def find_myhdl_vpi() -> str:

@@ -50,3 +50,18 @@ def small_schedule_dir(small_model_dir, tmp_path_factory):
                                   "--out", str(out)])
     assert r.exit_code == 0, r.output
     return out
+
+
+@pytest.fixture(scope="session")
+def wide_schedule_dir(small_model_dir, tmp_path_factory):
+    """The small LeNet mapped with conv2 forced wide (3 PEs, 4 banks, 2 FFT and 4 inverse-FFT
+    units): a model-only design with every interesting case of the schedule format."""
+    from click.testing import CliRunner
+    from codesign.cli import main
+    out = tmp_path_factory.mktemp("wide") / "schedule"
+    r = CliRunner().invoke(main, ["map", "--model", str(small_model_dir), "--board", "nexys4ddr",
+                                  "--out", str(out), "--set", "conv2.pes=3",
+                                  "--set", "conv2.banks=4", "--set", "conv2.fft_units=2",
+                                  "--set", "conv2.ifft_units=4"])
+    assert r.exit_code == 0, r.output
+    return out

@@ -87,11 +87,11 @@ def test_generation_is_deterministic_and_atomic(rtl, schedule_dir, tmp_path):
         generate_layer(tmp_path, "conv1", tmp_path / "bad")
 
 
-def test_several_inverse_lanes_are_refused_with_the_fix(small_schedule_dir, tmp_path):
-    sj = json.loads((small_schedule_dir / "schedule.json").read_text())
+def test_several_inverse_lanes_are_refused_with_the_fix(wide_schedule_dir, tmp_path):
+    sj = json.loads((wide_schedule_dir / "schedule.json").read_text())
     lanes = {e["name"]: e["arch"]["ifft_units"] for e in sj["layers"] if "schedule" in e}
     name = next(n for n, u in lanes.items() if u > 1)
-    r = CliRunner().invoke(main, ["generate", "--schedule", str(small_schedule_dir), "--layer",
+    r = CliRunner().invoke(main, ["generate", "--schedule", str(wide_schedule_dir), "--layer",
                                   name, "--out", str(tmp_path / "x")])
     assert r.exit_code != 0 and f"--set {name}.ifft_units=1" in r.output
 

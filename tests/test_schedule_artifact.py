@@ -422,14 +422,16 @@ def _check_layer(sd: Path, entry: dict, mlayer: dict, mj: dict, marrays, errors:
 # Tests
 # --------------------------------------------------------------------------------------------------
 
-def test_checker_accepts_the_real_artifact(small_schedule_dir, small_model_dir):
-    errors = check_schedule_artifact(small_schedule_dir, small_model_dir)
+def test_checker_accepts_the_real_artifact(wide_schedule_dir, small_schedule_dir,
+                                          small_model_dir):
+    assert check_schedule_artifact(small_schedule_dir, small_model_dir) == []
+    errors = check_schedule_artifact(wide_schedule_dir, small_model_dir)
     assert errors == [], "\n".join(errors)
 
 
-def test_fixture_exercises_the_interesting_cases(small_schedule_dir):
+def test_fixture_exercises_the_interesting_cases(wide_schedule_dir):
     """The corruption tests need a layer with P > 1, U > 1 and groups of several non-zeros."""
-    sj = json.loads((small_schedule_dir / "schedule.json").read_text())
+    sj = json.loads((wide_schedule_dir / "schedule.json").read_text())
     conv2 = next(L for L in sj["layers"] if L["name"] == "conv2")
     assert conv2["arch"]["pes"] > 1 and conv2["arch"]["fft_units"] > 1
     assert conv2["schedule"]["hazard_bound"] > 1 and not conv2["arch"]["forwarding"]
@@ -538,8 +540,8 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
-def test_checker_catches_corruption(kind, small_schedule_dir, small_model_dir, tmp_path):
-    sd = _copy(small_schedule_dir, tmp_path)
+def test_checker_catches_corruption(kind, wide_schedule_dir, small_model_dir, tmp_path):
+    sd = _copy(wide_schedule_dir, tmp_path)
     corrupt, tags = CORRUPTIONS[kind]
     corrupt(sd)
     errors = check_schedule_artifact(sd, small_model_dir)
@@ -548,19 +550,19 @@ def test_checker_catches_corruption(kind, small_schedule_dir, small_model_dir, t
             f"{kind}: no {tag} error among:\n" + "\n".join(errors)
 
 
-def test_swap_between_pes_also_breaks_bank_ports_or_memory(small_schedule_dir, small_model_dir,
+def test_swap_between_pes_also_breaks_bank_ports_or_memory(wide_schedule_dir, small_model_dir,
                                                           tmp_path):
     """The swapped non-zeros' hex words no longer match the program either."""
-    sd = _copy(small_schedule_dir, tmp_path)
+    sd = _copy(wide_schedule_dir, tmp_path)
     _swap_between_pes(sd)
     errors = check_schedule_artifact(sd, small_model_dir)
     assert any("[memory" in e for e in errors), "\n".join(errors)
 
 
-def test_bank_port_conflict_is_caught(small_schedule_dir, small_model_dir, tmp_path):
+def test_bank_port_conflict_is_caught(wide_schedule_dir, small_model_dir, tmp_path):
     """Swap two slots of PE 1 so that PE 0 and PE 1 read the same bank in clock 0 (ownership stays
     intact): rule 3 must break (ports = 1, broadcast false)."""
-    sd = _copy(small_schedule_dir, tmp_path)
+    sd = _copy(wide_schedule_dir, tmp_path)
     a = _load(sd)
     nz, prog = a["nz"], a["program"]
     bank = a["bank_of"][nz[:, 1], nz[:, 2]]
@@ -578,8 +580,8 @@ def test_bank_port_conflict_is_caught(small_schedule_dir, small_model_dir, tmp_p
     assert any(e.startswith(f"{LAYER}: [rule 3]") for e in errors), "\n".join(errors)
 
 
-def test_wrong_first_in_word_arrays_is_caught(small_schedule_dir, small_model_dir, tmp_path):
-    sd = _copy(small_schedule_dir, tmp_path)
+def test_wrong_first_in_word_arrays_is_caught(wide_schedule_dir, small_model_dir, tmp_path):
+    sd = _copy(wide_schedule_dir, tmp_path)
     a = _load(sd)
     a["word_first"][0, 3] ^= 1
     _save(sd, a)
@@ -589,7 +591,7 @@ def test_wrong_first_in_word_arrays_is_caught(small_schedule_dir, small_model_di
 
 # ---- determinism ---------------------------------------------------------------------------------
 
-def test_map_is_deterministic(small_schedule_dir, small_model_dir, tmp_path):
+def test_map_is_deterministic(wide_schedule_dir, small_model_dir, tmp_path):
     from click.testing import CliRunner
     from codesign.cli import main
     out = tmp_path / "again"
@@ -601,7 +603,7 @@ def test_map_is_deterministic(small_schedule_dir, small_model_dir, tmp_path):
         return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
                 if p.is_file()}
 
-    first, second = tree(small_schedule_dir), tree(out)
+    first, second = tree(wide_schedule_dir), tree(out)
     assert sorted(first) == sorted(second)
     differ = [k for k in first if first[k] != second[k]]
     assert differ == [], f"files differ between two identical `codesign map` runs: {differ}"
@@ -634,9 +636,9 @@ DOC_RUNNER_UP = {"ii_cycles", "images_per_second", "dsp", "bram36", "lut", "ff",
                  "parallelism"}
 
 
-def test_schedule_json_fields_match_the_document(small_schedule_dir):
+def test_schedule_json_fields_match_the_document(wide_schedule_dir):
     """Every field of schedule.json is documented, and every documented field is present."""
-    sj = json.loads((small_schedule_dir / "schedule.json").read_text())
+    sj = json.loads((wide_schedule_dir / "schedule.json").read_text())
     problems: list[str] = []
 
     def cmp(where: str, obj: dict, documented: set[str]) -> None:

@@ -15,14 +15,19 @@ from .hadamard import READOUT_LATENCY, hadamard_latency
 from .inverse import inverse_stage_timing
 from .oaa import oaa_latency
 
-__all__ = ["engine_timing"]
+__all__ = ["engine_timing", "network_timing"]
 
 
 def engine_timing(layer: dict, fft_units: int, cycles: int, images: int = 1, in_first: int = 2,
-                  cfg: FixedPointConfig | None = None) -> dict:
+                  cfg: FixedPointConfig | None = None, offered: list | None = None) -> dict:
     """Edges of the first/last output of each image, the latency and the initiation interval.
 
-    ``layer``: C, O, H, W, K, N, pool; ``cycles``: the schedule's clocks per tile.
+    ``layer``: C, O, H, W, K, N, pool; ``cycles``: the schedule's clocks per tile.  Input: with
+    ``offered`` None, a source that always has the next word (from edge ``in_first``) and waits
+    only for ``in_ready``; otherwise image i's words are offered one per clock from edge
+    ``offered[i]`` by a producer that cannot wait (an upstream layer), and ValueError is raised
+    if the engine would hold it back.  The loader fills image i into buffer i mod 2, free again
+    two edges after image i − 2's last output sample leaves the inverse stage.
     """
     C, O, H, W, K, N = (layer[k] for k in ("C", "O", "H", "W", "K", "N"))
     L = N - K + 1
@@ -33,14 +38,23 @@ def engine_timing(layer: dict, fft_units: int, cycles: int, images: int = 1, in_
     inv = inverse_stage_timing(O, N, READOUT_LATENCY, cfg)
     busy = O * N * N
     oaa = oaa_latency(O, H, W, K, N, layer["pool"])
-    firsts, lasts, loaded_at = [], [], []
+    firsts, lasts, accepted, dones = [], [], [], []
     # edge after which the sequencer may activate the next image: at first, the overlap-add
     # unit's zero sweep after reset (one clock per word of its deepest bank)
     free = in_first - 1 + oaa["scrub"]
     for i in range(images):
-        loaded_at.append(in_first + (i + 1) * words - 1)
-    for i in range(images):
-        active = max(loaded_at[i], free) + 1
+        buffer_free = dones[i - 2] + 2 if i >= 2 else in_first
+        if offered is None:
+            offer = in_first if i == 0 else accepted[-1] + words
+        else:
+            offer = offered[i]
+        start = max(offer, buffer_free)
+        if offered is not None and start > offer:
+            raise ValueError(f"image {i} is offered at edge {offer} but the engine's input "
+                             f"buffer is busy until {start}: the model assumes no back-pressure "
+                             f"inside the network")
+        accepted.append(start)
+        active = max(start + words - 1, free) + 1
         s_fe, s_h, s_i, r_done = [], [], [], []
         for t in range(tiles):
             f = active + 1 if t == 0 else s_fe[t - 1] + fe + 1
@@ -63,6 +77,54 @@ def engine_timing(layer: dict, fft_units: int, cycles: int, images: int = 1, in_
         firsts.append(first)
         lasts.append(done + oaa["last"] + 1)
         free = done
-    return {"out_first": firsts, "out_last": lasts,
-            "latency": lasts[0] - in_first + 1,
+        dones.append(done)
+    return {"in_first": accepted, "out_first": firsts, "out_last": lasts,
+            "latency": lasts[0] - accepted[0] + 1,
             "interval": (lasts[-1] - lasts[0]) // (images - 1) if images > 1 else None}
+
+
+def network_timing(stages: list, images: int = 1, in_first: int = 2,
+                   cfg: FixedPointConfig | None = None) -> dict:
+    """The whole accelerator fed by an AXI4-Stream source that always has the next pixel and a
+    sink that is always ready: per image, the edges at which its first pixel is accepted and
+    its first/last score leaves, the latency (first pixel in → last score out, in clocks) and
+    the interval between images.
+
+    ``stages``: per layer ``{"kind": "spectral", "layer", "fft_units", "cycles"}`` or
+    ``{"kind": "dense", "n_in", "n_out", "macs", "steps"}``.  Each layer's output burst is the
+    next layer's input (one word per clock, the same edges); the AXI adapters add no clock.
+    """
+    from .dense import dense_timing
+
+    offered, first_in, per_stage = None, None, []
+    for st in stages:
+        if st["kind"] == "spectral":
+            t = engine_timing(st["layer"], st["fft_units"], st["cycles"], images, in_first, cfg,
+                              offered)
+            words = st["layer"]["O"] * _pooled(st["layer"])
+        else:
+            t = dense_timing(st["n_in"], st["n_out"], st["macs"], st["steps"],
+                             offered if offered is not None else _stream(st["n_in"], images,
+                                                                          in_first), cfg)
+            words = st["n_out"]
+        if first_in is None:
+            first_in = t.get("in_first") or _stream(st["n_in"], images, in_first)
+        for a, b in zip(t["out_first"], t["out_last"]):
+            if b - a + 1 != words:
+                raise ValueError(f"stage {len(per_stage)}: output burst of {b - a + 1} clocks for "
+                                 f"{words} words; the model needs gap-free bursts")
+        per_stage.append({"out_first": t["out_first"], "out_last": t["out_last"]})
+        offered = t["out_first"]
+    last = per_stage[-1]["out_last"]
+    return {"in_first": first_in, "out_first": per_stage[-1]["out_first"], "out_last": last,
+            "latency": last[0] - first_in[0] + 1,
+            "interval": last[-1] - last[-2] if images > 1 else None, "stages": per_stage}
+
+
+def _pooled(layer: dict) -> int:
+    p = layer["pool"]
+    return ((layer["H"] - layer["K"] + 1) // p) * ((layer["W"] - layer["K"] + 1) // p)
+
+
+def _stream(words: int, images: int, in_first: int) -> list:
+    return [in_first + i * words for i in range(images)]
