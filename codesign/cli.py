@@ -275,15 +275,21 @@ def map_cmd(model_arg, board_name, out, density, seed, arch_file, sets, quiet):
 @click.option("--schedule", "schedule_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_BUILD / "schedule", show_default=True,
               help="schedule artifact from `codesign map`")
-@click.option("--layer", required=True, help="spectral conv layer to build, e.g. conv2")
+@click.option("--layer", default=None,
+              help="build only this spectral conv layer's engine (default: the whole network)")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="output directory (default rtl_out/LAYER)")
+              help="output directory (default rtl_out/accel, or rtl_out/LAYER)")
+@click.option("--top", default="codesign_accel", show_default=True,
+              help="Verilog module name of the whole accelerator")
 @_friendly
-def generate_cmd(schedule_dir, layer, out):
-    """Build a spectral conv layer engine in MyHDL and convert it to Verilog."""
+def generate_cmd(schedule_dir, layer, out, top):
+    """Build the accelerator (or one layer engine) in MyHDL and convert it to Verilog."""
+    t0 = time.perf_counter()
+    if layer is None:
+        run_generate(schedule_dir, out or Path("rtl_out") / "accel", top)
+        return
     from .generate import generate_layer
     out = out or Path("rtl_out") / layer
-    t0 = time.perf_counter()
     man = generate_layer(schedule_dir, layer, out)
     e = man["expected_cycles"]
     console.print(f"{layer}: {man['top']}.v, {len(man['memory_images'])} kernel memory images, "
@@ -292,26 +298,131 @@ def generate_cmd(schedule_dir, layer, out):
                   f"{e['interval']} clocks")
 
 
+def run_generate(schedule_dir: Path, out: Path, top: str) -> dict:
+    from .accelerator import generate_accelerator
+    t0 = time.perf_counter()
+    man = generate_accelerator(schedule_dir, out, top)
+    c, clock = man["cycle_model"], (man.get("board") or {}).get("target_clock_mhz", 100.0)
+    console.print(f"generate: {man['top']}.v ({', '.join(x['name'] for x in man['layers'])}), "
+                  f"{man['testbench']['file']}, manifest.json -> {out} "
+                  f"({time.perf_counter() - t0:.1f} s)")
+    console.print(f"cycle model: latency {c['latency_cycles']} clocks, one image every "
+                  f"{c['interval_cycles']} clocks -> {clock * 1e6 / c['interval_cycles']:,.0f} "
+                  f"images/s at {clock:.0f} MHz")
+    return man
+
+
 @main.command("cosim")
 @click.option("--rtl", "rtl_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="directory from `codesign generate`")
+              default=Path("rtl_out") / "accel", show_default=True,
+              help="directory from `codesign generate`")
+@click.option("--images", type=click.IntRange(1), default=10, show_default=True,
+              help="how many bundled test images (or images of --inputs)")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None,
+              help="MNIST IDX directory instead of the bundled set")
+@click.option("--inputs", "inputs", type=click.Path(dir_okay=False), default=None,
+              help="your own images: .npy (uint8 N×28×28) or .npz with 'images' [+ 'labels']")
+@click.option("--simulator", type=click.Choice(["verilator", "icarus"]), default="verilator",
+              show_default=True, help="accelerator: simulator running the Verilog test bench")
+@click.option("--gap-in", type=click.IntRange(0, 90), default=0, show_default=True,
+              help="percent of clocks with s_axis_tvalid low (random, seeded)")
+@click.option("--gap-out", type=click.IntRange(0, 90), default=0, show_default=True,
+              help="percent of clocks with m_axis_tready low (random, seeded)")
+@click.option("--seed", type=int, default=1, show_default=True, help="seed of the gaps")
+@click.option("--reset-at", type=click.IntRange(2), default=None,
+              help="pulse aresetn low at this clock edge, then stream every image again")
+@click.option("--jobs", type=click.IntRange(1), default=None,
+              help="parallel simulations (default: CPU count)")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
+              help="also write the report as JSON")
 @click.option("--schedule", "schedule_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=DEFAULT_BUILD / "schedule", show_default=True)
-@click.option("--images", type=click.IntRange(1), default=10, show_default=True)
-@click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None)
+              default=DEFAULT_BUILD / "schedule", show_default=True,
+              help="single-layer engines only: their schedule artifact")
 @click.option("--engine", type=click.Choice(["fast", "icarus", "myhdl"]), default="fast",
-              show_default=True, help="fast: plain Icarus from files; icarus: MyHDL "
-              "Cosimulation of the Verilog; myhdl: the MyHDL model")
+              show_default=True, help="single-layer engines only: fast: plain Icarus from "
+              "files; icarus: MyHDL Cosimulation of the Verilog; myhdl: the MyHDL model")
 @click.option("--vcd", type=click.Path(dir_okay=False), default=None,
-              help="write a waveform (fast engine)")
+              help="write a waveform of the whole run")
+@click.option("--quiet", is_flag=True)
 @_friendly
-def cosim_cmd(rtl_dir, schedule_dir, images, data_dir, engine, vcd):
-    """Run test images through a generated layer and compare with the fixed-point model."""
+def cosim_cmd(rtl_dir, images, data_dir, inputs, simulator, gap_in, gap_out, seed, reset_at,
+              jobs, report_file, schedule_dir, engine, vcd, quiet):
+    """Run images through the generated Verilog and compare with the fixed-point model."""
     import json as _json
 
+    mp = Path(rtl_dir) / "manifest.json"
+    man = _json.loads(mp.read_text()) if mp.is_file() else None
+    if man is not None and man.get("kind") == "accelerator":
+        r = run_cosim(rtl_dir, images, data_dir, inputs, simulator, gap_in, gap_out, seed,
+                      reset_at, jobs, vcd, quiet)
+        if report_file:
+            from ._io import write_json
+            write_json(report_file, r)
+        if not r["bit_exact"] or r["frame_error"]:
+            raise click.ClickException(f"{rtl_dir}: RTL disagrees with the fixed-point model: "
+                                       f"{r['first_mismatch']}")
+        if r["timing"]["checked"] and not r["timing"]["exact"]:
+            raise click.ClickException(f"{rtl_dir}: RTL clocks differ from the cycle model: "
+                                       f"{r['timing']['first_difference']}")
+        return
+    if inputs is not None:
+        raise click.ClickException("--inputs needs a whole accelerator (`codesign generate` "
+                                   "without --layer)")
+    _cosim_layer(rtl_dir, schedule_dir, images, data_dir, engine, vcd, man)
+
+
+def run_cosim(rtl_dir, images, data_dir, inputs, simulator, gap_in, gap_out, seed, reset_at,
+              jobs, vcd, quiet) -> dict:
+    from .cosim import cosim_accelerator, read_inputs
+    if inputs is not None:
+        x, labels = read_inputs(inputs)
+        x, labels = x[:images], None if labels is None else labels[:images]
+        source = str(inputs)
+    else:
+        data = load(data_dir, seed=0)
+        x, labels, source = data.test_x[:images], data.test_y[:images], data.name
+    r = cosim_accelerator(rtl_dir, x, labels, simulator=simulator, gap_in=gap_in,
+                          gap_out=gap_out, seed=seed, reset_at=reset_at, vcd=vcd, jobs=jobs,
+                          quiet=quiet)
+    console.print(_cosim_table(r, source, rtl_dir))
+    return r
+
+
+def _cosim_table(r: dict, source: str, rtl_dir) -> Table:
+    t = Table(title=f"cosim: {rtl_dir} on {r['images']} images of {source} ({r['simulator']})",
+              title_justify="left")
+    t.add_column("check")
+    t.add_column("RTL", justify="right")
+    t.add_column("model", justify="right")
+    t.add_column("", justify="left")
+    ok = "[green]equal[/]"
+    bad = "[red]DIFFERENT[/]"
+    t.add_row("scores bit-exact", f"{r['scores'] - r['score_mismatches']}/{r['scores']}",
+              str(r["scores"]), ok if r["bit_exact"] else bad)
+    t.add_row("predicted class (tuser)", "", "", ok if r["classes_equal_model"] else bad)
+    if "accuracy_rtl" in r:
+        t.add_row("accuracy", f"{r['accuracy_rtl']:.2%}", f"{r['accuracy_model']:.2%}",
+                  ok if r["accuracy_rtl"] == r["accuracy_model"] else bad)
+    tm = r["timing"]
+    if tm["checked"]:
+        for k in ("latency_cycles", "interval_cycles"):
+            rv, mv = tm[k]["rtl"], tm[k]["model"]
+            if mv is not None:
+                t.add_row(k.replace("_", " "), str(rv), str(mv), ok if rv == mv else bad)
+        t.add_row("every image's clock edges", "", "", ok if tm["exact"] else bad)
+    else:
+        t.add_row("clock edges", "", "", "not compared (gaps or reset)")
+    t.add_row("frame_error", "set" if r["frame_error"] else "clear", "clear",
+              bad if r["frame_error"] else ok)
+    t.add_row("speed", f"{r['images_per_minute']:,.0f} images/min",
+              f"{r['clocks_per_second']:,.0f} clocks/s",
+              f"{r['clocks']:,} clocks, {r['chunks']} run(s), {r['wall_seconds']:.1f} s "
+              f"(+{r['build_seconds']:.1f} s build)")
+    return t
+
+
+def _cosim_layer(rtl_dir, schedule_dir, images, data_dir, engine, vcd, man):
     from .generate import cosim_layer
-    man = _json.loads((Path(rtl_dir) / "manifest.json").read_text()) \
-        if (Path(rtl_dir) / "manifest.json").is_file() else None
     data = load(data_dir, seed=0)
     t0 = time.perf_counter()
     r = cosim_layer(rtl_dir, schedule_dir, data.test_x[:images], engine=engine, vcd=vcd)

@@ -1,0 +1,97 @@
+"""AXI4-Stream edges of the accelerator: pixels in, class scores and the predicted class out.
+
+Both adapters are pass-through (no buffering, no added clock): the slave side hands each pixel
+to the first layer's input handshake, the master side hands the last layer's outputs to the
+stream.  Images are framed by count (``pixels`` beats each); ``tlast`` is checked against the
+count, and a disagreement sets the sticky ``frame_error`` flag until reset.  On the output, every
+beat's ``tuser`` is the index of the highest score among the image's beats so far (ties to the
+lower index, as ``numpy.argmax``), so on the ``tlast`` beat it is the predicted class.
+"""
+from __future__ import annotations
+
+from myhdl import Signal, always_comb, always_seq, block, intbv
+
+from .fft import _uint
+
+__all__ = ["axis_pixels_in", "axis_scores_out", "axis_signals"]
+
+
+def axis_signals(classes: int, pixel_bits: int = 8, score_bits: int = 16) -> dict:
+    """Fresh AXI4-Stream port signals (``s_axis_*``, ``m_axis_*``, ``frame_error``)."""
+    return {"s_axis_tdata": Signal(intbv(0)[pixel_bits:]), "s_axis_tvalid": Signal(bool(0)),
+            "s_axis_tready": Signal(bool(0)), "s_axis_tlast": Signal(bool(0)),
+            "m_axis_tdata": Signal(intbv(0)[score_bits:]), "m_axis_tvalid": Signal(bool(0)),
+            "m_axis_tready": Signal(bool(0)), "m_axis_tlast": Signal(bool(0)),
+            "m_axis_tuser": _uint(classes), "frame_error": Signal(bool(0))}
+
+
+@block
+def axis_pixels_in(clk, rst, s_tdata, s_tvalid, s_tready, s_tlast, in_valid, in_ready, in_x,
+                   frame_error, *, pixels: int, shift: int):
+    """Pixel ``p`` (unsigned) becomes the activation ``p << shift``; ``tlast`` must mark every
+    ``pixels``-th beat."""
+    count = _uint(pixels)
+
+    @always_comb
+    def forward():
+        in_valid.next = s_tvalid
+        s_tready.next = in_ready
+        in_x.next = s_tdata << shift
+
+    @always_seq(clk.posedge, reset=rst)
+    def frame():
+        if s_tvalid and in_ready:
+            if count == pixels - 1:
+                count.next = 0
+                if not s_tlast:
+                    frame_error.next = True
+            else:
+                count.next = count + 1
+                if s_tlast:
+                    frame_error.next = True
+
+    return forward, frame
+
+
+@block
+def axis_scores_out(clk, rst, out_valid, out_ready, out_v, m_tdata, m_tvalid, m_tready, m_tlast,
+                    m_tuser, *, classes: int):
+    """Scores (signed) onto ``m_tdata`` as two's-complement bits; running argmax on ``m_tuser``."""
+    count = _uint(classes)
+    best = _fmt_signal_like(out_v)
+    best_i = _uint(classes)
+    width = len(m_tdata)
+    leads = Signal(bool(0))
+
+    @always_comb
+    def compare():
+        leads.next = count == 0 or out_v > best
+
+    @always_comb
+    def forward():
+        m_tdata.next = out_v[width:]
+        m_tvalid.next = out_valid
+        out_ready.next = m_tready
+        m_tlast.next = count == classes - 1
+        if leads:
+            m_tuser.next = count
+        else:
+            m_tuser.next = best_i
+
+    @always_seq(clk.posedge, reset=rst)
+    def track():
+        if out_valid and m_tready:
+            if count == classes - 1:
+                count.next = 0
+            else:
+                count.next = count + 1
+            if leads:
+                best.next = out_v
+                best_i.next = count
+
+    return compare, forward, track
+
+
+def _fmt_signal_like(sig) -> Signal:
+    return Signal(intbv(0, min=sig.min, max=sig.max))
+

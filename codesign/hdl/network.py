@@ -1,0 +1,67 @@
+"""The whole accelerator: AXI4-Stream pixels in → spectral conv engines → dense units → scores
+and predicted class out over AXI4-Stream (docs/accelerator.md).
+
+Stages are chained by valid/ready handshakes of one activation per clock in the order the next
+layer consumes them ((c, y, x) raster for maps, feature order for vectors), so every stage
+buffers exactly one image ahead (ping-pong) and back-pressure travels from ``m_axis_tready`` to
+``s_axis_tready`` without loss.  One clock ``aclk``; ``aresetn`` is an active-low synchronous
+reset of every control register.
+"""
+from __future__ import annotations
+
+from myhdl import ResetSignal, Signal, always_comb, block
+
+from ..fixedpoint import FixedPointConfig
+from .axis import axis_pixels_in, axis_scores_out, axis_signals
+from .dense import dense_unit
+from .engine import engine_signals, spectral_engine
+from .fft import _fmt_signal
+
+__all__ = ["accelerator", "accelerator_signals"]
+
+
+def accelerator_signals(classes: int, cfg: FixedPointConfig | None = None) -> dict:
+    """Fresh top-level port signals, in port order."""
+    cfg = cfg or FixedPointConfig()
+    return {"aclk": Signal(bool(0)), "aresetn": Signal(bool(0)),
+            **axis_signals(classes, cfg.input_bits, cfg.activation.bits)}
+
+
+@block
+def _active_low(aresetn, rst):
+    @always_comb
+    def invert():
+        rst.next = not aresetn
+
+    return invert
+
+
+@block
+def accelerator(aclk, aresetn, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast,
+                m_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tlast, m_axis_tuser,
+                frame_error, *, stages: list, pixels: int, classes: int,
+                cfg: FixedPointConfig | None = None):
+    """``stages``: per layer, ``{"kind": "spectral", "lm", "layer", "bias"}`` or
+    ``{"kind": "dense", "weight", "mask", "bias", "macs", "relu"}``, in network order."""
+    cfg = cfg or FixedPointConfig()
+    rst = ResetSignal(1, active=1, isasync=False)
+    links = [(Signal(bool(0)), Signal(bool(0)), _fmt_signal(cfg.activation))
+             for _ in range(len(stages) + 1)]
+    insts = [_active_low(aresetn, rst),
+             axis_pixels_in(aclk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast,
+                            *links[0], frame_error, pixels=pixels,
+                            shift=cfg.activation.frac - cfg.input_bits)]
+    for i, st in enumerate(stages):
+        (iv, ir, ix), (ov, orr, ox) = links[i], links[i + 1]
+        if st["kind"] == "spectral":
+            sig = engine_signals(st["layer"], cfg)
+            insts.append(spectral_engine(aclk, rst, iv, ir, ix, ov, orr, sig["out_o"],
+                                         sig["out_y"], sig["out_x"], ox, lm=st["lm"],
+                                         layer=st["layer"], bias=st["bias"], cfg=cfg))
+        else:
+            insts.append(dense_unit(aclk, rst, iv, ir, ix, ov, orr, ox, weight=st["weight"],
+                                    bias=st["bias"], macs=st["macs"], relu=st["relu"],
+                                    mask=st["mask"], cfg=cfg))
+    insts.append(axis_scores_out(aclk, rst, *links[-1], m_axis_tdata, m_axis_tvalid,
+                                 m_axis_tready, m_axis_tlast, m_axis_tuser, classes=classes))
+    return insts
