@@ -49,19 +49,20 @@ def test_manifest_describes_the_design(rtl, schedule_dir):
     assert on_disk == man
 
 
-def test_ten_real_images_bit_exact_at_the_modelled_clocks(rtl, schedule_dir, mnist):
+def test_real_images_bit_exact_at_the_modelled_clocks(rtl, schedule_dir, mnist):
     """conv1 on MNIST test digits, conv2 on the fixed-point model's conv1 activations of them;
-    the two Icarus runs go in parallel (one per core)."""
+    the two Icarus runs go in parallel (one per core).  Three images: back to back, so both
+    input buffers and both map buffers are reused (the whole accelerator runs many more)."""
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(2) as pool:
-        runs = {layer: pool.submit(cosim_layer, rtl[layer][1], schedule_dir, mnist.test_x[:10],
+        runs = {layer: pool.submit(cosim_layer, rtl[layer][1], schedule_dir, mnist.test_x[:3],
                                    engine="fast") for layer in ("conv1", "conv2")}
         for layer, job in runs.items():
             r, e = job.result(), rtl[layer][0]["expected_cycles"]
             assert r["bit_exact"], (layer, r.get("first_mismatch"))
             assert r["outputs"] == r["expected"] > 0
-            assert r["marks"]["out_first"] == e["out_first"][:10], layer
-            assert r["marks"]["out_last"] == e["out_last"][:10], layer
+            assert r["marks"]["out_first"] == e["out_first"][:3], layer
+            assert r["marks"]["out_last"] == e["out_last"][:3], layer
 
 
 def test_myhdl_cosimulation_of_the_converted_verilog(rtl, schedule_dir, mnist):
