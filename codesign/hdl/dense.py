@@ -46,7 +46,7 @@ import numpy as np
 from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv
 
 from ..fixedpoint import FixedPointConfig
-from .fft import _bits, _fmt_signal, _signed, _uint
+from .fft import _bits, _fmt_signal, _saturate, _signed, _uint
 from .hadamard import _kernel_rom, _pick
 
 __all__ = ["dense_unit", "dense_signals", "dense_plan", "dense_timing", "COMPUTE_DEPTH",
@@ -501,26 +501,6 @@ def _select(clk, advance, key, cands, out):
 
 
 @block
-def _clamp_format(x, y, fmt):
-    """``y = clamp(x)`` to ``fmt`` (``y`` exactly ``fmt.bits`` wide), decided on x's top bits:
-    Verilog would compare a signed ``x`` with a wide constant as unsigned."""
-    w, b = len(x), fmt.bits
-    ones = (1 << (w - b + 1)) - 1
-    lo, hi = fmt.min, fmt.max
-
-    @always_comb
-    def clamp():
-        if x[w:b - 1] == 0 or x[w:b - 1] == ones:
-            y.next = x
-        elif x[w - 1]:
-            y.next = lo
-        else:
-            y.next = hi
-
-    return clamp
-
-
-@block
 def _finalise(clk, rst, advance, v1, j1, sel2, out_valid, out_v, *, bias_rom: tuple,
               shift: int, acc_fmt, clamp_acc: bool, lo: int, hi: int):
     """``sel2`` (stage 2) → ``out_v``: add ``bias[j] << shift`` (3), saturate to the accumulator
@@ -533,7 +513,7 @@ def _finalise(clk, rst, advance, v1, j1, sel2, out_valid, out_v, *, bias_rom: tu
     if clamp_acc:
         slo, shi = acc_fmt.min, acc_fmt.max
         sat3 = _fmt_signal(acc_fmt)
-        clamp = _clamp_format(sum3, sat3, acc_fmt)
+        clamp = _saturate(sum3, sat3, acc_fmt)
     else:
         sat3, clamp = sum3, ()
     half = (1 << (shift - 1)) if shift else 0

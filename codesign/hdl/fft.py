@@ -117,17 +117,27 @@ def fft1d_latency(n: int, cfg: FixedPointConfig | None = None) -> int:
 
 @block
 def _saturate(x, y, fmt: Format):
-    """``y = clamp(x)`` to ``fmt``."""
+    """``y = clamp(x)`` to ``fmt``, decided on x's top bits (all equal: x fits).  Not a
+    comparison with ``fmt.min``/``fmt.max``: converted Verilog writes constants of 2**31 and more
+    unsigned, which turns a signed comparison unsigned."""
+    w, b = len(x), fmt.bits
     lo, hi = fmt.min, fmt.max
+    if w <= b:
+        @always_comb
+        def copy():
+            y.next = x
+
+        return copy
+    ones = (1 << (w - b + 1)) - 1
 
     @always_comb
     def clamp():
-        if x > hi:
-            y.next = hi
-        elif x < lo:
+        if x[w:b - 1] == 0 or x[w:b - 1] == ones:
+            y.next = x
+        elif x[w - 1]:
             y.next = lo
         else:
-            y.next = x
+            y.next = hi
 
     return clamp
 
