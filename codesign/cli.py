@@ -152,17 +152,29 @@ def inspect_cmd(model_dir):
 @_prune_options
 @click.option("--board", "board_name", default="nexys4ddr", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_BUILD,
-              show_default=True, help="directory for every stage's artifact")
+              show_default=True, help="directory for the model and schedule artifacts")
+@click.option("--rtl", "rtl_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("rtl_out") / "accel", show_default=True,
+              help="directory for the generated accelerator")
+@click.option("--cosim-images", type=click.IntRange(0), default=1000, show_default=True,
+              help="test images run through the RTL (0: skip co-simulation)")
 @_friendly
 def flow_cmd(density, dense_density, layer_density, balanced, epochs, retrain_epochs,
-             admm_iterations, data_dir, seed, quiet, board_name, out):
-    """Run the chain on the bundled default: prune → map (generate and later stages to come)."""
+             admm_iterations, data_dir, seed, quiet, board_name, out, rtl_dir, cosim_images):
+    """Run the chain on the bundled default: prune → map → generate → co-simulate."""
     t0 = time.perf_counter()
     run_prune(out / "model", _settings(density, dense_density, layer_density, balanced, epochs,
                                        retrain_epochs, admm_iterations, seed), data_dir, quiet)
     run_map(str(out / "model"), board_name, out / "schedule", 0.25, seed, None, (), quiet)
+    run_generate(out / "schedule", rtl_dir, "codesign_accel")
+    if cosim_images:
+        r = run_cosim(rtl_dir, cosim_images, data_dir, None, "verilator", 0, 0, 1, None, None,
+                      None, quiet)
+        if not (r["bit_exact"] and r["timing"]["exact"]):
+            raise click.ClickException(f"{rtl_dir}: the RTL disagrees with the model: "
+                                       f"{r['first_mismatch'] or r['timing']['first_difference']}")
     console.print(f"flow finished in {time.perf_counter() - t0:.0f} s: {out}/model, "
-                  f"{out}/schedule")
+                  f"{out}/schedule, {rtl_dir}")
 
 
 def _map_tables(m, title: str):

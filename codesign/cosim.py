@@ -33,7 +33,8 @@ from .fixedpoint import FixedPointConfig
 from .generate import GenerateError
 from .tools import find_tool, run_tool
 
-__all__ = ["BENCH_TOP", "bench_source", "cosim_accelerator", "read_inputs", "CosimError"]
+__all__ = ["BENCH_TOP", "bench_source", "cosim_accelerator", "run_bench", "read_inputs",
+           "CosimError"]
 
 BENCH_TOP = "codesign_bench"
 MAX_BENCH_IMAGES = 4096
@@ -244,6 +245,27 @@ def _jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def run_bench(rtl: Path, man: dict, images: np.ndarray, work: Path, exe: Path | None,
+              plusargs: dict, poll=None) -> list[list[str]]:
+    """One run of the test bench in ``work`` (created): Verilator model ``exe``, or Icarus when
+    None; ``plusargs`` as in the module docstring (None/False values left out).  Returns the
+    events, one split line each."""
+    work.mkdir(parents=True)
+    (work / "pixels.hex").write_text("".join(f"{int(p):02x}\n" for p in images.reshape(-1)))
+    args = [f"+images={len(images)}"]
+    for k, v in plusargs.items():
+        if v is True:
+            args.append(f"+{k}")
+        elif v is not None and v is not False:
+            args.append(f"+{k}={int(v)}")
+    if exe is not None:
+        run_tool("verilator", args, cwd=work, program=exe, poll=poll, timeout=7200)
+    else:
+        cmd = _build_icarus(rtl, man, work)
+        run_tool("vvp", [*cmd[1:], *args], cwd=work, poll=poll, timeout=7200)
+    return _events(work / "events.txt")
+
+
 def _model_of(man: dict, mp: Path):
     from ._io import sha256_file
     from .model import ModelError, load_model
@@ -326,24 +348,14 @@ def cosim_accelerator(rtl_dir: str | Path, images: np.ndarray, labels: np.ndarra
 
         def simulate(i: int):
             a, b = chunks[i]
-            w = works[i]
-            w.mkdir()
-            (w / "pixels.hex").write_text("".join(f"{int(p):02x}\n"
-                                                  for p in images[a:b].reshape(-1)))
             last = models[b - a]["out_last"][-1] + (reset_at or 0)
-            args = [f"+images={b - a}", f"+gap_in={gap_in}", f"+gap_out={gap_out}",
-                    f"+seed={seed}", f"+timeout={int((last + 10_000) * 2 * slow)}"]
-            args += [f"+reset_at={reset_at}"] if reset_at is not None else []
-            args += [f"+bad_tlast={bad_tlast}"] if bad_tlast is not None else []
-            args += ["+vcd"] if vcd else []
-            if exe is not None:
-                run_tool("verilator", args, cwd=w, program=exe, poll=poll, timeout=7200)
-            else:
-                cmd = _build_icarus(rtl, man, w)
-                run_tool("vvp", [*cmd[1:], *args], cwd=w, poll=poll, timeout=7200)
+            args = {"gap_in": gap_in, "gap_out": gap_out, "seed": seed,
+                    "timeout": int((last + 10_000) * 2 * slow), "reset_at": reset_at,
+                    "bad_tlast": bad_tlast, "vcd": bool(vcd)}
+            events = run_bench(rtl, man, images[a:b], works[i], exe, args, poll)
             if vcd:
-                shutil.copyfile(w / "wave.vcd", vcd)
-            return _events(w / "events.txt")
+                shutil.copyfile(works[i] / "wave.vcd", vcd)
+            return events
 
         with ThreadPoolExecutor(len(chunks)) as pool:
             results = list(pool.map(simulate, range(len(chunks))))

@@ -13,11 +13,15 @@ BUILD=${BUILD:-build/chain}
 # 2. map: schedule the sparse kernels onto PEs and banks, choose the parallelism for the board
 .venv/bin/codesign map --model "$BUILD/model" --board nexys4ddr --out "$BUILD/schedule"
 
-# 3. generate: the layer engines as Verilog (one inverse-FFT lane per layer for now)
-.venv/bin/codesign map --model "$BUILD/model" --board nexys4ddr --out "$BUILD/schedule-rtl" \
-    --set all.ifft_units=1
-for layer in conv1 conv2; do
-    .venv/bin/codesign generate --schedule "$BUILD/schedule-rtl" --layer $layer --out "$BUILD/rtl/$layer"
-    # 4. co-simulate: Icarus against the fixed-point model, bit-exact and clock-exact
-    .venv/bin/codesign cosim --rtl "$BUILD/rtl/$layer" --schedule "$BUILD/schedule-rtl" --images 10
-done
+# 3. generate: the whole network as one AXI4-Stream core (Verilog, test bench, manifest)
+.venv/bin/codesign generate --schedule "$BUILD/schedule" --out "$BUILD/rtl/accel"
+
+# 4. co-simulate: Verilator against the fixed-point model, bit-exact and clock-exact,
+#    then under random back-pressure, then the same bench in Icarus
+.venv/bin/codesign cosim --rtl "$BUILD/rtl/accel" --images 1000
+.venv/bin/codesign cosim --rtl "$BUILD/rtl/accel" --images 50 --gap-in 30 --gap-out 60
+.venv/bin/codesign cosim --rtl "$BUILD/rtl/accel" --images 1 --simulator icarus
+
+# one layer alone (its own valid/ready ports), e.g. to debug it
+.venv/bin/codesign generate --schedule "$BUILD/schedule" --layer conv2 --out "$BUILD/rtl/conv2"
+.venv/bin/codesign cosim --rtl "$BUILD/rtl/conv2" --schedule "$BUILD/schedule" --images 3

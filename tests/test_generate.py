@@ -73,14 +73,8 @@ def test_myhdl_cosimulation_of_the_converted_verilog(rtl, schedule_dir, mnist):
     assert r["marks"]["out_last"] == man["expected_cycles"]["out_last"][:1]
 
 
-def test_generation_is_deterministic_and_atomic(rtl, schedule_dir, tmp_path):
-    _, path = rtl["conv1"]
-    again = tmp_path / "again"
-    generate_layer(schedule_dir, "conv1", again)
-    files = sorted(p.relative_to(path) for p in path.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
-    for f in files:
-        assert (path / f).read_bytes() == (again / f).read_bytes(), f
+def test_bad_layers_are_refused_and_nothing_is_written(schedule_dir, tmp_path):
+    """(Byte-identical output is tested on the whole accelerator, which holds both engines.)"""
     with pytest.raises(GenerateError, match=r"no spectral conv layer 'fc1'"):
         generate_layer(schedule_dir, "fc1", tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
@@ -122,7 +116,7 @@ def test_generated_verilog_lints_and_maps_to_dsp_and_block_ram(rtl):
 def test_cosim_cli_reports_agreement(rtl, schedule_dir):
     _, path = rtl["conv2"]
     r = CliRunner().invoke(main, ["cosim", "--rtl", str(path), "--schedule", str(schedule_dir),
-                                  "--images", "2"])
+                                  "--images", "1"])
     assert r.exit_code == 0, r.output
     assert "bit-exact: yes" in r.output and "equal to the timing model" in r.output
 

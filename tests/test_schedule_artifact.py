@@ -591,7 +591,7 @@ def test_wrong_first_in_word_arrays_is_caught(wide_schedule_dir, small_model_dir
 
 # ---- determinism ---------------------------------------------------------------------------------
 
-def test_map_is_deterministic(wide_schedule_dir, small_model_dir, tmp_path):
+def test_map_is_deterministic(small_schedule_dir, small_model_dir, tmp_path):
     from click.testing import CliRunner
     from codesign.cli import main
     out = tmp_path / "again"
@@ -603,7 +603,7 @@ def test_map_is_deterministic(wide_schedule_dir, small_model_dir, tmp_path):
         return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
                 if p.is_file()}
 
-    first, second = tree(wide_schedule_dir), tree(out)
+    first, second = tree(small_schedule_dir), tree(out)
     assert sorted(first) == sorted(second)
     differ = [k for k in first if first[k] != second[k]]
     assert differ == [], f"files differ between two identical `codesign map` runs: {differ}"
