@@ -107,21 +107,22 @@ def accelerator_from_artifacts(schedule_dir: str | Path) -> AcceleratorDesign:
     return AcceleratorDesign(model, stages, timing, sj, sd)
 
 
-def accelerator_timing(d: AcceleratorDesign, images: int) -> dict:
+def accelerator_timing(d: AcceleratorDesign, images: int, per_beat: int = 1) -> dict:
     """The cycle model (:func:`codesign.hdl.timing.network_timing`) for ``images`` images."""
     from .hdl.timing import network_timing
-    return network_timing(d.timing_stages, images=images, cfg=d.cfg)
+    return network_timing(d.timing_stages, images=images, cfg=d.cfg, per_beat=per_beat)
 
 
-def _elaborate(d: AcceleratorDesign):
+def _elaborate(d: AcceleratorDesign, per_beat: int):
     _fresh_names()
     from .hdl.network import accelerator, accelerator_signals
-    sig = accelerator_signals(d.classes, d.cfg)
-    return sig, accelerator(**sig, stages=d.stages, pixels=d.pixels, classes=d.classes, cfg=d.cfg)
+    sig = accelerator_signals(d.classes, d.cfg, per_beat)
+    return sig, accelerator(**sig, stages=d.stages, pixels=d.pixels, classes=d.classes, cfg=d.cfg,
+                            per_beat=per_beat)
 
 
-def _convert(d: AcceleratorDesign, path: Path, top: str) -> None:
-    _, inst = _elaborate(d)
+def _convert(d: AcceleratorDesign, path: Path, top: str, per_beat: int) -> None:
+    _, inst = _elaborate(d, per_beat)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         inst.convert(hdl="Verilog", path=str(path), name=top, testbench=False)
@@ -132,7 +133,7 @@ def _convert(d: AcceleratorDesign, path: Path, top: str) -> None:
 _MEANING = {
     "aclk": "clock, rising edge",
     "aresetn": "synchronous reset, active low",
-    "s_axis_tdata": "pixel, unsigned, row-major order",
+    "s_axis_tdata": "pixels, unsigned, row-major order, the first in the low bits",
     "s_axis_tvalid": "pixel valid", "s_axis_tready": "accelerator accepts the pixel",
     "s_axis_tlast": "last pixel of an image (checked; framing is by count)",
     "m_axis_tdata": "class score, two's complement, classes in order",
@@ -146,7 +147,7 @@ _INPUTS = {"aclk", "aresetn", "s_axis_tdata", "s_axis_tvalid", "s_axis_tlast", "
 
 
 def generate_accelerator(schedule_dir: str | Path, out: str | Path,
-                         top: str = "codesign_accel") -> dict:
+                         top: str = "codesign_accel", pixels_per_beat: int = 1) -> dict:
     """Write the accelerator's RTL directory ``out`` atomically; returns the manifest."""
     from .cosim import BENCH_TOP, bench_source
 
@@ -154,11 +155,15 @@ def generate_accelerator(schedule_dir: str | Path, out: str | Path,
         raise GenerateError(f"--top '{top}': not a Verilog identifier")
     d = accelerator_from_artifacts(schedule_dir)
     cfg = d.cfg
+    k = pixels_per_beat
+    if k < 1 or d.pixels % k:
+        raise GenerateError(f"--pixels-per-beat {k}: must divide the {d.pixels} pixels of an "
+                            f"image (e.g. 1, 2, 4, 8, 16)")
     with atomic_directory(out) as tmp:
         with ThreadPoolExecutor(1) as pool:  # MyHDL elaboration is slow on a deep call stack
-            pool.submit(_convert, d, tmp, top).result()
+            pool.submit(_convert, d, tmp, top, k).result()
         bench = f"{BENCH_TOP}.v"
-        (tmp / bench).write_text(bench_source(top, d.pixels, d.classes, cfg))
+        (tmp / bench).write_text(bench_source(top, d.pixels, d.classes, cfg, k))
         (tmp / "mem").mkdir()
         mem_files = []
         for st in d.stages:
@@ -168,8 +173,8 @@ def generate_accelerator(schedule_dir: str | Path, out: str | Path,
                 f = f"{st['name']}_pe{p}.hex"
                 shutil.copyfile(Path(schedule_dir) / "mem" / f, tmp / "mem" / f)
                 mem_files.append(f"mem/{f}")
-        sig, _ = _elaborate(d)
-        t = accelerator_timing(d, TIMING_IMAGES)
+        sig, _ = _elaborate(d, k)
+        t = accelerator_timing(d, TIMING_IMAGES, k)
         manifest = {
             "format": "codesign-rtl", "format_version": 2, "kind": MANIFEST_KIND,
             "codesign_version": __version__, "top": top,
@@ -179,9 +184,9 @@ def generate_accelerator(schedule_dir: str | Path, out: str | Path,
             "reset": {"port": "aresetn", "active": "low", "synchronous": True},
             "ports": [{"name": n, "direction": "input" if n in _INPUTS else "output",
                        "width": len(s), "meaning": _MEANING[n]} for n, s in sig.items()],
-            "s_axis": {"beat": "one pixel", "pixel_bits": cfg.input_bits,
-                       "image": list(d.input_shape), "beats_per_image": d.pixels,
-                       "order": "row-major (c, y, x)",
+            "s_axis": {"pixels_per_beat": k, "pixel_bits": cfg.input_bits,
+                       "image": list(d.input_shape), "beats_per_image": d.pixels // k,
+                       "order": "row-major (c, y, x); in a beat, pixel 0 in the low bits",
                        "value": f"activation = pixel / 2**{cfg.input_bits}"},
             "m_axis": {"beat": "one class score", "beats_per_image": d.classes,
                        "format": cfg.activation.to_dict(), "signed": True,

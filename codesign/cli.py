@@ -293,12 +293,14 @@ def map_cmd(model_arg, board_name, out, density, seed, arch_file, sets, quiet):
               help="output directory (default rtl_out/accel, or rtl_out/LAYER)")
 @click.option("--top", default="codesign_accel", show_default=True,
               help="Verilog module name of the whole accelerator")
+@click.option("--pixels-per-beat", type=click.IntRange(1), default=1, show_default=True,
+              help="pixels per s_axis beat (s_axis_tdata is 8 × this wide)")
 @_friendly
-def generate_cmd(schedule_dir, layer, out, top):
+def generate_cmd(schedule_dir, layer, out, top, pixels_per_beat):
     """Build the accelerator (or one layer engine) in MyHDL and convert it to Verilog."""
     t0 = time.perf_counter()
     if layer is None:
-        run_generate(schedule_dir, out or Path("rtl_out") / "accel", top)
+        run_generate(schedule_dir, out or Path("rtl_out") / "accel", top, pixels_per_beat)
         return
     from .generate import generate_layer
     out = out or Path("rtl_out") / layer
@@ -310,10 +312,10 @@ def generate_cmd(schedule_dir, layer, out, top):
                   f"{e['interval']} clocks")
 
 
-def run_generate(schedule_dir: Path, out: Path, top: str) -> dict:
+def run_generate(schedule_dir: Path, out: Path, top: str, pixels_per_beat: int = 1) -> dict:
     from .accelerator import generate_accelerator
     t0 = time.perf_counter()
-    man = generate_accelerator(schedule_dir, out, top)
+    man = generate_accelerator(schedule_dir, out, top, pixels_per_beat)
     c, clock = man["cycle_model"], (man.get("board") or {}).get("target_clock_mhz", 100.0)
     console.print(f"generate: {man['top']}.v ({', '.join(x['name'] for x in man['layers'])}), "
                   f"{man['testbench']['file']}, manifest.json -> {out} "

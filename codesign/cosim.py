@@ -13,7 +13,7 @@ pixels from ``pixels.hex`` and writes one line per AXI4-Stream event to ``events
 
 Plusargs: ``+images=N``, ``+gap_in=P`` / ``+gap_out=P`` (percent of clocks with ``tvalid`` /
 ``tready`` low, from a seeded xorshift generator, ``+seed=S``), ``+reset_at=E``, ``+timeout=E``,
-``+bad_tlast=K`` (flip ``tlast`` on pixel K), ``+vcd``.  Edge 1 samples reset; edge 2 is the
+``+bad_tlast=K`` (flip ``tlast`` on beat K), ``+vcd``.  Edge 1 samples reset; edge 2 is the
 first that can accept a pixel.  Several runs of one compiled bench may go in parallel, each on
 its own slice of the images (each from reset, so each slice's clocks follow the cycle model).
 """
@@ -49,11 +49,14 @@ _BENCH = """`timescale 1ns/1ps
 // Pixels from pixels.hex, AXI4-Stream events to events.txt; see codesign/cosim.py.
 module {bench};
   localparam PIXELS = {pixels};
+  localparam PER_BEAT = {per_beat};
+  localparam BEATS = PIXELS / PER_BEAT;
   localparam CLASSES = {classes};
   localparam MAX_WORDS = PIXELS * {max_images};
   reg aclk = 0;
   reg aresetn = 0;
-  reg [{pmsb}:0] s_axis_tdata = 0;
+  reg [{tmsb}:0] s_axis_tdata = 0;
+  reg [{tmsb}:0] beat;
   reg s_axis_tvalid = 0;
   reg s_axis_tlast = 0;
   reg m_axis_tready = 0;
@@ -62,7 +65,7 @@ module {bench};
   wire [{umsb}:0] m_axis_tuser;
   reg [{pmsb}:0] pixels [0:MAX_WORDS-1];
   integer images, gap_in, gap_out, reset_at, timeout, seed, bad_tlast, fd;
-  integer edges = 0, next = 0, beats = 0, hold = 0;
+  integer edges = 0, next = 0, beats = 0, hold = 0, j;
   reg [31:0] rng;
 
   {top} dut(.aclk(aclk), .aresetn(aresetn),
@@ -108,7 +111,7 @@ module {bench};
       if (m_axis_tlast) $fflush(fd);
     end
     if (s_axis_tvalid && s_axis_tready) begin
-      if (next % PIXELS == 0) $fwrite(fd, "I %0d\\n", edges);
+      if (next % BEATS == 0) $fwrite(fd, "I %0d\\n", edges);
       next = next + 1;
     end
     if (beats == images * CLASSES) begin
@@ -136,9 +139,11 @@ module {bench};
     end else begin
       aresetn <= 1;
       if (!(s_axis_tvalid && !s_axis_tready)) begin
-        s_axis_tvalid <= next < images * PIXELS && rng % 100 >= gap_in;
-        s_axis_tdata <= pixels[next];
-        s_axis_tlast <= (next % PIXELS == PIXELS - 1) ^ (next == bad_tlast);
+        s_axis_tvalid <= next < images * BEATS && rng % 100 >= gap_in;
+        for (j = 0; j < PER_BEAT; j = j + 1)
+          beat[j * {pbits} +: {pbits}] = pixels[next * PER_BEAT + j];
+        s_axis_tdata <= beat;
+        s_axis_tlast <= (next % BEATS == BEATS - 1) ^ (next == bad_tlast);
       end
       m_axis_tready <= (rng >> 8) % 100 >= gap_out;
     end
@@ -147,10 +152,13 @@ endmodule
 """
 
 
-def bench_source(top: str, pixels: int, classes: int, cfg: FixedPointConfig) -> str:
+def bench_source(top: str, pixels: int, classes: int, cfg: FixedPointConfig,
+                 per_beat: int = 1) -> str:
     """The test bench Verilog for an accelerator with these port widths."""
     return _BENCH.format(top=top, bench=BENCH_TOP, pixels=pixels, classes=classes,
                          max_images=MAX_BENCH_IMAGES, pmsb=cfg.input_bits - 1,
+                         per_beat=per_beat, pbits=cfg.input_bits,
+                         tmsb=cfg.input_bits * per_beat - 1,
                          smsb=cfg.activation.bits - 1, umsb=max(classes - 1, 1).bit_length() - 1)
 
 
@@ -312,7 +320,7 @@ def cosim_accelerator(rtl_dir: str | Path, images: np.ndarray, labels: np.ndarra
             raise CosimError(f"{name} {v}: a percentage of clocks from 0 to 90")
     model = _model_of(man, rtl / "manifest.json")
     cfg = model.fixed_point
-    pixels = man["s_axis"]["beats_per_image"]
+    pixels = int(np.prod(man["s_axis"]["image"]))
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images[0].size != pixels:
         raise CosimError(f"images must be uint8 N×H×W with {pixels} pixels each, got "
@@ -328,7 +336,9 @@ def cosim_accelerator(rtl_dir: str | Path, images: np.ndarray, labels: np.ndarra
     chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
     stages = man["cycle_model"]["stages"]
     timed = gap_in == 0 and gap_out == 0 and reset_at is None
-    models = {m: network_timing(stages, images=m, cfg=cfg) for m in {b - a for a, b in chunks}}
+    per_beat = man["s_axis"].get("pixels_per_beat", 1)
+    models = {m: network_timing(stages, images=m, cfg=cfg, per_beat=per_beat)
+              for m in {b - a for a, b in chunks}}
     slow = 1 / max(0.05, (1 - gap_in / 100) * (1 - gap_out / 100))
     t0 = time.monotonic()
     exe = _build_verilator(rtl, man) if simulator == "verilator" else None

@@ -37,6 +37,7 @@ def test_manifest_describes_the_axi_interface_and_the_cycle_model(man, small_sch
     assert ports["m_axis_tdata"]["width"] == 16 and ports["m_axis_tuser"]["width"] == 4
     assert man["reset"] == {"port": "aresetn", "active": "low", "synchronous": True}
     assert man["s_axis"]["beats_per_image"] == 784 and man["m_axis"]["beats_per_image"] == 10
+    assert man["s_axis"]["pixels_per_beat"] == 1
     assert [x["name"] for x in man["layers"]] == ["conv1", "conv2", "fc1", "fc2", "fc3"]
     d = accelerator_from_artifacts(small_schedule_dir)
     t = network_timing(d.timing_stages, images=4)

@@ -20,11 +20,12 @@ from .fft import _fmt_signal
 __all__ = ["accelerator", "accelerator_signals"]
 
 
-def accelerator_signals(classes: int, cfg: FixedPointConfig | None = None) -> dict:
+def accelerator_signals(classes: int, cfg: FixedPointConfig | None = None,
+                        per_beat: int = 1) -> dict:
     """Fresh top-level port signals, in port order."""
     cfg = cfg or FixedPointConfig()
     return {"aclk": Signal(bool(0)), "aresetn": Signal(bool(0)),
-            **axis_signals(classes, cfg.input_bits, cfg.activation.bits)}
+            **axis_signals(classes, cfg.input_bits, cfg.activation.bits, per_beat)}
 
 
 @block
@@ -40,17 +41,21 @@ def _active_low(aresetn, rst):
 def accelerator(aclk, aresetn, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast,
                 m_axis_tdata, m_axis_tvalid, m_axis_tready, m_axis_tlast, m_axis_tuser,
                 frame_error, *, stages: list, pixels: int, classes: int,
-                cfg: FixedPointConfig | None = None):
+                cfg: FixedPointConfig | None = None, per_beat: int = 1):
     """``stages``: per layer, ``{"kind": "spectral", "lm", "layer", "bias"}`` or
-    ``{"kind": "dense", "weight", "mask", "bias", "macs", "relu"}``, in network order."""
+    ``{"kind": "dense", "weight", "mask", "bias", "macs", "relu"}``, in network order;
+    ``per_beat`` pixels per ``s_axis`` beat (a divisor of ``pixels``)."""
     cfg = cfg or FixedPointConfig()
+    if per_beat < 1 or pixels % per_beat:
+        raise ValueError(f"pixels per beat must divide the {pixels} pixels of an image, got "
+                         f"{per_beat}")
     rst = ResetSignal(1, active=1, isasync=False)
     links = [(Signal(bool(0)), Signal(bool(0)), _fmt_signal(cfg.activation))
              for _ in range(len(stages) + 1)]
     insts = [_active_low(aresetn, rst),
              axis_pixels_in(aclk, rst, s_axis_tdata, s_axis_tvalid, s_axis_tready, s_axis_tlast,
                             *links[0], frame_error, pixels=pixels,
-                            shift=cfg.activation.frac - cfg.input_bits)]
+                            shift=cfg.activation.frac - cfg.input_bits, per_beat=per_beat)]
     for i, st in enumerate(stages):
         (iv, ir, ix), (ov, orr, ox) = links[i], links[i + 1]
         if st["kind"] == "spectral":

@@ -19,12 +19,13 @@ __all__ = ["engine_timing", "network_timing"]
 
 
 def engine_timing(layer: dict, fft_units: int, cycles: int, images: int = 1, in_first: int = 2,
-                  cfg: FixedPointConfig | None = None, offered: list | None = None) -> dict:
+                  cfg: FixedPointConfig | None = None, offered: list | None = None,
+                  lead: int = 0) -> dict:
     """Edges of the first/last output of each image, the latency and the initiation interval.
 
     ``layer``: C, O, H, W, K, N, pool; ``cycles``: the schedule's clocks per tile.  Input: with
     ``offered`` None, a source that always has the next word (from edge ``in_first``) and waits
-    only for ``in_ready``; otherwise image i's words are offered one per clock from edge
+    only for ``in_ready`` (its first word ready ``lead`` clocks late); otherwise image i's words are offered one per clock from edge
     ``offered[i]`` by a producer that cannot wait (an upstream layer), and ValueError is raised
     if the engine would hold it back.  The loader fills image i into buffer i mod 2, free again
     two edges after image i − 2's last output sample leaves the inverse stage.
@@ -45,7 +46,7 @@ def engine_timing(layer: dict, fft_units: int, cycles: int, images: int = 1, in_
     for i in range(images):
         buffer_free = dones[i - 2] + 2 if i >= 2 else in_first
         if offered is None:
-            offer = in_first if i == 0 else accepted[-1] + words
+            offer = in_first + lead if i == 0 else accepted[-1] + words
         else:
             offer = offered[i]
         start = max(offer, buffer_free)
@@ -84,7 +85,7 @@ def engine_timing(layer: dict, fft_units: int, cycles: int, images: int = 1, in_
 
 
 def network_timing(stages: list, images: int = 1, in_first: int = 2,
-                   cfg: FixedPointConfig | None = None) -> dict:
+                   cfg: FixedPointConfig | None = None, per_beat: int = 1) -> dict:
     """The whole accelerator fed by an AXI4-Stream source that always has the next pixel and a
     sink that is always ready: per image, the edges at which its first pixel is accepted and
     its first/last score leaves, the latency (first pixel in → last score out, in clocks) and
@@ -92,23 +93,30 @@ def network_timing(stages: list, images: int = 1, in_first: int = 2,
 
     ``stages``: per layer ``{"kind": "spectral", "layer", "fft_units", "cycles"}`` or
     ``{"kind": "dense", "n_in", "n_out", "macs", "steps"}``.  Each layer's output burst is the
-    next layer's input (one word per clock, the same edges); the AXI adapters add no clock.
+    next layer's input (one word per clock, the same edges); the AXI adapters add no clock, except
+    that with ``per_beat`` > 1 pixels per beat the beat register delays the first pixel by one
+    and an image's first beat is taken with the previous image's last pixel.
     """
+    lead = 1 if per_beat > 1 else 0
     from .dense import dense_timing
 
     offered, first_in, per_stage = None, None, []
     for st in stages:
         if st["kind"] == "spectral":
             t = engine_timing(st["layer"], st["fft_units"], st["cycles"], images, in_first, cfg,
-                              offered)
+                              offered, lead if offered is None else 0)
             words = st["layer"]["O"] * _pooled(st["layer"])
         else:
             t = dense_timing(st["n_in"], st["n_out"], st["macs"], st["steps"],
                              offered if offered is not None else _stream(st["n_in"], images,
-                                                                          in_first), cfg)
+                                                                          in_first + lead), cfg)
             words = st["n_out"]
         if first_in is None:
-            first_in = t.get("in_first") or _stream(st["n_in"], images, in_first)
+            pixels = st["layer"]["C"] * st["layer"]["H"] * st["layer"]["W"] \
+                if st["kind"] == "spectral" else st["n_in"]
+            taken = t.get("in_first") or _stream(pixels, images, in_first + lead)
+            first_in = taken if not lead else \
+                [in_first] + [a + pixels - 1 for a in taken[:-1]]
         for a, b in zip(t["out_first"], t["out_last"]):
             if b - a + 1 != words:
                 raise ValueError(f"stage {len(per_stage)}: output burst of {b - a + 1} clocks for "
