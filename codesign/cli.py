@@ -31,7 +31,7 @@ def _friendly(fn):
         try:
             return fn(*a, **kw)
         except (DataError, ModelError, ToolError, BoardError, ArchError, FitError,
-                GenerateError, ValueError) as e:
+                GenerateError, ValueError, OSError) as e:
             raise click.ClickException(str(e)) from None
     return wrapper
 
@@ -148,33 +148,176 @@ def inspect_cmd(model_dir):
     console.print(f"accuracy: {model.metrics['accuracy']}")
 
 
+_FLOW_PARAMS = {  # flow option → (config table, key)
+    "density": ("prune", "density"), "dense_density": ("prune", "dense_density"),
+    "layer_density": ("prune", "layer_density"), "balanced": ("prune", "balanced"),
+    "epochs": ("prune", "epochs"), "retrain_epochs": ("prune", "retrain_epochs"),
+    "admm_iterations": ("prune", "admm_iterations"), "data_dir": ("prune", "data"),
+    "seed": ("prune", "seed"), "board_name": ("map", "board"), "sets": ("map", "set"),
+    "arch_file": ("map", "arch"), "rtl_dir": ("generate", "rtl"), "top": ("generate", "top"),
+    "pixels_per_beat": ("generate", "pixels_per_beat"), "cosim_images": ("cosim", "images"),
+    "simulator": ("cosim", "simulator"), "synth": ("synth", "enabled"), "out": ("flow", "out"),
+    "quiet": ("flow", "quiet"),
+}
+
+
 @main.command("flow")
 @_prune_options
 @click.option("--board", "board_name", default="nexys4ddr", show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="LAYER.FIELD=VALUE",
+              help="map stage: force an architecture field, e.g. conv2.pes=2")
+@click.option("--arch", "arch_file", type=click.Path(dir_okay=False), default=None,
+              help="map stage: architecture TOML file")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_BUILD,
-              show_default=True, help="directory for the model and schedule artifacts")
+              show_default=True, help="directory for the artifacts (model, schedule, reports)")
 @click.option("--rtl", "rtl_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("rtl_out") / "accel", show_default=True,
               help="directory for the generated accelerator")
+@click.option("--top", default="codesign_accel", show_default=True)
+@click.option("--pixels-per-beat", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--cosim-images", type=click.IntRange(0), default=1000, show_default=True,
               help="test images run through the RTL (0: skip co-simulation)")
+@click.option("--simulator", type=click.Choice(["verilator", "icarus"]), default="verilator",
+              show_default=True)
+@click.option("--synth/--no-synth", default=True, show_default=True,
+              help="run yosys on the generated design")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="TOML file with [prune] [map] [generate] [cosim] [synth] [flow] settings")
+@click.option("--force", is_flag=True, help="run every stage, even those that are up to date")
+@click.option("--until", type=click.Choice(["prune", "map", "generate", "cosim", "synth",
+                                           "report"]), default="report", show_default=True,
+              help="stop after this stage")
 @_friendly
-def flow_cmd(density, dense_density, layer_density, balanced, epochs, retrain_epochs,
-             admm_iterations, data_dir, seed, quiet, board_name, out, rtl_dir, cosim_images):
-    """Run the chain on the bundled default: prune → map → generate → co-simulate."""
-    t0 = time.perf_counter()
-    run_prune(out / "model", _settings(density, dense_density, layer_density, balanced, epochs,
-                                       retrain_epochs, admm_iterations, seed), data_dir, quiet)
-    run_map(str(out / "model"), board_name, out / "schedule", 0.25, seed, None, (), quiet)
-    run_generate(out / "schedule", rtl_dir, "codesign_accel")
-    if cosim_images:
-        r = run_cosim(rtl_dir, cosim_images, data_dir, None, "verilator", 0, 0, 1, None, None,
+def flow_cmd(**kw):
+    """Run everything on the default: prune → map → generate → cosim → synth → report.
+
+    Stages whose inputs and outputs have not changed since they last ran are skipped."""
+    from click.core import ParameterSource
+
+    from .flow import load_config
+    ctx = click.get_current_context()
+    if kw["config_file"]:
+        cfg = load_config(kw["config_file"])
+        for name, (table, key) in _FLOW_PARAMS.items():
+            if key in cfg.get(table, {}) and \
+                    ctx.get_parameter_source(name) == ParameterSource.DEFAULT:
+                v = cfg[table][key]
+                if name == "layer_density" and isinstance(v, dict):
+                    v = tuple(f"{k}={d}" for k, d in v.items())
+                elif name in ("sets",):
+                    v = tuple(v) if isinstance(v, list) else (v,)
+                elif name in ("out", "rtl_dir"):
+                    v = Path(v)
+                kw[name] = v
+    run_flow(**{k: v for k, v in kw.items() if k != "config_file"})
+
+
+def run_flow(*, density, dense_density, layer_density, balanced, epochs, retrain_epochs,
+             admm_iterations, data_dir, seed, quiet, board_name, sets, arch_file, out, rtl_dir,
+             top, pixels_per_beat, cosim_images, simulator, synth, force,
+             until="report") -> list[dict]:
+    from . import __version__
+    from ._io import write_json
+    from .flow import Step, run_steps, tree_hash
+    settings = _settings(density, dense_density, layer_density, balanced, epochs, retrain_epochs,
+                         admm_iterations, seed)
+    out, rtl_dir = Path(out), Path(rtl_dir)
+    model_dir, sched_dir = out / "model", out / "schedule"
+    cosim_json, synth_dir, report_dir = out / "cosim.json", out / "synth", out / "report"
+    load_board(board_name)  # an unknown board fails before any stage runs
+    base = {"codesign": __version__}
+
+    def prune_step():
+        m = run_prune(model_dir, settings, data_dir, quiet)
+        a = m.metrics["accuracy"]
+        return (f"accuracy dense {a['dense']:.2%}, pruned {a['pruned']:.2%}, fixed point "
+                f"{a['fixed_point']:.2%}")
+
+    def map_step():
+        m = run_map(str(model_dir), board_name, sched_dir, 0.25, seed, arch_file, sets, quiet)
+        n, r = m.design.network, m.design.network["resources"]
+        return (f"II {n['ii_cycles']:,} cycles, {n['images_per_second']:,.0f} images/s "
+                f"modeled; DSP {r['dsp']}, BRAM36 {r['bram36']} (estimate)")
+
+    def generate_step():
+        man = run_generate(sched_dir, rtl_dir, top, pixels_per_beat)
+        c = man["cycle_model"]
+        return (f"{man['top']}.v: latency {c['latency_cycles']:,}, interval "
+                f"{c['interval_cycles']:,} clocks")
+
+    def cosim_step():
+        r = run_cosim(rtl_dir, cosim_images, data_dir, None, simulator, 0, 0, 1, None, None,
                       None, quiet)
-        if not (r["bit_exact"] and r["timing"]["exact"]):
-            raise click.ClickException(f"{rtl_dir}: the RTL disagrees with the model: "
-                                       f"{r['first_mismatch'] or r['timing']['first_difference']}")
-    console.print(f"flow finished in {time.perf_counter() - t0:.0f} s: {out}/model, "
-                  f"{out}/schedule, {rtl_dir}")
+        if not (r["bit_exact"] and r["timing"]["exact"] and not r["frame_error"]):
+            raise click.ClickException(
+                f"{rtl_dir}: the RTL disagrees with the model: "
+                f"{r['first_mismatch'] or r['timing']['first_difference']}")
+        tmp = cosim_json.with_suffix(".json.tmp")
+        write_json(tmp, r)
+        tmp.replace(cosim_json)
+        return (f"{r['images']} images: {r['scores']} scores bit-exact, accuracy "
+                f"{r['accuracy_rtl']:.2%} = model, every clock edge = cycle model")
+
+    def synth_step():
+        rep = run_synth(rtl_dir, board_name, synth_dir)
+        res = rep["resources"]
+        return ", ".join(f"{k.upper()} {res[k]['yosys']}/{res[k]['capacity']}"
+                         for k in ("lut", "ff", "dsp", "bram36") if k in res)
+
+    def report_step():
+        path = run_report(out / "report", model_dir, sched_dir,
+                          cosim_json if cosim_images else None, synth_dir if synth else None)
+        return str(path)
+
+    steps = [Step("prune", lambda: {**base, "settings": repr(settings),
+                                     "data": str(data_dir) if data_dir is None
+                                     else tree_hash(Path(data_dir))},
+                  [model_dir], prune_step),
+             Step("map", lambda: {**base, "model": tree_hash(model_dir), "board": board_name,
+                                  "set": sorted(sets), "arch": tree_hash(Path(arch_file))
+                                  if arch_file else None}, [sched_dir], map_step),
+             Step("generate", lambda: {**base, "schedule": tree_hash(sched_dir),
+                                       "model": tree_hash(model_dir), "top": top,
+                                       "per_beat": pixels_per_beat}, [rtl_dir], generate_step)]
+    if cosim_images:
+        steps.append(Step("cosim", lambda: {**base, "rtl": tree_hash(rtl_dir),
+                                            "images": cosim_images, "simulator": simulator,
+                                            "data": str(data_dir)}, [cosim_json], cosim_step))
+    if synth:
+        steps.append(Step("synth", lambda: {**base, "rtl": tree_hash(rtl_dir),
+                                            "board": board_name}, [synth_dir], synth_step))
+    steps.append(Step("report", lambda: {**base, **{p.name: tree_hash(p) for p in (
+        model_dir, sched_dir, cosim_json, synth_dir)}}, [report_dir], report_step))
+
+    names = [st.name for st in steps]
+    if until not in names:
+        raise click.ClickException(f"--until {until}: that stage is switched off "
+                                   f"(stages: {', '.join(names)})")
+    steps = steps[: names.index(until) + 1]
+
+    def announce(i, step, fresh):
+        console.rule(f"[bold]{i + 1}/{len(steps)} {step.name}"
+                     + (" — up to date, skipped" if fresh else ""))
+
+    t0 = time.perf_counter()
+    try:
+        rows = run_steps(steps, out / ".flow", force=force, on_start=announce)
+    except BaseException as e:
+        if getattr(e, "flow_rows", None):
+            console.print(_flow_table(e.flow_rows, time.perf_counter() - t0))
+        raise
+    console.print(_flow_table(rows, time.perf_counter() - t0))
+    return rows
+
+
+def _flow_table(rows: list[dict], seconds: float) -> Table:
+    t = Table(title=f"flow: {seconds:.0f} s", title_justify="left")
+    for col in ("stage", "status", "time", "result"):
+        t.add_column(col, justify="right" if col == "time" else "left")
+    for r in rows:
+        style = {"ran": "green", "up to date": "dim", "FAILED": "red"}[r["status"]]
+        t.add_row(r["step"], f"[{style}]{r['status']}[/]", f"{r['seconds']:.0f} s", r["summary"])
+    return t
 
 
 def _map_tables(m, title: str):
@@ -454,3 +597,79 @@ def _cosim_layer(rtl_dir, schedule_dir, images, data_dir, engine, vcd, man):
                       f"): {'equal to' if same else 'DIFFERENT FROM'} the timing model")
     if not r["bit_exact"]:
         raise click.ClickException(f"mismatch: {r['first_mismatch']}")
+
+
+def run_synth(rtl_dir: Path, board_name: str, out: Path | None) -> dict:
+    from .synth import SynthError, report_table, synthesise
+    try:
+        rep = synthesise(rtl_dir, board_name, out)
+    except SynthError:
+        rep_file = Path(out or Path(rtl_dir).parent / "synth") / "report.json"
+        if rep_file.is_file():
+            import json as _json
+            console.print(report_table(_json.loads(rep_file.read_text())))
+        raise
+    console.print(report_table(rep))
+    return rep
+
+
+@main.command("synth")
+@click.option("--rtl", "rtl_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("rtl_out") / "accel", show_default=True,
+              help="directory from `codesign generate`")
+@click.option("--board", "board_name", default="nexys4ddr", show_default=True,
+              help="board name in boards/ or a path to a board .toml")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="report directory (default: a 'synth' directory beside --rtl)")
+@_friendly
+def synth_cmd(rtl_dir, board_name, out):
+    """yosys synth_xilinx (out of context): resources against the board and the map estimate."""
+    run_synth(rtl_dir, board_name, out)
+
+
+@main.command("export")
+@click.option("--rtl", "rtl_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("rtl_out") / "accel", show_default=True,
+              help="directory from `codesign generate`")
+@click.option("--board", "board_name", default="nexys4ddr", show_default=True)
+@click.option("--vivado", is_flag=True, help="non-project Vivado TCL, XDC and build.sh")
+@click.option("--fusesoc", is_flag=True, help="FuseSoC CAPI2 core")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="output directory (default: an 'export' directory beside --rtl)")
+@_friendly
+def export_cmd(rtl_dir, board_name, vivado, fusesoc, out):
+    """Export the generated accelerator to Vivado and/or FuseSoC (both when neither is given)."""
+    from .export import export
+    if not vivado and not fusesoc:
+        vivado = fusesoc = True
+    r = export(rtl_dir, board_name, out, vivado=vivado, fusesoc=fusesoc)
+    for f in r.get("files", []):
+        console.print(f"  {f}")
+    console.print(f"export: {r.get('out', out)}")
+
+
+def run_report(out: Path, model_dir: Path, sched_dir: Path, cosim_json: Path | None,
+               synth_dir: Path | None) -> Path:
+    import json as _json
+
+    from .report import write_report
+    cosim = _json.loads(cosim_json.read_text()) if cosim_json and cosim_json.is_file() else None
+    sf = synth_dir / "report.json" if synth_dir else None
+    synth = _json.loads(sf.read_text()) if sf and sf.is_file() else None
+    path = write_report(out, model_dir=model_dir, schedule_dir=sched_dir, cosim_report=cosim,
+                        synth_report=synth)
+    console.print(f"report: {path}")
+    return path
+
+
+@main.command("report")
+@click.option("--build", "build_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=DEFAULT_BUILD, show_default=True,
+              help="the flow's artifact directory (model, schedule, cosim.json, synth)")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="report directory (default BUILD/report)")
+@_friendly
+def report_cmd(build_dir, out):
+    """Markdown report with plots: what pruning bought, from the stage artifacts."""
+    run_report(out or build_dir / "report", build_dir / "model", build_dir / "schedule",
+               build_dir / "cosim.json", build_dir / "synth")
