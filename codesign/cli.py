@@ -349,6 +349,11 @@ def _map_tables(m, title: str):
     console.print(f"network (modeled): II {n['ii_cycles']} cycles, latency {n['latency_cycles']} "
                   f"cycles ({n['latency_us']:.1f} us) at {n['clock_mhz']:.0f} MHz -> "
                   f"{n['images_per_second']:,.0f} images/s")
+    if "accelerator" in n:
+        a = n["accelerator"]
+        console.print(f"generated accelerator (exact cycle model): one image every "
+                      f"{a['interval_cycles']:,} clocks, latency {a['latency_cycles']:,} clocks "
+                      f"-> {a['images_per_second']:,.0f} images/s")
     console.print("resources (modeled): " + ", ".join(
         f"{k.upper()} {r[k]}/{cap[k]} ({r[k] / cap[k]:.0%})" for k in ("dsp", "bram36", "lut", "ff"))
         + f" -> {'fits' if n['fits'] else 'DOES NOT FIT'} {m.board.name} ({m.board.part})")

@@ -22,7 +22,7 @@ from .dse import DenseTask, Design, SpectralTask, assign, evaluate, explore, exp
 from .network import DENSE, SPECTRAL, layer_shapes, vgg16_layers, weight_key
 
 __all__ = ["LayerMap", "Mapping", "tasks_from_model", "vgg16_tasks", "map_tasks", "memory_image",
-           "describe", "model_source", "verify", "engine_cycles",
+           "describe", "model_source", "verify", "engine_cycles", "accelerator_cycles",
            "save_mapping", "FORMAT", "FORMAT_VERSION", "WORD_FIELDS"]
 
 FORMAT = "codesign-schedule"
@@ -283,6 +283,30 @@ def engine_cycles(task: SpectralTask, arch, cycles: int) -> dict:
             "model": "codesign/hdl/timing.py"}
 
 
+def accelerator_cycles(m: Mapping) -> dict | None:
+    """The generated accelerator's exact latency and interval (docs/accelerator.md) when every
+    layer can be generated (pipelined, memory images, one inverse-FFT lane); else None."""
+    from .hdl.timing import network_timing
+    stages = []
+    for task, arch in zip(m.tasks, m.design.archs):
+        if isinstance(task, SpectralTask):
+            lm = m.layers[task.name]
+            if not lm.image or arch.ifft_units != 1:
+                return None
+            C, H, W = task.in_shape
+            stages.append({"kind": "spectral", "fft_units": arch.fft_units,
+                           "cycles": int(lm.schedule.cycles),
+                           "layer": dict(C=C, O=task.O, H=H, W=W, K=task.K, N=task.N,
+                                         pool=(H - task.K + 1) // task.out_shape[1])})
+        else:
+            stages.append({"kind": "dense", "n_in": task.n_in, "n_out": task.n_out,
+                           "macs": arch.macs, "steps": max(task.nnz_per_output, 1)})
+    t = network_timing(stages, images=4)
+    return {"latency_cycles": t["latency"], "interval_cycles": t["interval"],
+            "images_per_second": m.board.target_clock_mhz * 1e6 / t["interval"],
+            "model": "codesign/hdl/timing.py network_timing (equal to the RTL)"}
+
+
 def describe(m: Mapping) -> dict:
     """The JSON description of a mapping (schedule.json without file checksums)."""
     layers = []
@@ -307,6 +331,9 @@ def describe(m: Mapping) -> dict:
             e["arrays"] = f"layers/{task.name}.npz"
         layers.append(e)
     net = dict(m.design.network)
+    exact = accelerator_cycles(m)
+    if exact is not None:
+        net["accelerator"] = exact
     cap = m.board.capacity()
     net["capacity"] = cap
     net["utilisation"] = {k: net["resources"][k] / cap[k] for k in cap}

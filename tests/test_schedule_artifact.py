@@ -636,6 +636,14 @@ DOC_RUNNER_UP = {"ii_cycles", "images_per_second", "dsp", "bram36", "lut", "ff",
                  "parallelism"}
 
 
+def test_generatable_design_has_the_accelerator_cycle_model(small_schedule_dir):
+    net = json.loads((small_schedule_dir / "schedule.json").read_text())["network"]
+    assert set(net) - DOC_NETWORK == {"accelerator"}
+    assert set(net["accelerator"]) == {"latency_cycles", "interval_cycles", "images_per_second",
+                                       "model"}
+    assert net["accelerator"]["interval_cycles"] >= net["ii_cycles"]
+
+
 def test_schedule_json_fields_match_the_document(wide_schedule_dir):
     """Every field of schedule.json is documented, and every documented field is present."""
     sj = json.loads((wide_schedule_dir / "schedule.json").read_text())
@@ -651,6 +659,7 @@ def test_schedule_json_fields_match_the_document(wide_schedule_dir):
     cmp("schedule.json", sj, DOC_TOP)
     cmp("board", sj["board"], DOC_BOARD)
     cmp("network", sj["network"], DOC_NETWORK)
+    assert "accelerator" not in sj["network"]  # conv2 has 4 inverse-FFT lanes: not generatable
     for i, ru in enumerate(sj["runners_up"]):
         cmp(f"runners_up[{i}]", ru, DOC_RUNNER_UP)
     for L in sj["layers"]:
