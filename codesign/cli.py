@@ -648,9 +648,13 @@ def export_cmd(rtl_dir, board_name, vivado, fusesoc, out):
     if not vivado and not fusesoc:
         vivado = fusesoc = True
     r = export(rtl_dir, board_name, out, vivado=vivado, fusesoc=fusesoc)
-    for f in r.get("files", []):
-        console.print(f"  {f}")
-    console.print(f"export: {r.get('out', out)}")
+    if r.get("vivado"):
+        console.print(f"Vivado: {r['vivado']['dir']}/build.sh (non-project flow, part "
+                      f"{r['vivado']['part']}, clock {r['vivado']['clock_period_ns']} ns)")
+    if r.get("fusesoc"):
+        console.print(f"FuseSoC: {r['fusesoc']['core']} ({r['fusesoc']['vlnv']}); simulate "
+                      f"with: {r['fusesoc']['sim_command']}")
+    console.print(f"export: {r['dir']}")
 
 
 def run_report(out: Path, model_dir: Path, sched_dir: Path, cosim_json: Path | None,

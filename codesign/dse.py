@@ -20,7 +20,7 @@ from .boards import Board
 from .cost import (activation_buffer_cost, bram18, dense_layer_cost, network_cost,
                    spectral_layer_cost)
 
-__all__ = ["SpectralTask", "DenseTask", "Design", "FitError", "assign", "explore",
+__all__ = ["SpectralTask", "DenseTask", "Design", "FitError", "assign", "explore", "sweep",
            "explore_sequential", "estimate_bound",
            "evaluate", "kernel_word_width", "FIT_FRACTION"]
 
@@ -368,3 +368,31 @@ def explore(tasks: list, board: Board, overrides: dict | None = None) -> dict:
     if faster is not None and faster.network["ii_cycles"] < ii:
         runners.insert(0, faster)
     return {"chosen": best, "runners_up": runners, "style": "pipelined"}
+
+
+def sweep(tasks: list, board: Board, overrides: dict | None = None, points: int = 12) -> list[dict]:
+    """Pipelined designs at ``points`` target IIs spaced geometrically from the fastest design
+    that can be built (fitting the board or not) to the smallest one, as :meth:`Design.row`
+    rows sorted by ``ii_cycles``, one per distinct II (images/s then falls as II grows)."""
+    overrides = overrides or {}
+    lo = max((t.tiles * t.N * t.N if isinstance(t, SpectralTask) else t.nnz_per_output)
+             for t in tasks)
+    hi = max((t.tiles * max(t.nonzero, t.C * t.N * t.N, t.O * t.N * t.N, 1)
+              if isinstance(t, SpectralTask) else t.n_out * t.nnz_per_output) for t in tasks)
+    hi = max(hi, lo)
+    if _design_at(tasks, board, hi, overrides) is None:
+        return []
+    a, b = lo, hi
+    while a < b:
+        mid = (a + b) // 2
+        if _design_at(tasks, board, mid, overrides) is None:
+            a = mid + 1
+        else:
+            b = mid
+    targets = sorted({int(round(t)) for t in np.geomspace(a, hi, max(points, 2))} | {a, hi})
+    rows = {}
+    for t in targets:
+        d = _design_at(tasks, board, t, overrides)
+        if d is not None:
+            rows.setdefault(d.network["ii_cycles"], d.row())
+    return [rows[k] for k in sorted(rows)]
