@@ -10,7 +10,6 @@ formats and the cycle model's latency and interval (docs/rtl-format.md, docs/acc
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -121,13 +120,15 @@ def _elaborate(d: AcceleratorDesign, per_beat: int):
                             per_beat=per_beat)
 
 
-def _convert(d: AcceleratorDesign, path: Path, top: str, per_beat: int) -> None:
+def _convert(d: AcceleratorDesign, path: Path, top: str, per_beat: int) -> list[str]:
+    from .hdl.rom import convert
     _, inst = _elaborate(d, per_beat)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        inst.convert(hdl="Verilog", path=str(path), name=top, testbench=False)
+        mems = convert(inst, path, top, testbench=False)
     f = path / f"{top}.v"
     f.write_text(_normalise(f.read_text()))
+    return mems
 
 
 _MEANING = {
@@ -161,18 +162,9 @@ def generate_accelerator(schedule_dir: str | Path, out: str | Path,
                             f"image (e.g. 1, 2, 4, 8, 16)")
     with atomic_directory(out) as tmp:
         with ThreadPoolExecutor(1) as pool:  # MyHDL elaboration is slow on a deep call stack
-            pool.submit(_convert, d, tmp, top, k).result()
+            mem_files = pool.submit(_convert, d, tmp, top, k).result()
         bench = f"{BENCH_TOP}.v"
         (tmp / bench).write_text(bench_source(top, d.pixels, d.classes, cfg, k))
-        (tmp / "mem").mkdir()
-        mem_files = []
-        for st in d.stages:
-            if st["kind"] != "spectral":
-                continue
-            for p in range(st["lm"].arch.pes):
-                f = f"{st['name']}_pe{p}.hex"
-                shutil.copyfile(Path(schedule_dir) / "mem" / f, tmp / "mem" / f)
-                mem_files.append(f"mem/{f}")
         sig, _ = _elaborate(d, k)
         t = accelerator_timing(d, TIMING_IMAGES, k)
         manifest = {

@@ -259,6 +259,8 @@ def run_bench(rtl: Path, man: dict, images: np.ndarray, work: Path, exe: Path | 
     None; ``plusargs`` as in the module docstring (None/False values left out).  Returns the
     events, one split line each."""
     work.mkdir(parents=True)
+    if (rtl / "mem").is_dir():  # the ROM contents, read at run time from mem/ (hdl/rom.py)
+        (work / "mem").symlink_to((rtl / "mem").resolve(), target_is_directory=True)
     (work / "pixels.hex").write_text("".join(f"{int(p):02x}\n" for p in images.reshape(-1)))
     args = [f"+images={len(images)}"]
     for k, v in plusargs.items():

@@ -29,7 +29,7 @@ from .fxpmodel import input_fixed, run, spectral_layer_fixed
 from .mapping import LayerMap
 from .model import ModelError, load_model
 from .network import layer_shapes
-from .tools import find_myhdl_vpi, find_tool, run_tool
+from .tools import myhdl_cosim_command, run_tool
 
 __all__ = ["GenerateError", "layer_from_artifacts", "generate_layer", "cosim_layer",
            "MANIFEST_FORMAT", "MANIFEST_VERSION"]
@@ -152,13 +152,15 @@ def _normalise(text: str) -> str:
     return re.sub(r"^// (File|Date):.*\n", "", text, flags=re.M)
 
 
-def _convert(d: LayerDesign, path: Path, top: str) -> None:
+def _convert(d: LayerDesign, path: Path, top: str) -> list[str]:
+    from .hdl.rom import convert
     sig, inst = _engine(d)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        inst.convert(hdl="Verilog", path=str(path), name=top)
+        mems = convert(inst, path, top)
     for f in (path / f"{top}.v", path / f"tb_{top}.v"):
         f.write_text(_normalise(f.read_text()))
+    return mems
 
 
 def generate_layer(schedule_dir: str | Path, name: str, out: str | Path) -> dict:
@@ -168,14 +170,7 @@ def generate_layer(schedule_dir: str | Path, name: str, out: str | Path) -> dict
     cfg = d.model.fixed_point
     with atomic_directory(out) as tmp:
         with ThreadPoolExecutor(1) as pool:  # MyHDL elaboration is slow on a deep call stack
-            pool.submit(_convert, d, tmp, top).result()
-        (tmp / "mem").mkdir()
-        src = Path(schedule_dir) / "mem"
-        mem_files = []
-        for p in range(d.lm.arch.pes):
-            f = f"{name}_pe{p}.hex"
-            shutil.copyfile(src / f, tmp / "mem" / f)
-            mem_files.append(f"mem/{f}")
+            mem_files = pool.submit(_convert, d, tmp, top).result()
         sig, _ = _engine(d)
         L = d.layer["N"] - d.layer["K"] + 1
         out_h = (d.layer["H"] - d.layer["K"] + 1) // d.layer["pool"]
@@ -297,6 +292,8 @@ def _fast(rtl: Path, man: dict, x: np.ndarray, expected: int, work: Path,
         vw=ports["out_v"] - 1, nwords=len(words) - 1, nwords1=len(words), top=top,
         expected=expected, timeout=10 * (200_000 * len(x) + 10 * len(words))))
     shutil.copyfile(rtl / f"{top}.v", work / f"{top}.v")
+    if (rtl / "mem").is_dir():
+        shutil.copytree(rtl / "mem", work / "mem")
     run_tool("iverilog", ["-g2005", "-s", "bench", "-o", "bench.vvp", f"{top}.v", "bench.v"],
              cwd=work, timeout=300)
     proc = run_tool("vvp", ["-n", "bench.vvp"] + (["+vcd"] if vcd else []), cwd=work,
@@ -346,8 +343,7 @@ def cosim_layer(rtl_dir: str | Path, schedule_dir: str | Path, images: np.ndarra
         args = ["-g2005", "-s", f"tb_{top}", "-o", f"{top}.vvp", f"{top}.v", f"tb_{top}.v"]
         work = Path(rtl)
         run_tool("iverilog", args, cwd=work, timeout=300)
-        cmd = [find_tool("vvp"), "-n", "-m", find_myhdl_vpi(), str(work / f"{top}.vvp")]
-        dut = Cosimulation(cmd, **sig)
+        dut = Cosimulation(myhdl_cosim_command(work / f"{top}.vvp", work), **sig)
     else:
         dut = inst
     clk, got, marks = sig["clk"], [], {"in_first": [], "out_first": [], "out_last": []}

@@ -27,6 +27,7 @@ __all__ = [
     "has_tool",
     "run_tool",
     "find_myhdl_vpi",
+    "myhdl_cosim_command",
 ]
 
 SETUP_HINT = "run `bash scripts/setup.sh`"
@@ -239,3 +240,10 @@ def find_myhdl_vpi() -> str:
         f"MyHDL VPI module not found at {default}: {SETUP_HINT} to build it, "
         f"or set {MYHDL_VPI_ENV} to an existing myhdl.vpi"
     )
+
+
+def myhdl_cosim_command(vvp_file: str | os.PathLike[str], cwd: str | os.PathLike[str]) -> list:
+    """The command for MyHDL's ``Cosimulation`` of a compiled Icarus design, run in ``cwd``
+    (where the design's ``$readmemh`` files are found; ``Cosimulation`` has no ``cwd``)."""
+    return ["/bin/sh", "-c", 'cd "$0" && exec "$1" -n -m "$2" "$3"', os.fspath(cwd),
+            find_tool("vvp"), find_myhdl_vpi(), os.path.abspath(os.fspath(vvp_file))]

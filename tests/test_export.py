@@ -28,6 +28,7 @@ from codesign.export import ExportError, export, export_fusesoc, export_vivado
 from codesign.fixedpoint import FixedPointConfig, OverflowCounter
 from codesign.fxpmodel import dense_layer_fixed, input_fixed
 from codesign.generate import _fresh_names, _normalise
+from codesign.hdl.rom import convert
 from codesign.tools import ToolNotFound, find_tool
 
 GOLDEN = Path(__file__).parent / "golden" / "export"
@@ -47,26 +48,24 @@ def _stage():
 
 @pytest.fixture(scope="module")
 def tiny_rtl(tmp_path_factory):
-    """An accelerator RTL directory: tiny.v, codesign_bench.v, mem/d_weights.hex (the weights,
-    for reference, like the conv layers' images), manifest.json."""
+    """An accelerator RTL directory: tiny.v, codesign_bench.v, mem/*.hex (the weight ROMs the
+    Verilog reads), manifest.json."""
     from codesign.hdl.network import accelerator, accelerator_signals
     d = tmp_path_factory.mktemp("rtl") / "tiny"
-    (d / "mem").mkdir(parents=True)
+    d.mkdir(parents=True)
     st = _stage()
     _fresh_names()
     sig = accelerator_signals(CLASSES, CFG, 1)
     inst = accelerator(**sig, stages=[st], pixels=PIXELS, classes=CLASSES, cfg=CFG, per_beat=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        inst.convert(hdl="Verilog", path=str(d), name="tiny", testbench=False)
+        mems = convert(inst, d, "tiny", testbench=False)
     (d / "tiny.v").write_text(_normalise((d / "tiny.v").read_text()))
     (d / "codesign_bench.v").write_text(bench_source("tiny", PIXELS, CLASSES, CFG, 1))
-    (d / "mem" / "d_weights.hex").write_text(
-        "".join(f"{int(v) & 0xFFFF:04x}\n" for v in st["weight"].T.ravel()))
     manifest = {
         "format": "codesign-rtl", "format_version": 2, "kind": "accelerator",
         "codesign_version": "0.1.0", "top": "tiny", "files": ["tiny.v"],
-        "memory_images": ["mem/d_weights.hex"],
+        "memory_images": mems,
         "testbench": {"file": "codesign_bench.v", "top": "codesign_bench"},
         "clock": {"port": "aclk", "edge": "rising"},
         "reset": {"port": "aresetn", "active": "low", "synchronous": True},
@@ -132,9 +131,10 @@ def test_layout_and_result(exported, tiny_rtl):
     r, out = exported
     rtl = tiny_rtl[0]
     assert r["dir"] == str(out)
-    assert r["vivado"]["files"] == ["build.sh", "build.tcl", "constraints.xdc",
-                                    "mem/d_weights.hex", "tiny.v"]
-    assert r["fusesoc"]["files"] == ["codesign_bench.v", "constraints.xdc", "mem/d_weights.hex",
+    mems = json.loads((rtl / "manifest.json").read_text())["memory_images"]
+    assert len(mems) == 2  # one weight ROM per MAC
+    assert r["vivado"]["files"] == ["build.sh", "build.tcl", "constraints.xdc", *mems, "tiny.v"]
+    assert r["fusesoc"]["files"] == ["codesign_bench.v", "constraints.xdc", *mems,
                                      "pixels.hex", "tiny.core", "tiny.v"]
     assert r["fusesoc"]["vlnv"] == VLNV
     assert r["fusesoc"]["targets"] == ["default", "sim", "synth", "synth_vivado"]
@@ -142,13 +142,14 @@ def test_layout_and_result(exported, tiny_rtl):
                                         r["vivado"]["files"]] + [f"fusesoc/{f}" for f in
                                                                  r["fusesoc"]["files"]])
     for sub in ("vivado", "fusesoc"):  # self-contained copies
-        for f in ("tiny.v", "mem/d_weights.hex"):
+        for f in ("tiny.v", *mems):
             assert (out / sub / f).read_bytes() == (rtl / f).read_bytes()
     assert os.access(out / "vivado" / "build.sh", os.X_OK)
     info = json.loads((out / "export.json").read_text())
     assert info["board"] == "nexys4ddr" and info["fusesoc"]["vlnv"] == VLNV
     tcl = (out / "vivado" / "build.tcl").read_text()
-    for cmd in ("read_verilog tiny.v", "read_mem mem/d_weights.hex", "read_xdc constraints.xdc",
+    for cmd in ("read_verilog tiny.v", *(f"read_mem {m}" for m in mems),
+                "read_xdc constraints.xdc",
                 "synth_design -top $top -part $part -mode out_of_context", "opt_design",
                 "place_design", "route_design", "report_utilization -hierarchical -file",
                 "report_timing_summary -file", "write_checkpoint", "write_bitstream"):
@@ -358,8 +359,9 @@ def test_build_tcl_runs_the_non_project_flow(tiny_rtl, tmp_path):
     export_vivado(tiny_rtl[0], "nexys4ddr", tmp_path / "v")
     r, calls = _tclsh(tmp_path / "v", tmp_path)
     assert r.returncode == 0, r.stderr
+    mems = json.loads((tiny_rtl[0] / "manifest.json").read_text())["memory_images"]
     assert calls == [
-        "read_verilog tiny.v", "read_mem mem/d_weights.hex", "read_xdc constraints.xdc",
+        "read_verilog tiny.v", *(f"read_mem {m}" for m in mems), "read_xdc constraints.xdc",
         "synth_design -top tiny -part xc7a100tcsg324-1 -mode out_of_context", "opt_design",
         "place_design", "route_design",
         "report_utilization -hierarchical -file reports/utilization_hierarchical.rpt",
@@ -386,7 +388,8 @@ def test_build_tcl_bitstream_needs_a_wrapper(tiny_rtl, tmp_path):
     r, calls = _tclsh(tmp_path / "v", tmp_path,
                       ["bitstream", str(tmp_path / "board_top.v"), str(tmp_path / "pins.xdc")])
     assert r.returncode == 0, r.stderr
-    assert calls[:5] == ["read_verilog tiny.v", "read_mem mem/d_weights.hex",
+    mems = json.loads((tiny_rtl[0] / "manifest.json").read_text())["memory_images"]
+    assert calls[:6] == ["read_verilog tiny.v", *(f"read_mem {m}" for m in mems),
                          f"read_verilog {tmp_path / 'board_top.v'}",
                          f"read_xdc {tmp_path / 'pins.xdc'}",
                          "synth_design -top board_top -part xc7a100tcsg324-1"]

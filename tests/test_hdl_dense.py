@@ -19,6 +19,7 @@ from codesign.fixedpoint import FixedPointConfig, Format, OverflowCounter
 from codesign.fxpmodel import dense_layer_fixed
 from codesign.hdl.dense import dense_plan, dense_signals, dense_timing, dense_unit
 from codesign.hdl.fft import _reset
+from codesign.hdl.rom import convert
 from codesign.tools import run_tool
 
 CFG = FixedPointConfig()
@@ -184,8 +185,8 @@ def _convert(p, path, name):
     n_in, n_out = p["weight"].shape
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dense_unit(Signal(bool(0)), _reset(), **dense_signals(n_in, n_out, p["cfg"]),
-                   **p).convert(hdl="Verilog", path=str(path), name=name)
+        convert(dense_unit(Signal(bool(0)), _reset(), **dense_signals(n_in, n_out, p["cfg"]),
+                           **p), path, name)
     assert not [str(w.message) for w in caught]
     return path / f"{name}.v"
 

@@ -28,8 +28,9 @@ from codesign.fixedpoint import FixedPointConfig, Format, OverflowCounter
 from codesign.fxpmodel import _hadamard
 from codesign.hdl.hadamard import (PIPELINE_DEPTH, READOUT_LATENCY, hadamard_engine,
                                    hadamard_latency, hadamard_plan, hadamard_signals)
+from codesign.hdl.rom import convert
 from codesign.mapping import LayerMap, map_tasks, memory_image, verify
-from codesign.tools import find_myhdl_vpi, find_tool, run_tool
+from codesign.tools import myhdl_cosim_command, run_tool
 
 CFG = FixedPointConfig()
 START = 4  # first stimulus clock; reset is held during clocks 0..2
@@ -243,7 +244,7 @@ def _convert_here(lm, path, name):
     top, sig = _top(lm)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        top(**sig, lm=lm, cfg=CFG).convert(hdl="Verilog", path=str(path), name=name)
+        convert(top(**sig, lm=lm, cfg=CFG), path, name)
     assert not [str(w.message) for w in caught]
     return path / f"{name}.v"
 
@@ -259,8 +260,7 @@ def _simulate(engine, lm, inputs, end, path, name):
         _convert_here(lm, path, name)
         run_tool("iverilog", ["-g2005", "-s", f"tb_{name}", "-o", f"{name}.vvp", f"{name}.v",
                               f"tb_{name}.v"], cwd=path, timeout=60)
-        dut = Cosimulation([find_tool("vvp"), "-n", "-m", find_myhdl_vpi(),
-                            str(path / f"{name}.vvp")], **sig)
+        dut = Cosimulation(myhdl_cosim_command(path / f"{name}.vvp", path), **sig)
     clk, done, got = sig["clk"], [], []
 
     @always(delay(5))

@@ -9,6 +9,7 @@ from myhdl import Simulation, StopSimulation, always, delay, instance
 from codesign.fixedpoint import FixedPointConfig, OverflowCounter
 from codesign.fxpmodel import dense_layer_fixed, input_fixed
 from codesign.hdl.network import accelerator, accelerator_signals
+from codesign.hdl.rom import convert
 from codesign.hdl.timing import network_timing
 
 CFG = FixedPointConfig()
@@ -139,7 +140,7 @@ def test_converted_top_level_lints_clean(tmp_path):
                        per_beat=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        inst.convert(hdl="Verilog", path=str(tmp_path), name="tiny", testbench=False)
+        convert(inst, tmp_path, "tiny", testbench=False)
     # WIDTH: MyHDL leaves sign extension/truncation implicit (range-checked in simulation)
     lint = run_tool("verilator", ["--lint-only", "-Wall", "-Wno-WIDTH", "tiny.v"], cwd=tmp_path,
                     timeout=120)

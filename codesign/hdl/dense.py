@@ -7,7 +7,7 @@ S = ``steps`` clocks per round, see :func:`dense_plan`):
   handshake) into half k mod 2 of a simple dual-port block RAM while the other half is read.
   Dense weights: one RAM whose read is broadcast to all MACs; sparse: one copy per MAC (all copies
   written together), each read at its own index;
-* **weight ROMs** — one block-RAM ROM per MAC (``hadamard._kernel_rom``) of R·S words: in round r
+* **weight ROMs** — one block-RAM ROM per MAC (``rom.rom``, contents in ``mem/*.hex``) of R·S words: in round r
   MAC m computes output j = r·M + m and its word k is the k-th non-zero ``(index, weight)`` of
   column j, padded with weight 0 (dense: the weight of input k, no index field); j ≥ n_out is a
   dummy of zero weights;
@@ -47,7 +47,8 @@ from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv
 
 from ..fixedpoint import FixedPointConfig
 from .fft import _bits, _fmt_signal, _saturate, _signed, _uint
-from .hadamard import _kernel_rom, _pick
+from .hadamard import _pick
+from .rom import rom
 
 __all__ = ["dense_unit", "dense_signals", "dense_plan", "dense_timing", "COMPUTE_DEPTH",
            "OUTPUT_DEPTH"]
@@ -630,7 +631,7 @@ def dense_unit(clk, rst, in_valid, in_ready, in_x, out_valid, out_ready, out_v, 
                      _ram(clk, in_we, in_waddr, in_x, None, raddr, x2[0])]
         datapath += [_weight_field(words[m], w1[m], None) for m in range(M)]
     for m in range(M):
-        datapath += [_kernel_rom(clk, slot, words[m], words=g["words"][m]),
+        datapath += [rom(clk, slot, words[m], words=g["words"][m]),
                      _mac(clk, x2[m], w1[m], first4, acc[m]),
                      _ram(clk, we5, res_waddr, acc[m], advance, res_raddr, rd[m])]
 

@@ -52,6 +52,7 @@ from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv
 
 from ..fixedpoint import FixedPointConfig
 from .fft import _align, _bits, _delay, _delay_bits, _fmt_signal, _range, _reset, _saturate, _signed
+from .rom import rom
 
 __all__ = ["hadamard_engine", "hadamard_signals", "hadamard_plan", "hadamard_latency",
            "PIPELINE_DEPTH", "READOUT_LATENCY"]
@@ -194,34 +195,6 @@ def _bank_enable(wr_en, wr_bank, we, *, index: int):
         we.next = wr_en and wr_bank == index
 
     return decode
-
-
-@block
-def _kernel_rom(clk, slot, word, *, words: tuple):
-    """A PE's sparse-kernel memory: ``word`` ← ``words[slot]``, registered.
-
-    The Verilog is written here (``verilog_code``) because MyHDL cannot attach the
-    ``rom_style = "block"`` attribute without which Yosys builds such a ROM from LUTs; its
-    contents are the ``initial`` block of a generate scope (MyHDL's own would assign them
-    non-blocking)."""
-    msb, last = len(word) - 1, len(words) - 1  # noqa: F841 (substituted into verilog_code)
-    init = "\n".join(f"        kernel[{i}] = {len(word)}'h{w:x};" for i, w in enumerate(words))  # noqa: F841
-
-    @always(clk.posedge)
-    def fetch():
-        word.next = words[slot]
-
-    word.driven = "reg"
-    return fetch
-
-
-_kernel_rom.verilog_code = """generate if (1) begin: ${word}_rom
-    (* rom_style = "block" *) reg [$msb:0] kernel [0:$last];
-    initial begin
-$init
-    end
-    always @(posedge $clk) $word <= kernel[$slot];
-end endgenerate"""
 
 
 @block
@@ -604,7 +577,7 @@ def hadamard_engine(clk, rst, wr_en, wr_bank, wr_addr, wr_buf, wr_re, wr_im, sta
     acc = [Signal(intbv(0)[g["acc_bits"]:]) for _ in range(P)]
     w_re = [_fmt_signal(cfg.conv_weight) for _ in range(P)]
     w_im = [_fmt_signal(cfg.conv_weight) for _ in range(P)]
-    kernels = [(_kernel_rom(clk, slot, word[p], words=g["words"][p]),
+    kernels = [(rom(clk, slot, word[p], words=g["words"][p]),
                 _word_fields(word[p], valid[p], first[p], bank[p], addr[p], acc[p], w_re[p],
                              w_im[p], layout=layout))
                for p in range(P)]

@@ -47,7 +47,8 @@ proc step {name script} {
 
 step "read sources" {
     read_verilog tiny.v
-    read_mem mem/d_weights.hex
+    read_mem mem/rom_163491aaaa88d318.hex
+    read_mem mem/rom_83821896ab764fa5.hex
     if {$bitstream} {
         read_verilog $wrapper
         read_xdc $pins

@@ -1,0 +1,75 @@
+"""Read-only memories whose contents live in ``$readmemh`` files beside the Verilog.
+
+:func:`rom` is a registered block-RAM ROM; its Verilog (``verilog_code``, because MyHDL can
+neither attach the ``rom_style = "block"`` attribute nor load a memory from a file) reads
+``mem/rom_<hash of the contents>.hex``, relative to the directory the tools run in (yosys also looks beside the
+source file).  A file keeps every tool fast: an ``initial`` block of element assignments costs
+yosys minutes for the dense layers' tens of thousands of weights, a ``case`` ROM costs Verilator
+as long.  :func:`convert` converts a design and writes the files of all its ROMs.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from myhdl import always, block
+
+__all__ = ["rom", "convert", "image_name", "MEMORY_DIR"]
+
+MEMORY_DIR = "mem"
+
+
+def image_name(words, width: int) -> str:
+    """``mem/rom_<hash>.hex``: named by its contents, so equal designs name their files alike
+    (and equal ROMs share one)."""
+    h = hashlib.sha256(f"{width}:".encode() + ",".join(map(str, map(int, words))).encode())
+    return f"{MEMORY_DIR}/rom_{h.hexdigest()[:16]}.hex"
+
+
+@block
+def rom(clk, slot, word, *, words: tuple):
+    """``word`` ← ``words[slot]``, registered (0 past the end of ``words``)."""
+    msb, last = len(word) - 1, len(words) - 1  # noqa: F841 (substituted into verilog_code)
+    file = image_name(words, len(word))  # noqa: F841
+
+    @always(clk.posedge)
+    def fetch():
+        if slot < len(words):
+            word.next = words[slot]
+        else:
+            word.next = 0
+
+    word.driven = "reg"
+    return fetch
+
+
+rom.verilog_code = """generate if (1) begin: ${word}_rom
+    (* rom_style = "block" *) reg [$msb:0] contents [0:$last];
+    initial $$readmemh("$file", contents);
+    always @(posedge $clk) $word <= contents[$slot];
+end endgenerate"""
+
+
+def _roms(inst):
+    """Every :func:`rom` block in the design tree under ``inst``."""
+    if getattr(inst, "func", None) is rom.func:
+        yield inst
+    for sub in getattr(inst, "subs", ()):
+        yield from _roms(sub)
+
+
+def convert(inst, path: str | Path, name: str, **kw) -> list[str]:
+    """``inst.convert(hdl="Verilog", path=path, name=name, **kw)``, then each ROM's contents
+    to ``path/mem/rom_<hash>.hex`` (one word per line, hex digits of its width).  Returns the
+    memory files written, relative to ``path``, sorted."""
+    inst.convert(hdl="Verilog", path=str(path), name=name, **kw)
+    files = set()
+    for r in _roms(inst):
+        width = len(r.kwargs["word"] if "word" in r.kwargs else r.args[2])
+        words = r.kwargs["words"]
+        rel = image_name(words, width)
+        f = Path(path) / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("".join(f"{int(w):0{-(-width // 4)}x}\n" for w in words))
+        files.add(rel)
+    return sorted(files)
