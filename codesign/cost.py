@@ -46,6 +46,11 @@ __all__ = ["bram18", "fft_unit_cost", "spectral_layer_cost", "dense_layer_cost",
            "network_cost", "MULT_PIPELINE", "DSP_PER_CMUL"]
 
 DSP_PER_CMUL = 3
+# yosys synth_xilinx maps the input buffer's write and read address products (channel × H·W,
+# row × W) of each forward-FFT unit's feeder to DSP48E1s (measured on the LeNet accelerator)
+ADDRESS_DSP_PER_FFT_UNIT = 2
+# RAMs at most this deep become LUT RAM in yosys synth_xilinx (the small accumulators)
+LUTRAM_DEPTH = 64
 MULT_PIPELINE = 3  # register stages of a twiddle multiplier
 RAMB18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 
@@ -99,7 +104,8 @@ def ifft_unit_cost(N: int, word_bits: int) -> dict:
 def spectral_layer_cost(arch: SpectralArch, C: int, O: int, tiles: int, schedule_cycles: int,
                         groups_per_pe: int, kernel_width: int, *, chunks: int = 0,
                         nonzero: int = 0, in_shape=(1, 1, 1), out_shape=(1, 1, 1),
-                        dram_bytes_per_cycle: float = 0.0) -> dict:
+                        dram_bytes_per_cycle: float = 0.0, kernel: int = 1,
+                        pool: int = 1) -> dict:
     """Cycles and resources of one spectral layer engine for a given schedule length.
 
     ``chunks`` = 0: kernels and maps on chip; ``chunks`` >= 1: the external-memory plan of the
@@ -119,12 +125,23 @@ def spectral_layer_cost(arch: SpectralArch, C: int, O: int, tiles: int, schedule
     acc_bits = arch.spectrum_bits + arch.weight_bits + _bits(C) + 1
     bank_depth = math.ceil(C * F / arch.banks)
     kernel_depth = max(schedule_cycles, 1) if k == 1 else 2 * math.ceil(schedule_cycles / k)
+    acc_depth = max(math.ceil(groups_per_pe / k), 1)
     mem = {
         "kernel": arch.pes * bram18(kernel_depth, kernel_width),
         "spectrum": arch.banks * bram18(2 * bank_depth, 2 * arch.spectrum_bits),
-        "accumulator": arch.pes * bram18(2 * max(math.ceil(groups_per_pe / k), 1), 2 * acc_bits),
+        # one RAM per tile parity; yosys builds the small ones from LUTs
+        "accumulator": 0 if acc_depth <= LUTRAM_DEPTH
+        else 2 * arch.pes * bram18(acc_depth, 2 * acc_bits),
         "fft": arch.fft_units * fu["bram18"] + arch.ifft_units * iu["bram18"],
     }
+    if not chunks:  # the engine's own image buffers (hdl/feed.py, hdl/oaa.py)
+        _, H, W = in_shape
+        _, Hp, Wp = out_shape
+        mem["input"] = arch.fft_units * bram18(2 * math.ceil(C / arch.fft_units) * H * W,
+                                               arch.activation_bits)
+        contributions = math.ceil(N / (N - kernel + 1)) ** 2
+        mem["overlap_add"] = 2 * pool * pool * bram18(O * Hp * Wp, arch.spectrum_bits
+                                                      + _bits(contributions))
     dram = 0
     if chunks:
         act = arch.activation_bits / 8
@@ -141,7 +158,8 @@ def spectral_layer_cost(arch: SpectralArch, C: int, O: int, tiles: int, schedule
                    "dram_ii": dram_ii, "ii": ii, "latency": max(latency, ii),
                    "bottleneck": bottleneck},
         "dram_bytes": dram,
-        "dsp": arch.pes * DSP_PER_CMUL + arch.fft_units * fu["dsp"] + arch.ifft_units * iu["dsp"],
+        "dsp": arch.pes * DSP_PER_CMUL + arch.fft_units * (fu["dsp"] + ADDRESS_DSP_PER_FFT_UNIT)
+        + arch.ifft_units * iu["dsp"],
         "bram18": sum(mem.values()),
         "bram18_by_memory": mem,
         "lut": arch.pes * pe_lut + arch.fft_units * fu["lut"] + arch.ifft_units * iu["lut"]
@@ -152,19 +170,31 @@ def spectral_layer_cost(arch: SpectralArch, C: int, O: int, tiles: int, schedule
 
 
 def dense_layer_cost(arch: DenseArch, n_in: int, n_out: int, nnz_per_output: int) -> dict:
-    """Cycles and resources of one dense layer with ``arch.macs`` MAC units."""
+    """Cycles and resources of one dense layer with ``arch.macs`` MAC units (hdl/dense.py):
+    per MAC a weight ROM (plus input indices when sparse) and a ping-pong result RAM; one
+    ping-pong input buffer (one per MAC when sparse)."""
     per_mac = math.ceil(n_out / arch.macs)
     ii = per_mac * nnz_per_output
     weights_per_mac = per_mac * nnz_per_output
+    sparse = nnz_per_output < n_in
+    acc_bits = 2 * arch.weight_bits + _bits(max(nnz_per_output, 1)) + 1
+    inputs = (arch.macs if sparse else 1) * _ram(2 * n_in, arch.activation_bits)
     return {
         "cycles": {"ii": ii, "latency": ii + arch.mac_latency + 2},
         "dram_bytes": 0,
         "dsp": arch.macs,
         "bram18": arch.macs * bram18(weights_per_mac, arch.weight_bits
-                                     + (_bits(n_in) if nnz_per_output < n_in else 0)),
+                                     + (_bits(n_in) if sparse else 0))
+        + inputs + arch.macs * _ram(2 * per_mac, acc_bits),
         "lut": arch.macs * 60 + 100,
         "ff": arch.macs * 80 + 100,
     }
+
+
+def _ram(depth: int, width: int) -> int:
+    """RAMB18 of a RAM that yosys builds from block RAM once it is deeper than LUT RAM pays
+    (the dense layers' result buffers: 120 words became LUT RAM, 168 block RAM)."""
+    return 0 if depth <= 2 * LUTRAM_DEPTH else bram18(depth, width)
 
 
 def activation_buffer_cost(shape, bits: int, band_rows: int | None = None) -> int:

@@ -157,13 +157,27 @@ def kernel_word_width(task: SpectralTask, arch: SpectralArch, cycles: int) -> in
     return 2 + bits(arch.banks) + bits(depth) + bits(groups) + 2 * arch.weight_bits
 
 
+def _groups(task: SpectralTask) -> int:
+    """Accumulator groups (o, f) holding at least one non-zero: the accumulators' depth."""
+    if task.nz is None or not len(task.nz):
+        return task.O * task.F
+    nz = np.asarray(task.nz)
+    return int(len(np.unique(nz[:, 0] * task.F + nz[:, 2])))
+
+
 def _spectral_cost(task: SpectralTask, arch: SpectralArch, cycles: int, chunks: int = 0,
                    bytes_per_cycle: float = 0.0) -> dict:
-    groups = math.ceil(task.O * task.F / arch.pes)
+    groups = math.ceil(_groups(task) / arch.pes)
     return spectral_layer_cost(arch, task.C, task.O, task.tiles, cycles, groups,
                                kernel_word_width(task, arch, cycles), chunks=chunks,
                                nonzero=task.nonzero, in_shape=task.in_shape,
-                               out_shape=task.out_shape, dram_bytes_per_cycle=bytes_per_cycle)
+                               out_shape=task.out_shape, dram_bytes_per_cycle=bytes_per_cycle,
+                               kernel=task.K, pool=_pool(task))
+
+
+def _pool(task: SpectralTask) -> int:
+    H, out_h = task.in_shape[1], task.out_shape[1]
+    return max((H - task.K + 1) // out_h, 1) if out_h else 1
 
 
 def _forced(overrides: dict, name: str) -> set:
@@ -236,8 +250,8 @@ def evaluate(tasks: list, board: Board, archs: list, cycles: list | None = None,
             costs.append(_spectral_cost(task, arch, sched[i]))
         else:
             costs.append(dense_layer_cost(arch, task.n_in, task.n_out, task.nnz_per_output))
-    buffers = sum(activation_buffer_cost(_chw(t.out_shape), 16) for t in tasks[:-1])
-    return _verdict(board, archs, costs, network_cost(costs, buffers, board.target_clock_mhz))
+    # every layer's cost holds its own input buffer (hdl/feed.py, hdl/dense.py)
+    return _verdict(board, archs, costs, network_cost(costs, 0, board.target_clock_mhz))
 
 
 def _chw(shape) -> tuple:

@@ -36,14 +36,23 @@ def test_spectral_layer_cycles_hand_worked():
     """LeNet conv2 (C=6, O=16, 9 tiles) on P=3, 2 FFT units, 4 IFFT units, 320-clock schedule."""
     a = SpectralArch("conv2", fft=8, pes=3, banks=4, fft_units=2, ifft_units=4, mac_latency=4)
     c = spectral_layer_cost(a, C=6, O=16, tiles=9, schedule_cycles=320, groups_per_pe=214,
-                            kernel_width=51)
+                            kernel_width=51, in_shape=(6, 12, 12), out_shape=(16, 4, 4),
+                            kernel=5, pool=2)
     cy = c["cycles"]
     assert (cy["fft_per_tile"], cy["hadamard_per_tile"], cy["ifft_per_tile"]) == (192, 320, 256)
     assert cy["ii_tile"] == 320 and cy["ii"] == 9 * 320 and cy["bottleneck"] == "hadamard"
     assert cy["latency"] == 192 + 320 + 256 + 8 * 320 + 55 + 4 + 127
-    assert c["dsp"] == 3 * 3 + 2 * 6 + 4 * 5
-    assert c["bram18_by_memory"]["kernel"] == 3 * bram18(320, 51)
-    assert c["bram18_by_memory"]["spectrum"] == 4 * bram18(2 * 60, 48)
+    # 3 per PE, 6 per forward FFT unit plus its 2 address multipliers, 5 per inverse unit
+    assert c["dsp"] == 3 * 3 + 2 * (6 + 2) + 4 * 5
+    m = c["bram18_by_memory"]
+    assert m["kernel"] == 3 * bram18(320, 51)
+    assert m["spectrum"] == 4 * bram18(2 * 60, 48)
+    assert m["accumulator"] == 2 * 3 * bram18(214, 2 * (24 + 16 + 3 + 1))  # per PE, per parity
+    assert m["input"] == 2 * bram18(2 * 3 * 144, 16)  # per FFT unit: its 3 channels, 2 images
+    # overlap-add: 2 images × 4 pool banks of 16·4·4 words, 24-bit products + 2 bits for the
+    # 4 tiles that overlap a pixel (ceil(8/4)²)
+    assert m["overlap_add"] == 8 * bram18(256, 26)
+    assert spectral_layer_cost(a, 6, 16, 9, 320, 60, 51)["bram18_by_memory"]["accumulator"] == 0
 
 
 def test_external_memory_plan_adds_dram_time_and_chunks():
@@ -62,7 +71,13 @@ def test_external_memory_plan_adds_dram_time_and_chunks():
 def test_dense_layer_cost():
     c = dense_layer_cost(DenseArch("fc1", macs=10), 256, 120, 256)
     assert c["cycles"]["ii"] == 12 * 256 and c["dsp"] == 10
-    assert c["bram18"] == 10 * bram18(12 * 256, 16)
+    # yosys synth_xilinx of this layer (tests/test_hdl_dense.py): ten 3072×16 weight ROMs of 3
+    # RAMB18 each, one 512×16 input buffer; the 24-word result RAMs are LUT RAM
+    assert c["bram18"] == 10 * bram18(12 * 256, 16) + 1 == 31
+    c = dense_layer_cost(DenseArch("fc2", macs=1), 120, 84, 120)  # 168-word result RAM: BRAM
+    assert c["bram18"] == bram18(84 * 120, 16) + bram18(240, 16) + bram18(168, 2 * 16 + 7 + 1)
+    sparse = dense_layer_cost(DenseArch("fc1", macs=4), 256, 120, 64)  # index field, input copies
+    assert sparse["bram18"] == 4 * bram18(30 * 64, 16 + 8) + 4 * bram18(512, 16)
 
 
 def test_network_is_bottlenecked_by_slowest_layer():
