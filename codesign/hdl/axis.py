@@ -20,8 +20,9 @@ __all__ = ["axis_pixels_in", "axis_scores_out", "axis_signals"]
 def axis_signals(classes: int, pixel_bits: int = 8, score_bits: int = 16,
                  per_beat: int = 1) -> dict:
     """Fresh AXI4-Stream port signals (``s_axis_*``, ``m_axis_*``, ``frame_error``)."""
-    return {"s_axis_tdata": Signal(intbv(0)[pixel_bits * per_beat:]), "s_axis_tvalid": Signal(bool(0)),
-            "s_axis_tready": Signal(bool(0)), "s_axis_tlast": Signal(bool(0)),
+    return {"s_axis_tdata": Signal(intbv(0)[pixel_bits * per_beat:]),
+            "s_axis_tvalid": Signal(bool(0)), "s_axis_tready": Signal(bool(0)),
+            "s_axis_tlast": Signal(bool(0)),
             "m_axis_tdata": Signal(intbv(0)[score_bits:]), "m_axis_tvalid": Signal(bool(0)),
             "m_axis_tready": Signal(bool(0)), "m_axis_tlast": Signal(bool(0)),
             "m_axis_tuser": _uint(classes), "frame_error": Signal(bool(0))}

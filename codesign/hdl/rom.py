@@ -2,8 +2,8 @@
 
 :func:`rom` is a registered block-RAM ROM; its Verilog (``verilog_code``, because MyHDL can
 neither attach the ``rom_style = "block"`` attribute nor load a memory from a file) reads
-``mem/rom_<hash of the contents>.hex``, relative to the directory the tools run in (yosys also looks beside the
-source file).  A file keeps every tool fast: an ``initial`` block of element assignments costs
+``mem/rom_<hash of the contents>.hex``, relative to the directory the tools run in (yosys also
+looks beside the source file).  A file keeps every tool fast: an ``initial`` block of element assignments costs
 yosys minutes for the dense layers' tens of thousands of weights, a ``case`` ROM costs Verilator
 as long.  :func:`convert` converts a design and writes the files of all its ROMs.
 """
