@@ -51,6 +51,9 @@ DSP_PER_CMUL = 3
 ADDRESS_DSP_PER_FFT_UNIT = 2
 # RAMs at most this deep become LUT RAM in yosys synth_xilinx (the small accumulators)
 LUTRAM_DEPTH = 64
+# per engine: the blocks without a model of their own (loader, sequencer, tile feeders, read-out,
+# overlap-add and pooling, delay lines); fitted on yosys synth_xilinx of the LeNet accelerator
+ENGINE_GLUE = {"lut": 1300, "ff": 1100}
 MULT_PIPELINE = 3  # register stages of a twiddle multiplier
 RAMB18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 
@@ -163,9 +166,9 @@ def spectral_layer_cost(arch: SpectralArch, C: int, O: int, tiles: int, schedule
         "bram18": sum(mem.values()),
         "bram18_by_memory": mem,
         "lut": arch.pes * pe_lut + arch.fft_units * fu["lut"] + arch.ifft_units * iu["lut"]
-        + 200,
+        + ENGINE_GLUE["lut"],
         "ff": arch.pes * (4 * acc_bits + 60) + arch.fft_units * fu["ff"]
-        + arch.ifft_units * iu["ff"] + 200,
+        + arch.ifft_units * iu["ff"] + ENGINE_GLUE["ff"],
     }
 
 

@@ -18,9 +18,15 @@ BUILD=${BUILD:-build/chain}
 
 # 4. co-simulate: Verilator against the fixed-point model, bit-exact and clock-exact,
 #    then under random back-pressure, then the same bench in Icarus
-.venv/bin/codesign cosim --rtl "$BUILD/rtl/accel" --images 1000
+.venv/bin/codesign cosim --rtl "$BUILD/rtl/accel" --images 1000 --report "$BUILD/cosim.json"
 .venv/bin/codesign cosim --rtl "$BUILD/rtl/accel" --images 50 --gap-in 30 --gap-out 60
 .venv/bin/codesign cosim --rtl "$BUILD/rtl/accel" --images 1 --simulator icarus
+
+# 5. synthesise and export: yosys resources against the board and the map estimate, then a
+#    Vivado non-project build and a FuseSoC core; a Markdown report with plots of it all
+.venv/bin/codesign synth --rtl "$BUILD/rtl/accel" --board nexys4ddr --out "$BUILD/synth"
+.venv/bin/codesign export --rtl "$BUILD/rtl/accel" --board nexys4ddr --out "$BUILD/export"
+.venv/bin/codesign report --build "$BUILD"
 
 # one layer alone (its own valid/ready ports), e.g. to debug it
 .venv/bin/codesign generate --schedule "$BUILD/schedule" --layer conv2 --out "$BUILD/rtl/conv2"
