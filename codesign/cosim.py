@@ -209,8 +209,16 @@ def _load_manifest(rtl: Path) -> dict:
 
 
 def _cache_root() -> Path:
+    """``$CODESIGN_CACHE``, else ``~/.cache/codesign``, else (no writable home) the temp dir."""
     root = os.environ.get("CODESIGN_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "codesign"
+    if root:
+        return Path(root)
+    try:
+        home = Path.home() / ".cache" / "codesign"
+        home.mkdir(parents=True, exist_ok=True)
+        return home
+    except (OSError, RuntimeError):
+        return Path(tempfile.gettempdir()) / "codesign-cache"
 
 
 def _build_verilator(rtl: Path, man: dict) -> Path:
