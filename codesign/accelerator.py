@@ -9,7 +9,6 @@ formats and the cycle model's latency and interval (docs/rtl-format.md, docs/acc
 """
 from __future__ import annotations
 
-import json
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,8 +18,8 @@ import numpy as np
 
 from . import __version__
 from ._io import atomic_directory, sha256_file, write_json
-from .generate import GenerateError, _fresh_names, _normalise, layer_from_artifacts
-from .model import ModelError, load_model
+from .generate import (GenerateError, _fresh_names, _normalise, layer_from_artifacts,
+                       schedule_and_model)
 from .network import SPECTRAL, weight_key
 
 __all__ = ["AcceleratorDesign", "accelerator_from_artifacts", "generate_accelerator",
@@ -45,7 +44,7 @@ class AcceleratorDesign:
 
     @property
     def pixels(self) -> int:
-        return 28 * 28 if not self.stages else int(np.prod(self.input_shape))
+        return int(np.prod(self.input_shape))
 
     @property
     def input_shape(self) -> tuple:
@@ -67,14 +66,7 @@ def accelerator_from_artifacts(schedule_dir: str | Path) -> AcceleratorDesign:
     """Every layer of the schedule artifact, ready to elaborate (raises GenerateError)."""
     sd = Path(schedule_dir)
     sj_path = sd / "schedule.json"
-    if not sj_path.is_file():
-        raise GenerateError(f"{sj_path}: missing; pass the directory `codesign map --out` wrote")
-    sj = json.loads(sj_path.read_text())
-    model_dir = Path(sj["model"]["path"])
-    try:
-        model = load_model(model_dir)
-    except ModelError as err:
-        raise GenerateError(f"{sj_path}: its model artifact cannot be read: {err}") from None
+    sj, model = loaded = schedule_and_model(sd)
     q = model.quantized()
     entries = {e["name"]: e for e in sj.get("layers", [])}
     stages, timing = [], []
@@ -85,7 +77,7 @@ def accelerator_from_artifacts(schedule_dir: str | Path) -> AcceleratorDesign:
                                 f"`codesign map`")
         e = entries[name]
         if layer["type"] == SPECTRAL:
-            d = layer_from_artifacts(sd, name)
+            d = layer_from_artifacts(sd, name, loaded)
             stages.append({"kind": "spectral", "name": name, "lm": d.lm, "layer": d.layer,
                            "bias": d.bias})
             timing.append({"kind": "spectral", "layer": d.layer,

@@ -250,11 +250,11 @@ def _build_verilator(rtl: Path, man: dict) -> Path:
     return exe
 
 
-def _build_icarus(rtl: Path, man: dict, work: Path) -> list:
+def _build_icarus(rtl: Path, man: dict, work: Path) -> Path:
     sources = [rtl / f for f in man["files"]] + [rtl / man["testbench"]["file"]]
     run_tool("iverilog", ["-g2005", "-s", BENCH_TOP, "-o", str(work / "bench.vvp"),
                           *map(str, sources)], timeout=600)
-    return [find_tool("vvp"), "-n", str(work / "bench.vvp")]
+    return work / "bench.vvp"
 
 
 def _jobs() -> int:
@@ -279,23 +279,15 @@ def run_bench(rtl: Path, man: dict, images: np.ndarray, work: Path, exe: Path | 
     if exe is not None:
         run_tool("verilator", args, cwd=work, program=exe, poll=poll, timeout=7200)
     else:
-        cmd = _build_icarus(rtl, man, work)
-        run_tool("vvp", [*cmd[1:], *args], cwd=work, poll=poll, timeout=7200)
+        run_tool("vvp", ["-n", _build_icarus(rtl, man, work), *args], cwd=work, poll=poll,
+                 timeout=7200)
     return _events(work / "events.txt")
 
 
 def _model_of(man: dict, mp: Path):
-    from ._io import sha256_file
-    from .model import ModelError, load_model
-    src = Path(man["model"]["path"])
-    try:
-        model = load_model(src)
-    except ModelError as e:
-        raise CosimError(f"{mp}: its model artifact cannot be read: {e}") from None
-    if sha256_file(src / "model.json") != man["model"]["sha256"]:
-        raise CosimError(f"{mp}: the model at {src} changed after this RTL was generated; "
-                         f"re-run `codesign map` and `codesign generate`")
-    return model
+    from .generate import recorded_model
+    return recorded_model(man["model"], mp, "after this RTL was generated",
+                          "re-run `codesign map` and `codesign generate`", CosimError)
 
 
 def _events(path: Path) -> list[list[str]]:

@@ -22,7 +22,7 @@ from .cost import (activation_buffer_cost, bram18, dense_layer_cost, network_cos
 
 __all__ = ["SpectralTask", "DenseTask", "Design", "FitError", "assign", "explore", "sweep",
            "explore_sequential", "estimate_bound",
-           "evaluate", "kernel_word_width", "FIT_FRACTION"]
+           "evaluate", "kernel_word_width", "pool_of", "FIT_FRACTION"]
 
 FIT_FRACTION = {"dsp": 1.0, "bram36": 1.0, "lut": 0.8, "ff": 0.8}  # leave room for routing
 KERNEL_SHARE = 0.5  # of the board's block RAM for kernel memories in the sequential style
@@ -172,10 +172,11 @@ def _spectral_cost(task: SpectralTask, arch: SpectralArch, cycles: int, chunks: 
                                kernel_word_width(task, arch, cycles), chunks=chunks,
                                nonzero=task.nonzero, in_shape=task.in_shape,
                                out_shape=task.out_shape, dram_bytes_per_cycle=bytes_per_cycle,
-                               kernel=task.K, pool=_pool(task))
+                               kernel=task.K, pool=pool_of(task))
 
 
-def _pool(task: SpectralTask) -> int:
+def pool_of(task: SpectralTask) -> int:
+    """The layer's max-pool size, from its input and output map heights."""
     H, out_h = task.in_shape[1], task.out_shape[1]
     return max((H - task.K + 1) // out_h, 1) if out_h else 1
 
@@ -252,10 +253,6 @@ def evaluate(tasks: list, board: Board, archs: list, cycles: list | None = None,
             costs.append(dense_layer_cost(arch, task.n_in, task.n_out, task.nnz_per_output))
     # every layer's cost holds its own input buffer (hdl/feed.py, hdl/dense.py)
     return _verdict(board, archs, costs, network_cost(costs, 0, board.target_clock_mhz))
-
-
-def _chw(shape) -> tuple:
-    return tuple(shape) if len(shape) == 3 else (1, 1, math.prod(shape))
 
 
 def _verdict(board: Board, archs, costs, net) -> Design:

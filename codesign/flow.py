@@ -20,7 +20,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -55,7 +55,6 @@ class Step:
     inputs: Callable[[], dict]
     outputs: list[Path]
     run: Callable[[], str]
-    extra: dict = field(default_factory=dict)
 
 
 def tree_hash(path: Path) -> str | None:

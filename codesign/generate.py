@@ -31,8 +31,8 @@ from .model import ModelError, load_model
 from .network import layer_shapes
 from .tools import myhdl_cosim_command, run_tool
 
-__all__ = ["GenerateError", "layer_from_artifacts", "generate_layer", "cosim_layer",
-           "MANIFEST_FORMAT", "MANIFEST_VERSION"]
+__all__ = ["GenerateError", "recorded_model", "schedule_and_model", "layer_from_artifacts",
+           "generate_layer", "cosim_layer", "MANIFEST_FORMAT", "MANIFEST_VERSION"]
 
 MANIFEST_FORMAT = "codesign-rtl"
 MANIFEST_VERSION = 1
@@ -52,13 +52,34 @@ class LayerDesign:
     schedule_json: dict
 
 
-def layer_from_artifacts(schedule_dir: str | Path, name: str) -> LayerDesign:
-    """The scheduled layer ``name`` with its memory image, dimensions and biases."""
-    sd = Path(schedule_dir)
-    sj_path = sd / "schedule.json"
+def recorded_model(record: dict, where: Path, since: str, fix: str, error=GenerateError):
+    """The model artifact an artifact ``where`` records as ``{path, sha256}``, checked to be
+    unchanged ``since`` it was recorded (else ``error`` naming ``fix``)."""
+    model_dir = Path(record["path"])
+    try:
+        model = load_model(model_dir)
+    except ModelError as err:
+        raise error(f"{where}: its model artifact cannot be read: {err}") from None
+    if sha256_file(model_dir / "model.json") != record["sha256"]:
+        raise error(f"{where}: the model at {model_dir} changed {since}; {fix}")
+    return model
+
+
+def schedule_and_model(schedule_dir: str | Path) -> tuple[dict, object]:
+    """schedule.json and the model artifact it was mapped from, checked to be unchanged."""
+    sj_path = Path(schedule_dir) / "schedule.json"
     if not sj_path.is_file():
         raise GenerateError(f"{sj_path}: missing; pass the directory `codesign map --out` wrote")
     sj = json.loads(sj_path.read_text())
+    return sj, recorded_model(sj["model"], sj_path, "since it was mapped", "re-run `codesign map`")
+
+
+def layer_from_artifacts(schedule_dir: str | Path, name: str, loaded=None) -> LayerDesign:
+    """The scheduled layer ``name`` with its memory image, dimensions and biases; ``loaded``:
+    :func:`schedule_and_model` of ``schedule_dir`` when the caller has it already."""
+    sd = Path(schedule_dir)
+    sj_path = sd / "schedule.json"
+    sj, model = loaded or schedule_and_model(sd)
     entries = {e["name"]: e for e in sj.get("layers", [])}
     spectral = [n for n, e in entries.items() if e.get("type") == "spectral_conv"]
     if name not in spectral:
@@ -73,14 +94,6 @@ def layer_from_artifacts(schedule_dir: str | Path, name: str) -> LayerDesign:
         raise GenerateError(
             f"{sj_path}: layer '{name}' has ifft_units = {arch.ifft_units}; the generated engine "
             f"has one read-out/inverse-FFT lane so far — map with `--set {name}.ifft_units=1`")
-    model_dir = Path(sj["model"]["path"])
-    try:
-        model = load_model(model_dir)
-    except ModelError as err:
-        raise GenerateError(f"{sj_path}: its model artifact cannot be read: {err}") from None
-    if sha256_file(model_dir / "model.json") != sj["model"]["sha256"]:
-        raise GenerateError(f"{sj_path}: the model at {model_dir} changed since it was mapped; "
-                            f"re-run `codesign map`")
     arrays = np.load(sd / e["arrays"])
     idx = [layer["name"] for layer in model.layers].index(name)
     ml = model.layers[idx]

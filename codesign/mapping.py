@@ -18,7 +18,8 @@ from ._io import atomic_directory, save_arrays, sha256_file, write_json
 from .admm import project
 from .arch import check_override_layers
 from .boards import Board
-from .dse import DenseTask, Design, SpectralTask, assign, evaluate, explore, explore_sequential
+from .dse import (DenseTask, Design, SpectralTask, assign, evaluate, explore, explore_sequential,
+                  pool_of)
 from .network import DENSE, SPECTRAL, layer_shapes, vgg16_layers, weight_key
 
 __all__ = ["LayerMap", "Mapping", "tasks_from_model", "vgg16_tasks", "map_tasks", "memory_image",
@@ -275,12 +276,15 @@ def engine_cycles(task: SpectralTask, arch, cycles: int) -> dict:
     """Clocks of the generated layer engine (docs/engine.md) for this schedule: the latency of
     one image and the interval between images, from :func:`codesign.hdl.timing.engine_timing`."""
     from .hdl.timing import engine_timing
-    C, H, W = task.in_shape
-    pool = (H - task.K + 1) // task.out_shape[1]
-    layer = dict(C=C, O=task.O, H=H, W=W, K=task.K, N=task.N, pool=pool)
-    t = engine_timing(layer, arch.fft_units, cycles, images=3)
+    t = engine_timing(_engine_layer(task), arch.fft_units, cycles, images=3)
     return {"latency_cycles": t["latency"], "interval_cycles": t["interval"],
             "model": "codesign/hdl/timing.py"}
+
+
+def _engine_layer(task: SpectralTask) -> dict:
+    """The layer dict of the engine's timing model (hdl/timing.py)."""
+    C, H, W = task.in_shape
+    return dict(C=C, O=task.O, H=H, W=W, K=task.K, N=task.N, pool=pool_of(task))
 
 
 def accelerator_cycles(m: Mapping) -> dict | None:
@@ -293,11 +297,8 @@ def accelerator_cycles(m: Mapping) -> dict | None:
             lm = m.layers[task.name]
             if not lm.image or arch.ifft_units != 1:
                 return None
-            C, H, W = task.in_shape
             stages.append({"kind": "spectral", "fft_units": arch.fft_units,
-                           "cycles": int(lm.schedule.cycles),
-                           "layer": dict(C=C, O=task.O, H=H, W=W, K=task.K, N=task.N,
-                                         pool=(H - task.K + 1) // task.out_shape[1])})
+                           "cycles": int(lm.schedule.cycles), "layer": _engine_layer(task)})
         else:
             stages.append({"kind": "dense", "n_in": task.n_in, "n_out": task.n_out,
                            "macs": arch.macs, "steps": max(task.nnz_per_output, 1)})

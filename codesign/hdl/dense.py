@@ -7,9 +7,9 @@ S = ``steps`` clocks per round, see :func:`dense_plan`):
   handshake) into half k mod 2 of a simple dual-port block RAM while the other half is read.
   Dense weights: one RAM whose read is broadcast to all MACs; sparse: one copy per MAC (all copies
   written together), each read at its own index;
-* **weight ROMs** — one block-RAM ROM per MAC (``rom.rom``, contents in ``mem/*.hex``) of R·S words: in round r
-  MAC m computes output j = r·M + m and its word k is the k-th non-zero ``(index, weight)`` of
-  column j, padded with weight 0 (dense: the weight of input k, no index field); j ≥ n_out is a
+* **weight ROMs** — one block-RAM ROM per MAC (``rom.rom``, contents in ``mem/*.hex``) of R·S
+  words: in round r MAC m computes output j = r·M + m and its word k is the k-th non-zero
+  ``(index, weight)`` of column j, padded with weight 0 (dense: the weight of input k, no index field); j ≥ n_out is a
   dummy of zero weights;
 * **MACs** — per clock one product ``x · w`` (activation × dense weight), summed exactly over a
   round's S words: one DSP48E1 each, with operand (A, B), product (M) and accumulator (P)
@@ -43,9 +43,10 @@ Control registers have a synchronous active-high reset; data registers have none
 from __future__ import annotations
 
 import numpy as np
-from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv
+from myhdl import Signal, always, always_comb, always_seq, block, intbv
 
 from ..fixedpoint import FixedPointConfig
+from .buffers import buffer_address, pingpong_loader
 from .fft import _bits, _fmt_signal, _saturate, _signed, _uint
 from .hadamard import _pick
 from .rom import rom
@@ -223,51 +224,18 @@ def _ram(clk, we, waddr, wdata, ren, raddr, rdata):
     return access
 
 
-@block
-def _address(buf, index, addr):
-    """A ping-pong RAM address: the buffer bit above the word index."""
-
-    @always_comb
-    def join():
-        addr.next = concat(buf, index)
-
-    return join
-
-
 # --- input side -----------------------------------------------------------------------------
 
 
 @block
-def _loader(clk, rst, in_valid, in_ready, we, waddr, loaded, unload, unload_buf, *,
-            words: int):
-    """Counts input words into buffer half ``load_buf`` (write port ``we``/``waddr``); a full
-    half is ``loaded`` until the sequencer ``unload``s it; ``in_ready`` is low while the half to
-    fill is still loaded."""
-    n = _uint(words)
-    load_buf = Signal(bool(0))
+def _handshake(valid, ready, fire):
+    """``fire``: a word moves this clock."""
 
     @always_comb
-    def ready():
-        in_ready.next = not loaded[load_buf]
-        we.next = in_valid and not loaded[load_buf]
-        waddr.next = concat(load_buf, n)
+    def both():
+        fire.next = valid and ready
 
-    @always_seq(clk.posedge, reset=rst)
-    def count():
-        v = intbv(0)[2:]
-        v[:] = loaded
-        if in_valid and not loaded[load_buf]:
-            if n == words - 1:
-                n.next = 0
-                v[int(load_buf)] = 1
-                load_buf.next = not load_buf
-            else:
-                n.next = n + 1
-        if unload:
-            v[int(unload_buf)] = 0
-        loaded.next = v
-
-    return ready, count
+    return both
 
 
 # --- compute side ---------------------------------------------------------------------------
@@ -586,12 +554,13 @@ def dense_unit(clk, rst, in_valid, in_ready, in_x, out_valid, out_ready, out_v, 
         raise ValueError(f"bias outside the {act.name()} activation format")
 
     # input side
-    in_we, loaded, unload, unload_buf = Signal(bool(0)), Signal(intbv(0)[2:]), Signal(bool(0)), \
-        Signal(bool(0))
-    ab = len(_uint(n_in))
+    in_we, load_buf, unload, unload_buf = (Signal(bool(0)) for _ in range(4))
+    loaded, in_count = Signal(intbv(0)[2:]), _uint(n_in)
+    ab = len(in_count)  # input word index bits
     in_waddr = Signal(intbv(0)[ab + 1:])
-    loader = _loader(clk, rst, in_valid, in_ready, in_we, in_waddr, loaded, unload, unload_buf,
-                     words=n_in)
+    loader = [pingpong_loader(clk, rst, in_valid, in_ready, load_buf, in_count, loaded, unload,
+                              unload_buf, words=n_in),
+              _handshake(in_valid, in_ready, in_we), buffer_address(load_buf, in_count, in_waddr)]
 
     # sequencer and the slot's control pipeline
     slot, step, rnd = _uint(R * S), _uint(S), _uint(R)
@@ -615,19 +584,19 @@ def dense_unit(clk, rst, in_valid, in_ready, in_x, out_valid, out_ready, out_v, 
     w1 = [_fmt_signal(cfg.dense_weight) for _ in range(M)]
     acc = [_signed(*g["mac"]) for _ in range(M)]
     rd = [_signed(*g["mac"]) for _ in range(M)]
-    datapath = [_address(buf5, rnd5, res_waddr), _address(o_buf, o_rnd, res_raddr)]
+    datapath = [buffer_address(buf5, rnd5, res_waddr), buffer_address(o_buf, o_rnd, res_raddr)]
     if g["sparse"]:
         index = [Signal(intbv(0)[ab:]) for _ in range(M)]
         raddr = [Signal(intbv(0)[ab + 1:]) for _ in range(M)]
         x2 = [_fmt_signal(act) for _ in range(M)]
         for m in range(M):
             datapath += [_weight_field(words[m], w1[m], index[m]),
-                         _address(buf1, index[m], raddr[m]),
+                         buffer_address(buf1, index[m], raddr[m]),
                          _ram(clk, in_we, in_waddr, in_x, None, raddr[m], x2[m])]
     else:
         raddr = Signal(intbv(0)[ab + 1:])
         x2 = [_fmt_signal(act)] * M
-        datapath += [_address(buf1, step1, raddr),
+        datapath += [buffer_address(buf1, step1, raddr),
                      _ram(clk, in_we, in_waddr, in_x, None, raddr, x2[0])]
         datapath += [_weight_field(words[m], w1[m], None) for m in range(M)]
     for m in range(M):

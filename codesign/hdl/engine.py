@@ -11,6 +11,7 @@ from __future__ import annotations
 from myhdl import Signal, always_comb, always_seq, block, intbv
 
 from ..fixedpoint import FixedPointConfig
+from .buffers import pingpong_loader
 from .fft import _fmt_signal, _uint
 from .feed import front_end
 from .hadamard import READOUT_LATENCY, hadamard_engine, hadamard_signals
@@ -30,35 +31,6 @@ def engine_signals(layer: dict, cfg: FixedPointConfig | None = None) -> dict:
             "out_valid": Signal(bool(0)), "out_ready": Signal(bool(0)),
             "out_o": _uint(layer["O"]), "out_y": _uint(out_h), "out_x": _uint(out_w),
             "out_v": _fmt_signal(cfg.activation)}
-
-
-@block
-def _loader(clk, rst, in_valid, in_ready, load_buf, loaded, unload, unload_buf, *,
-            words: int):
-    """Counts input words into image buffer ``load_buf``; a full buffer is ``loaded`` until the
-    sequencer ``unload``s it; ``in_ready`` is low while the buffer to fill is still loaded."""
-    n = _uint(words)
-
-    @always_comb
-    def ready():
-        in_ready.next = not loaded[load_buf]
-
-    @always_seq(clk.posedge, reset=rst)
-    def count():
-        v = intbv(0)[2:]
-        v[:] = loaded
-        if in_valid and not loaded[load_buf]:
-            if n == words - 1:
-                n.next = 0
-                v[int(load_buf)] = 1
-                load_buf.next = not load_buf
-            else:
-                n.next = n + 1
-        if unload:
-            v[int(unload_buf)] = 0
-        loaded.next = v
-
-    return ready, count
 
 
 @block
@@ -187,8 +159,8 @@ def spectral_engine(clk, rst, in_valid, in_ready, in_x, out_valid, out_ready, ou
 
     return (
         gate,
-        _loader(clk, rst, in_valid, in_ready, load_buf, loaded, unload, unload_buf,
-                words=C * H * W),
+        pingpong_loader(clk, rst, in_valid, in_ready, load_buf, _uint(C * H * W), loaded,
+                        unload, unload_buf, words=C * H * W),
         _sequencer(clk, rst, loaded, oaa_ready, unload, unload_buf, img_buf, fe_start, fe_done,
                    fe_ty, fe_tx, fe_buf, had_start, had_done, had_buf, inv_start, inv_busy,
                    reads_done, inv_done, inv_ty, inv_tx, inv_buf, finish, tiles=th * tw, tw=tw),

@@ -51,6 +51,7 @@ import numpy as np
 from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv
 
 from ..fixedpoint import FixedPointConfig
+from .buffers import buffer_address
 from .fft import _align, _bits, _delay, _delay_bits, _fmt_signal, _range, _reset, _saturate, _signed
 from .rom import rom
 
@@ -173,17 +174,6 @@ def _complex_ram(clk, we, waddr, w_re, w_im, raddr, r_re, r_im):
         r_im.next = word[ni:].signed()
 
     return access, parts
-
-
-@block
-def _write_address(wr_buf, wr_addr, waddr):
-    """A write port's bank address: the buffer bit above the word address."""
-
-    @always_comb
-    def join():
-        waddr.next = concat(wr_buf, wr_addr)
-
-    return join
 
 
 @block
@@ -553,7 +543,7 @@ def hadamard_engine(clk, rst, wr_en, wr_bank, wr_addr, wr_buf, wr_re, wr_im, sta
     raddr = [Signal(intbv(0)[g["addr_bits"] + 1:]) for _ in range(B)]
     bank_re = [_fmt_signal(cfg.spectrum) for _ in range(B)]
     bank_im = [_fmt_signal(cfg.spectrum) for _ in range(B)]
-    writes = [_write_address(wr_buf, port[2], waddr[u]) for u, port in enumerate(ports)]
+    writes = [buffer_address(wr_buf, port[2], waddr[u]) for u, port in enumerate(ports)]
     banks = []
     for b in range(B):
         en, sel, _, x_re, x_im = ports[b // group]
