@@ -6,6 +6,7 @@ Hadamard stage's clocks per tile measured in RTL simulation for the pruned kerne
 dense kernels on the same PEs and banks.
 Run: ``.venv/bin/python benchmarks/cosim_layer.py [--model build/model] [--images 10]``.
 """
+
 import argparse
 import tempfile
 import time
@@ -15,14 +16,14 @@ from pathlib import Path
 from click.testing import CliRunner
 from myhdl import Simulation, StopSimulation, always, delay, instance
 
-from codesign.boards import load_board
 from codesign.cli import main as cli
 from codesign.data import load_bundled
-from codesign.generate import cosim_layer, generate_layer
-from codesign.hdl.hadamard import hadamard_engine, hadamard_signals
-from codesign.mapping import map_tasks, tasks_from_model
-from codesign.model import load_model, save_model
-from codesign.prune import PruneSettings, prune
+from codesign.eda.boards import load_board
+from codesign.spectral.generate import cosim_layer, generate_layer
+from codesign.spectral.hdl.hadamard import hadamard_engine, hadamard_signals
+from codesign.spectral.mapping import map_tasks, tasks_from_model
+from codesign.spectral.model import load_model, save_model
+from codesign.spectral.prune import PruneSettings, prune
 
 
 def hadamard_clocks(lm) -> int:
@@ -64,12 +65,15 @@ def main():
         args.model = work / "model"
         save_model(prune(load_bundled(0), PruneSettings(), quiet=True), args.model)
     sched = work / "schedule"
-    r = CliRunner().invoke(cli, ["map", "--model", str(args.model), "--out", str(sched),
-                                 "--set", "all.ifft_units=1"])
+    r = CliRunner().invoke(
+        cli, ["map", "--model", str(args.model), "--out", str(sched), "--set", "all.ifft_units=1"]
+    )
     assert r.exit_code == 0, r.output
     images = load_bundled(0).test_x
-    print(f"{'layer':6s} {'images':>6s} {'bit-exact':>9s} {'RTL clocks':>10s} {'model':>10s} "
-          f"{'icarus c/s':>10s} {'cosim c/s':>9s} {'myhdl c/s':>9s}")
+    print(
+        f"{'layer':6s} {'images':>6s} {'bit-exact':>9s} {'RTL clocks':>10s} {'model':>10s} "
+        f"{'icarus c/s':>10s} {'cosim c/s':>9s} {'myhdl c/s':>9s}"
+    )
     for layer in ("conv1", "conv2"):
         man = generate_layer(sched, layer, work / layer)
         t0 = time.perf_counter()
@@ -82,27 +86,40 @@ def main():
             speeds[engine] = one["cycles"] / (time.perf_counter() - t0)
             assert one["bit_exact"]
         model = man["expected_cycles"]["out_last"][args.images - 1]
-        print(f"{layer:6s} {fast['images']:6d} {str(fast['bit_exact']):>9s} "
-              f"{fast['marks']['out_last'][-1]:10d} {model:10d} {fast['cycles'] / t_fast:10,.0f} "
-              f"{speeds['icarus']:9,.0f} {speeds['myhdl']:9,.0f}")
+        print(
+            f"{layer:6s} {fast['images']:6d} {str(fast['bit_exact']):>9s} "
+            f"{fast['marks']['out_last'][-1]:10d} {model:10d} {fast['cycles'] / t_fast:10,.0f} "
+            f"{speeds['icarus']:9,.0f} {speeds['myhdl']:9,.0f}"
+        )
     model = load_model(args.model)
     q = model.quantized()
-    weights = {l["name"]: (q[f"{l['name']}.kernel_re"].reshape(l["out_channels"],
-                                                              l["in_channels"], -1),
-                           q[f"{l['name']}.kernel_im"].reshape(l["out_channels"],
-                                                              l["in_channels"], -1))
-               for l in model.layers if l["type"] == "spectral_conv"}
+    weights = {
+        l["name"]: (
+            q[f"{l['name']}.kernel_re"].reshape(l["out_channels"], l["in_channels"], -1),
+            q[f"{l['name']}.kernel_im"].reshape(l["out_channels"], l["in_channels"], -1),
+        )
+        for l in model.layers
+        if l["type"] == "spectral_conv"
+    }
     sparse = map_tasks("s", tasks_from_model(model), load_board("nexys4ddr"), weights=weights)
     print("Hadamard stage in RTL (MyHDL), clocks per tile, same PEs and banks:")
     for name, lm in sparse.layers.items():
-        forced = {name: {"pes": str(lm.arch.pes), "banks": str(lm.arch.banks),
-                         "fft_units": str(lm.arch.fft_units)}}
+        forced = {
+            name: {
+                "pes": str(lm.arch.pes),
+                "banks": str(lm.arch.banks),
+                "fft_units": str(lm.arch.fft_units),
+            }
+        }
         dense_model = replace(model, masks={})
-        dense = map_tasks("d", tasks_from_model(dense_model), load_board("vc709"), forced,
-                          weights=weights).layers[name]
+        dense = map_tasks(
+            "d", tasks_from_model(dense_model), load_board("vc709"), forced, weights=weights
+        ).layers[name]
         s, d = hadamard_clocks(lm), hadamard_clocks(dense)
-        print(f"  {name}: P={lm.arch.pes} B={lm.arch.banks}: 25 % density {s}, dense {d}: "
-              f"dense / sparse = {d / s:.2f}")
+        print(
+            f"  {name}: P={lm.arch.pes} B={lm.arch.banks}: 25 % density {s}, dense {d}: "
+            f"dense / sparse = {d / s:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -4,10 +4,11 @@ Prints dense, pruned and quantised-pruned accuracy on the 1,000 test images, per
 and wall times (the ADMM stage separately), as one table.  Run:
 ``.venv/bin/python benchmarks/prune_lenet.py [--seed N]``.
 """
+
 import argparse
 
 from codesign.data import load_bundled
-from codesign.prune import PruneSettings, prune
+from codesign.spectral.prune import PruneSettings, prune
 
 
 def main():
@@ -27,10 +28,14 @@ def main():
     print(f"{'layer':8s} {'weights':>8s} {'non-zero':>9s} {'density':>8s} {'ADMM s':>7s}")
     for name, l in m.metrics["layers"].items():
         t = l.get("admm_seconds")
-        print(f"{name:8s} {l['weights']:8d} {l['nonzero']:9d} {l['density']:8.2%} "
-              f"{'' if t is None else f'{t:7.1f}'}")
-    print(f"wall time: dense training {secs['train_dense']:.1f} s, ADMM {secs['admm']:.1f} s, "
-          f"masked retraining {secs['retrain']:.1f} s")
+        print(
+            f"{name:8s} {l['weights']:8d} {l['nonzero']:9d} {l['density']:8.2%} "
+            f"{'' if t is None else f'{t:7.1f}'}"
+        )
+    print(
+        f"wall time: dense training {secs['train_dense']:.1f} s, ADMM {secs['admm']:.1f} s, "
+        f"masked retraining {secs['retrain']:.1f} s"
+    )
     print(f"saturations in the fixed-point test run: {sum(m.metrics['saturations'].values())}")
 
 

@@ -7,6 +7,7 @@ second run since tracing slows numpy down), and checks every schedule with the i
     PYTHONPATH=. python benchmarks/schedule_scaling.py [--latency 4] [--only vgg] [--no-check]
                                                        [--no-memory]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,15 @@ import tracemalloc
 
 import numpy as np
 
-from codesign.schedule import (assign_banks, assign_pes, check_schedule, lower_bound,
-                               nonzeros_from_mask, schedule_layer, utilisation)
+from codesign.spectral.schedule import (
+    assign_banks,
+    assign_pes,
+    check_schedule,
+    lower_bound,
+    nonzeros_from_mask,
+    schedule_layer,
+    utilisation,
+)
 
 LAYERS = [  # name, O, C, F, P, B, ports
     ("lenet-conv2", 16, 6, 40, 16, 8, 1),
@@ -39,9 +47,11 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     print(f"density {a.density}, latency {a.latency}, forwarding {a.forwarding}")
-    print(f"{'layer':20s} {'n':>9s} {'P':>4s} {'B':>5s} {'ports':>5s} {'konig':>7s} {'hazard':>6s} "
-          f"{'cycles':>7s} {'stall':>5s} {'util':>7s} {'wall s':>7s} {'cpu s':>6s} {'peak MB':>8s} "
-          "check")
+    print(
+        f"{'layer':20s} {'n':>9s} {'P':>4s} {'B':>5s} {'ports':>5s} {'konig':>7s} {'hazard':>6s} "
+        f"{'cycles':>7s} {'stall':>5s} {'util':>7s} {'wall s':>7s} {'cpu s':>6s} {'peak MB':>8s} "
+        "check"
+    )
     for name, O, C, F, P, B, ports in LAYERS:
         if a.only not in name:
             continue
@@ -54,7 +64,7 @@ def main(argv=None):
         s = schedule_layer(nz, pe_of_group, bank_of, **kw)
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         peak = float("nan")
-        if not a.no_memory:                      # a second, traced run (tracing slows numpy)
+        if not a.no_memory:  # a second, traced run (tracing slows numpy)
             tracemalloc.start()
             schedule_layer(nz, pe_of_group, bank_of, **kw)
             peak = tracemalloc.get_traced_memory()[1] / 2**20
@@ -62,14 +72,25 @@ def main(argv=None):
         if a.no_check:
             verdict = "skipped"
         else:
-            errs = check_schedule(nz, s, pe_of_group, bank_of, P=P, B=B, ports=ports,
-                                  latency=a.latency, forwarding=a.forwarding)
+            errs = check_schedule(
+                nz,
+                s,
+                pe_of_group,
+                bank_of,
+                P=P,
+                B=B,
+                ports=ports,
+                latency=a.latency,
+                forwarding=a.forwarding,
+            )
             verdict = "ok" if not errs else f"INVALID: {errs[0]}"
-        print(f"{name:20s} {len(nz):9d} {P:4d} {B:5d} {ports:5d} {lb['konig']:7d} "
-              f"{lb['hazard_bound']:6d} {s.cycles:7d} {s.stall_cycles:5d} "
-              f"{utilisation(len(nz), P, s.cycles):7.4f} {dt:7.3f} {cpu:6.3f} {peak:8.1f} "
-              f"{verdict}",
-              flush=True)
+        print(
+            f"{name:20s} {len(nz):9d} {P:4d} {B:5d} {ports:5d} {lb['konig']:7d} "
+            f"{lb['hazard_bound']:6d} {s.cycles:7d} {s.stall_cycles:5d} "
+            f"{utilisation(len(nz), P, s.cycles):7.4f} {dt:7.3f} {cpu:6.3f} {peak:8.1f} "
+            f"{verdict}",
+            flush=True,
+        )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak RSS {rss:.0f} MB (includes the masks, triples and the checker)")
 

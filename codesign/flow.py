@@ -13,6 +13,7 @@ The TOML configuration (``codesign flow --config FILE``) has one table per stage
 the command-line flags (``[prune] density = 0.25``, ``[map] board = "nexys4ddr"``, ``set =
 ["conv2.pes=2"]``); a flag given on the command line wins over the file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,13 +29,22 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from ._io import write_json
+from codesign.artifacts import write_json
 
 __all__ = ["Step", "FlowError", "tree_hash", "run_steps", "load_config", "CONFIG_KEYS"]
 
 CONFIG_KEYS = {
-    "prune": {"density", "dense_density", "layer_density", "balanced", "epochs",
-              "retrain_epochs", "admm_iterations", "data", "seed"},
+    "prune": {
+        "density",
+        "dense_density",
+        "layer_density",
+        "balanced",
+        "epochs",
+        "retrain_epochs",
+        "admm_iterations",
+        "data",
+        "seed",
+    },
     "map": {"board", "set", "arch"},
     "generate": {"rtl", "top", "pixels_per_beat"},
     "cosim": {"images", "simulator"},
@@ -75,8 +85,12 @@ def _digest(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def run_steps(steps: list[Step], state: Path, force: bool = False,
-              on_start: Callable[[int, Step, bool], None] | None = None) -> list[dict]:
+def run_steps(
+    steps: list[Step],
+    state: Path,
+    force: bool = False,
+    on_start: Callable[[int, Step, bool], None] | None = None,
+) -> list[dict]:
     """Run (or skip) ``steps`` in order; returns one row per step: name, status, seconds,
     summary.  Exceptions of a step propagate after the rows so far are kept in the exception's
     ``flow_rows`` attribute."""
@@ -88,28 +102,51 @@ def run_steps(steps: list[Step], state: Path, force: bool = False,
         inputs = _digest(step.inputs())
         stamp = _read_stamp(stamp_path) or {}
         recorded = stamp.get("outputs", {})
-        fresh = (not force and stamp.get("inputs") == inputs
-                 and all(recorded.get(str(p)) is not None and recorded[str(p)] == tree_hash(p)
-                         for p in step.outputs))
+        fresh = (
+            not force
+            and stamp.get("inputs") == inputs
+            and all(
+                recorded.get(str(p)) is not None and recorded[str(p)] == tree_hash(p)
+                for p in step.outputs
+            )
+        )
         if on_start is not None:
             on_start(i, step, fresh)
         if fresh:
-            rows.append({"step": step.name, "status": "up to date", "seconds": 0.0,
-                         "summary": stamp.get("summary", "")})
+            rows.append(
+                {
+                    "step": step.name,
+                    "status": "up to date",
+                    "seconds": 0.0,
+                    "summary": stamp.get("summary", ""),
+                }
+            )
             continue
         stamp_path.unlink(missing_ok=True)
         t0 = time.perf_counter()
         try:
             summary = step.run()
         except BaseException as e:
-            rows.append({"step": step.name, "status": "FAILED",
-                         "seconds": time.perf_counter() - t0, "summary": str(e).splitlines()[0]
-                         if str(e) else type(e).__name__})
+            rows.append(
+                {
+                    "step": step.name,
+                    "status": "FAILED",
+                    "seconds": time.perf_counter() - t0,
+                    "summary": str(e).splitlines()[0] if str(e) else type(e).__name__,
+                }
+            )
             e.flow_rows = rows
             raise
         secs = time.perf_counter() - t0
-        write_json(stamp_path, {"step": step.name, "inputs": inputs, "summary": summary,
-                                "outputs": {str(p): tree_hash(p) for p in step.outputs}})
+        write_json(
+            stamp_path,
+            {
+                "step": step.name,
+                "inputs": inputs,
+                "summary": summary,
+                "outputs": {str(p): tree_hash(p) for p in step.outputs},
+            },
+        )
         rows.append({"step": step.name, "status": "ran", "seconds": secs, "summary": summary})
     return rows
 
@@ -133,12 +170,15 @@ def load_config(path: str | Path) -> dict:
         raise FlowError(f"{p}: not valid TOML ({e})") from None
     for table, keys in d.items():
         if table not in CONFIG_KEYS:
-            raise FlowError(f"{p}: unknown table [{table}]; tables: "
-                            f"{', '.join(f'[{t}]' for t in CONFIG_KEYS)}")
+            raise FlowError(
+                f"{p}: unknown table [{table}]; tables: {', '.join(f'[{t}]' for t in CONFIG_KEYS)}"
+            )
         if not isinstance(keys, dict):
             raise FlowError(f"{p}: [{table}] must be a table")
         unknown = set(keys) - CONFIG_KEYS[table]
         if unknown:
-            raise FlowError(f"{p}: [{table}] has unknown keys {sorted(unknown)}; allowed: "
-                            f"{sorted(CONFIG_KEYS[table])}")
+            raise FlowError(
+                f"{p}: [{table}] has unknown keys {sorted(unknown)}; allowed: "
+                f"{sorted(CONFIG_KEYS[table])}"
+            )
     return d

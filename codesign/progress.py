@@ -1,4 +1,5 @@
 """Progress bars for long stages (rich), silent when asked to be."""
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -29,8 +30,14 @@ def progress(desc: str, total: int, quiet: bool = False):
     if quiet:
         yield _Bar(None, None)
         return
-    prog = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("{task.fields[status]}"), console=_bars,
-                    transient=False)
+    prog = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=_bars,
+        transient=False,
+    )
     with prog:
         yield _Bar(prog, prog.add_task(desc, total=total, status=""))

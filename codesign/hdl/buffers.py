@@ -4,6 +4,7 @@ A unit that takes one image while it computes the previous one keeps two halves 
 memory; :func:`pingpong_loader` counts the words of each image into half ``load_buf`` and holds
 the half ``loaded`` until the unit ``unload``s it (docs/engine.md, hdl/dense.py).
 """
+
 from __future__ import annotations
 
 from myhdl import always_comb, always_seq, block, concat, intbv
@@ -12,8 +13,9 @@ __all__ = ["pingpong_loader", "buffer_address"]
 
 
 @block
-def pingpong_loader(clk, rst, in_valid, in_ready, load_buf, count, loaded, unload, unload_buf, *,
-                    words: int):
+def pingpong_loader(
+    clk, rst, in_valid, in_ready, load_buf, count, loaded, unload, unload_buf, *, words: int
+):
     """Counts input words (``count``, 0 … words−1) into half ``load_buf``; a full half is
     ``loaded`` until ``unload`` with ``unload_buf``; ``in_ready`` is low while the half to fill
     is still loaded."""

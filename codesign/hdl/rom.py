@@ -7,6 +7,7 @@ looks beside the source file).  A file keeps every tool fast: an ``initial`` blo
 yosys minutes for the dense layers' tens of thousands of weights, a ``case`` ROM costs Verilator
 as long.  :func:`convert` converts a design and writes the files of all its ROMs.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -1,0 +1,281 @@
+"""Cycle and resource models, one per hardware op (FFT unit, PE array, banks, dense MACs).
+
+The modelled micro-architecture of a spectral conv layer is a three-stage pipeline over input
+tiles, double-buffered between stages:
+
+1. **FFT stage** — ``fft_units`` streaming 2-D FFT units, each taking one sample per clock: an N×N
+   (zero-padded) channel tile enters in N² clocks, so a tile's C channels take
+   ``ceil(C / fft_units) · N²`` clocks.  Unit u owns the channels c ≡ u (mod fft_units) and its own
+   group of spectrum banks, so the units never write one bank in the same clock.
+2. **Hadamard stage** — P processing elements, each one complex MAC per clock, step through the
+   schedule's ``cycles`` slots per tile (idle slots included).  Accumulators are cleared by a
+   "first" flag on each group's first update, so no clearing cycles are needed.
+3. **Inverse stage** — ``ifft_units`` streaming inverse 2-D FFT units (N² clocks per output
+   channel tile) feeding overlap-add, bias, rounding, ReLU and max-pooling in line:
+   ``ceil(O / ifft_units) · N²`` clocks per tile.
+
+Tile initiation interval = the slowest stage; a layer processes its ``tiles`` tiles in
+``tiles · II_tile`` clocks plus the pipeline fill.  Layers are pipelined image by image (ping-pong
+activation buffers), so the network's initiation interval is its slowest layer's, and its latency
+the sum of the layers' latencies.
+
+Dense layers: ``macs`` MAC units each own ``ceil(out / macs)`` outputs and walk each output's
+non-zero inputs one per clock.
+
+Memory plan.  When kernels and activation maps fit in block RAM everything stays on chip (LeNet).
+Otherwise (VGG16) activation maps live in external DRAM and each layer runs in ``chunks``
+groups of output channels whose kernels fit a double-buffered on-chip kernel memory: the input map
+is read (and FFT'd) once per chunk, the kernels and the output map once per image.  The layer's
+initiation interval is then the larger of its compute time and its DRAM traffic divided by the
+board's DRAM bandwidth.
+
+Latency constants (pipeline depths) are model parameters here; the generate stage's RTL must
+reproduce them exactly.  DSP48E1 per complex multiplier: 3 (the three-multiplication form
+``k1 = c(a+b), k2 = a(d−c), k3 = b(c+d)``, exact in integer arithmetic; the pre-adders of the
+DSP48E1 take the sums).  Block RAM: the cheapest RAMB18 aspect ratio per memory; LUT/FF are rough
+per-unit estimates.
+"""
+
+from __future__ import annotations
+
+import math
+
+from codesign.spectral.arch import DenseArch, SpectralArch
+
+__all__ = [
+    "bram18",
+    "fft_unit_cost",
+    "spectral_layer_cost",
+    "dense_layer_cost",
+    "activation_buffer_cost",
+    "fft1d_latency",
+    "ifft_unit_cost",
+    "network_cost",
+    "MULT_PIPELINE",
+    "DSP_PER_CMUL",
+]
+
+DSP_PER_CMUL = 3
+# yosys synth_xilinx maps the input buffer's write and read address products (channel × H·W,
+# row × W) of each forward-FFT unit's feeder to DSP48E1s (measured on the LeNet accelerator)
+ADDRESS_DSP_PER_FFT_UNIT = 2
+# RAMs at most this deep become LUT RAM in yosys synth_xilinx (the small accumulators)
+LUTRAM_DEPTH = 64
+# per engine: the blocks without a model of their own (loader, sequencer, tile feeders, read-out,
+# overlap-add and pooling, delay lines); fitted on yosys synth_xilinx of the LeNet accelerator
+ENGINE_GLUE = {"lut": 1300, "ff": 1100}
+MULT_PIPELINE = 3  # register stages of a twiddle multiplier
+RAMB18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+
+
+def bram18(depth: int, width: int) -> int:
+    """RAMB18 primitives for a depth × width memory (cheapest aspect ratio; 0 for an empty one)."""
+    if depth <= 0 or width <= 0:
+        return 0
+    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in RAMB18_SHAPES)
+
+
+def _bits(n: int) -> int:
+    return max(1, math.ceil(math.log2(max(n, 2))))
+
+
+def fft1d_latency(n: int) -> int:
+    """Clocks through the streaming 1-D FFT (:func:`codesign.hdl.fft.fft1d`): a delay line per
+    stage plus its output register, plus 3 pipeline clocks per stage with a twiddle multiplier."""
+    stages = int(math.log2(n))
+    return n - 1 + stages + MULT_PIPELINE * max(stages - 2, 0)
+
+
+def fft_unit_cost(N: int, word_bits: int) -> dict:
+    """One streaming forward 2-D rFFT unit (:func:`codesign.hdl.fft.rfft2_unit`): row pass,
+    transpose buffer, column pass; ``latency`` from a tile's last sample to its last bin."""
+    stages = int(math.log2(N))
+    cmuls = 2 * max(stages - 2, 0)  # stages with only ±1, ±j twiddles need no multiplier
+    return {
+        "cycles_per_channel": N * N,
+        "latency": N * N // 2 - N + 5 + 2 * fft1d_latency(N),
+        "dsp": cmuls * DSP_PER_CMUL,
+        "bram18": bram18(2 * N * N, 2 * word_bits),  # ping-pong transpose buffer
+        # calibrated on yosys synth_xilinx of rfft2_unit, N = 8: 1,620 LUT, 875 FF
+        "lut": 270 * stages * 2,
+        "ff": 2 * word_bits * (stages * 2 + N) + 200,
+    }
+
+
+def ifft_unit_cost(N: int, word_bits: int) -> dict:
+    """One streaming inverse 2-D rFFT unit (:func:`codesign.hdl.fft.irfft2_unit`); ``latency``
+    from a tile's last bin to its last output sample.  The last row stage only needs the real
+    part: one DSP fewer."""
+    c = fft_unit_cost(N, word_bits)
+    stages = int(math.log2(N))
+    c["latency"] = 2 * fft1d_latency(N) + N * N // 2 + 6 + N * N - 1
+    c["dsp"] = max(c["dsp"] - 1, 0)
+    c["bram18"] = 2 * c["bram18"] if stages > 1 else c["bram18"]  # input and transpose buffers
+    return c
+
+
+def spectral_layer_cost(
+    arch: SpectralArch,
+    C: int,
+    O: int,
+    tiles: int,
+    schedule_cycles: int,
+    groups_per_pe: int,
+    kernel_width: int,
+    *,
+    chunks: int = 0,
+    nonzero: int = 0,
+    in_shape=(1, 1, 1),
+    out_shape=(1, 1, 1),
+    dram_bytes_per_cycle: float = 0.0,
+    kernel: int = 1,
+    pool: int = 1,
+) -> dict:
+    """Cycles and resources of one spectral layer engine for a given schedule length.
+
+    ``chunks`` = 0: kernels and maps on chip; ``chunks`` >= 1: the external-memory plan of the
+    module docstring with that many output-channel chunks.
+    """
+    N = arch.fft
+    F = N * (N // 2 + 1)
+    fu, iu = fft_unit_cost(N, arch.spectrum_bits), ifft_unit_cost(N, arch.spectrum_bits)
+    k = max(chunks, 1)
+    t_fft = math.ceil(C / arch.fft_units) * fu["cycles_per_channel"]
+    t_had = math.ceil(schedule_cycles / k)
+    t_ifft = math.ceil(math.ceil(O / k) / arch.ifft_units) * iu["cycles_per_channel"]
+    ii_tile = max(t_fft, t_had, t_ifft, 1)
+    compute_ii = k * tiles * ii_tile
+    latency = (
+        t_fft
+        + t_had
+        + t_ifft
+        + (k * tiles - 1) * ii_tile
+        + fu["latency"]
+        + arch.mac_latency
+        + iu["latency"]
+    )
+    acc_bits = arch.spectrum_bits + arch.weight_bits + _bits(C) + 1
+    bank_depth = math.ceil(C * F / arch.banks)
+    kernel_depth = max(schedule_cycles, 1) if k == 1 else 2 * math.ceil(schedule_cycles / k)
+    acc_depth = max(math.ceil(groups_per_pe / k), 1)
+    mem = {
+        "kernel": arch.pes * bram18(kernel_depth, kernel_width),
+        "spectrum": arch.banks * bram18(2 * bank_depth, 2 * arch.spectrum_bits),
+        # one RAM per tile parity; yosys builds the small ones from LUTs
+        "accumulator": 0
+        if acc_depth <= LUTRAM_DEPTH
+        else 2 * arch.pes * bram18(acc_depth, 2 * acc_bits),
+        "fft": arch.fft_units * fu["bram18"] + arch.ifft_units * iu["bram18"],
+    }
+    if not chunks:  # the engine's own image buffers (hdl/feed.py, hdl/oaa.py)
+        _, H, W = in_shape
+        _, Hp, Wp = out_shape
+        mem["input"] = arch.fft_units * bram18(
+            2 * math.ceil(C / arch.fft_units) * H * W, arch.activation_bits
+        )
+        contributions = math.ceil(N / (N - kernel + 1)) ** 2
+        mem["overlap_add"] = (
+            2 * pool * pool * bram18(O * Hp * Wp, arch.spectrum_bits + _bits(contributions))
+        )
+    dram = 0
+    if chunks:
+        act = arch.activation_bits / 8
+        dram = math.ceil(
+            nonzero * kernel_width / 8
+            + chunks * math.prod(in_shape) * act
+            + math.prod(out_shape) * act
+        )
+    dram_ii = math.ceil(dram / dram_bytes_per_cycle) if dram else 0
+    ii = max(compute_ii, dram_ii)
+    pe_lut = 2 * arch.spectrum_bits * math.ceil(arch.banks / 4) + 150
+    stages = {"fft": t_fft, "hadamard": t_had, "ifft": t_ifft}
+    bottleneck = max(stages, key=stages.get) if compute_ii >= dram_ii else "dram"
+    return {
+        "cycles": {
+            "fft_per_tile": t_fft,
+            "hadamard_per_tile": t_had,
+            "ifft_per_tile": t_ifft,
+            "ii_tile": ii_tile,
+            "tiles": tiles,
+            "chunks": k,
+            "compute_ii": compute_ii,
+            "dram_ii": dram_ii,
+            "ii": ii,
+            "latency": max(latency, ii),
+            "bottleneck": bottleneck,
+        },
+        "dram_bytes": dram,
+        "dsp": arch.pes * DSP_PER_CMUL
+        + arch.fft_units * (fu["dsp"] + ADDRESS_DSP_PER_FFT_UNIT)
+        + arch.ifft_units * iu["dsp"],
+        "bram18": sum(mem.values()),
+        "bram18_by_memory": mem,
+        "lut": arch.pes * pe_lut
+        + arch.fft_units * fu["lut"]
+        + arch.ifft_units * iu["lut"]
+        + ENGINE_GLUE["lut"],
+        "ff": arch.pes * (4 * acc_bits + 60)
+        + arch.fft_units * fu["ff"]
+        + arch.ifft_units * iu["ff"]
+        + ENGINE_GLUE["ff"],
+    }
+
+
+def dense_layer_cost(arch: DenseArch, n_in: int, n_out: int, nnz_per_output: int) -> dict:
+    """Cycles and resources of one dense layer with ``arch.macs`` MAC units (hdl/dense.py):
+    per MAC a weight ROM (plus input indices when sparse) and a ping-pong result RAM; one
+    ping-pong input buffer (one per MAC when sparse)."""
+    per_mac = math.ceil(n_out / arch.macs)
+    ii = per_mac * nnz_per_output
+    weights_per_mac = per_mac * nnz_per_output
+    sparse = nnz_per_output < n_in
+    acc_bits = 2 * arch.weight_bits + _bits(max(nnz_per_output, 1)) + 1
+    inputs = (arch.macs if sparse else 1) * _ram(2 * n_in, arch.activation_bits)
+    return {
+        "cycles": {"ii": ii, "latency": ii + arch.mac_latency + 2},
+        "dram_bytes": 0,
+        "dsp": arch.macs,
+        "bram18": arch.macs
+        * bram18(weights_per_mac, arch.weight_bits + (_bits(n_in) if sparse else 0))
+        + inputs
+        + arch.macs * _ram(2 * per_mac, acc_bits),
+        "lut": arch.macs * 60 + 100,
+        "ff": arch.macs * 80 + 100,
+    }
+
+
+def _ram(depth: int, width: int) -> int:
+    """RAMB18 of a RAM that yosys builds from block RAM once it is deeper than LUT RAM pays
+    (the dense layers' result buffers: 120 words became LUT RAM, 168 block RAM)."""
+    return 0 if depth <= 2 * LUTRAM_DEPTH else bram18(depth, width)
+
+
+def activation_buffer_cost(shape, bits: int, band_rows: int | None = None) -> int:
+    """RAMB18 of the ping-pong buffer between two layers for an activation map (C, H, W); with
+    ``band_rows`` only that many rows are buffered (maps streamed from external memory)."""
+    C, H, W = shape
+    return bram18(2 * C * (min(H, band_rows) if band_rows else H) * W, bits)
+
+
+def network_cost(
+    layer_costs: list[dict], buffers_bram18: int, clock_mhz: float, external: bool = False
+) -> dict:
+    """Whole-network figures: initiation interval, latency, throughput and resource totals."""
+    ii = max(c["cycles"]["ii"] for c in layer_costs)
+    latency = sum(c["cycles"]["latency"] for c in layer_costs)
+    total = {k: sum(c[k] for c in layer_costs) for k in ("dsp", "bram18", "lut", "ff")}
+    total["bram18"] += buffers_bram18
+    total["bram36"] = math.ceil(total["bram18"] / 2)
+    dram = sum(c["dram_bytes"] for c in layer_costs)
+    ips = clock_mhz * 1e6 / ii
+    return {
+        "ii_cycles": ii,
+        "latency_cycles": latency,
+        "clock_mhz": clock_mhz,
+        "images_per_second": ips,
+        "latency_us": latency / clock_mhz,
+        "memory_plan": "external DRAM" if external else "on chip",
+        "dram_bytes_per_image": dram,
+        "dram_gbytes_per_s": dram * ips / 1e9,
+        "resources": total,
+    }

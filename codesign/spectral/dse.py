@@ -1,0 +1,510 @@
+"""Design-space exploration: the parallelism of every layer that maximises throughput on a board.
+
+Layers are pipelined image by image, so throughput is set by the slowest layer.  For a target
+image initiation interval T, every layer takes its cheapest configuration that meets T (fewest
+FFT/IFFT units, PEs and banks for a spectral layer — judged by the schedule's lower bound, which
+the scheduler reaches — and fewest MACs for a dense one).  A binary search finds the smallest T
+whose whole design fits the board; the runners-up are the designs at a few larger T, and the first
+faster design that does not fit.  Forced fields (``--set``, TOML) are kept as given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from codesign.eda.boards import Board
+from codesign.spectral import schedule as sch
+from codesign.spectral.arch import DenseArch, SpectralArch, apply_overrides
+from codesign.spectral.cost import (
+    activation_buffer_cost,
+    bram18,
+    dense_layer_cost,
+    network_cost,
+    spectral_layer_cost,
+)
+
+__all__ = [
+    "SpectralTask",
+    "DenseTask",
+    "Design",
+    "FitError",
+    "assign",
+    "explore",
+    "sweep",
+    "explore_sequential",
+    "estimate_bound",
+    "evaluate",
+    "kernel_word_width",
+    "pool_of",
+    "FIT_FRACTION",
+]
+
+FIT_FRACTION = {"dsp": 1.0, "bram36": 1.0, "lut": 0.8, "ff": 0.8}  # leave room for routing
+KERNEL_SHARE = 0.5  # of the board's block RAM for kernel memories in the sequential style
+
+
+class FitError(ValueError):
+    """Even the smallest design does not fit the board; the message has the numbers."""
+
+
+@dataclass
+class SpectralTask:
+    """What the DSE needs to know of a spectral layer."""
+
+    name: str
+    C: int
+    O: int
+    N: int
+    K: int
+    tiles: int
+    nz: np.ndarray  # (n, 3) triples (o, c, f)
+    out_shape: tuple
+    in_shape: tuple = (1, 1, 1)
+    _bounds: dict = field(default_factory=dict, repr=False)
+    _stats: tuple | None = field(default=None, repr=False)
+
+    @property
+    def F(self) -> int:
+        return self.N * (self.N // 2 + 1)
+
+    @property
+    def nonzero(self) -> int:
+        return self.O * self.C * self.F if self.nz is None else len(self.nz)
+
+
+@dataclass
+class DenseTask:
+    name: str
+    n_in: int
+    n_out: int
+    nnz_per_output: int
+    out_shape: tuple
+
+
+@dataclass
+class Design:
+    archs: list
+    costs: list
+    network: dict
+    fits: bool
+    over: dict  # resource → (used, allowed) for what does not fit
+
+    def row(self) -> dict:
+        r = self.network["resources"]
+        return {
+            "ii_cycles": self.network["ii_cycles"],
+            "images_per_second": self.network["images_per_second"],
+            "dsp": r["dsp"],
+            "bram36": r["bram36"],
+            "lut": r["lut"],
+            "ff": r["ff"],
+            "fits": self.fits,
+            "parallelism": _parallelism(self.archs),
+        }
+
+
+def _parallelism(archs) -> dict:
+    """Layer → parallelism text; one "all" entry when every layer shares one engine."""
+    texts = {a.name: _par(a) for a in archs}
+    return (
+        {"all": next(iter(texts.values()))}
+        if len(archs) > 1
+        and len(set(texts.values())) == 1
+        and all(type(a) is type(archs[0]) for a in archs)
+        and "macs" not in str(texts)
+        else texts
+    )
+
+
+def _par(a) -> str:
+    if isinstance(a, DenseArch):
+        return f"macs={a.macs}"
+    return f"P={a.pes} B={a.banks} fft={a.fft_units} ifft={a.ifft_units}"
+
+
+def assign(task: SpectralTask, arch: SpectralArch) -> tuple[np.ndarray, np.ndarray]:
+    """PE of every accumulator group and bank of every spectrum word.
+
+    With several FFT units, unit u writes the channels c ≡ u (mod fft_units) into its own group of
+    ``banks / fft_units`` banks, so the units never write one bank in the same clock.
+    """
+    pe_of_group = sch.assign_pes(task.nz, task.O, task.F, arch.pes)
+    u = arch.fft_units
+    if arch.banks % u:
+        raise ValueError(
+            f"layer {task.name}: banks ({arch.banks}) must be a multiple of fft_units ({u})"
+        )
+    per = arch.banks // u
+    bank_of = np.zeros((task.C, task.F), dtype=np.int64)
+    for g in range(u):
+        chans = np.arange(g, task.C, u)
+        sel = task.nz[task.nz[:, 1] % u == g]
+        local = sel.copy()
+        local[:, 1] //= u
+        bank_of[chans] = sch.assign_banks(local, len(chans), task.F, per) + g * per
+    return pe_of_group, bank_of
+
+
+def _bound(task: SpectralTask, arch: SpectralArch) -> int:
+    key = (arch.pes, arch.banks, arch.ports, arch.fft_units, arch.mac_latency, arch.forwarding)
+    if key not in task._bounds:
+        pe_of_group, bank_of = assign(task, arch)
+        task._bounds[key] = sch.lower_bound(
+            task.nz,
+            pe_of_group,
+            bank_of,
+            arch.pes,
+            arch.banks,
+            arch.ports,
+            arch.mac_latency,
+            arch.forwarding,
+        )["bound"]
+    return task._bounds[key]
+
+
+def estimate_bound(task: SpectralTask, arch: SpectralArch) -> int:
+    """The schedule bound of perfectly balanced PE and bank loads (never above the real one).
+
+    Cheap: used to rank the many candidates of the sequential exploration; the chosen design is
+    then assigned, scheduled and costed for real.  ``task.nz`` None means every weight is kept.
+    """
+    if task._stats is None:
+        if task.nz is None:
+            task._stats = (task.O * task.C * task.F, task.C, task.O, task.C)
+        else:
+            g = np.bincount(task.nz[:, 0] * task.F + task.nz[:, 2])
+            a = np.bincount(task.nz[:, 1] * task.F + task.nz[:, 2])
+            task._stats = (len(task.nz), int(g.max()), int(a.max()), int(g.max()))
+    n, group, addr, m = task._stats
+    u = arch.fft_units
+    n_bank_group = n * math.ceil(task.C / u) / task.C
+    pe = max(math.ceil(n / arch.pes), group)
+    bank = max(
+        math.ceil(n_bank_group / (arch.banks // u) / arch.ports), math.ceil(addr / arch.ports)
+    )
+    hazard = 0 if arch.forwarding else (m - 1) * arch.mac_latency + 1
+    return max(pe, bank, hazard)
+
+
+def kernel_word_width(task: SpectralTask, arch: SpectralArch, cycles: int) -> int:
+    """Bits of one sparse-kernel memory word: valid, first, bank, bank address, accumulator
+    address, weight real and imaginary parts."""
+    bits = lambda n: max(1, math.ceil(math.log2(max(n, 2))))  # noqa: E731
+    depth = math.ceil(task.C * task.F / arch.banks)
+    groups = math.ceil(task.O * task.F / arch.pes)
+    return 2 + bits(arch.banks) + bits(depth) + bits(groups) + 2 * arch.weight_bits
+
+
+def _groups(task: SpectralTask) -> int:
+    """Accumulator groups (o, f) holding at least one non-zero: the accumulators' depth."""
+    if task.nz is None or not len(task.nz):
+        return task.O * task.F
+    nz = np.asarray(task.nz)
+    return int(len(np.unique(nz[:, 0] * task.F + nz[:, 2])))
+
+
+def _spectral_cost(
+    task: SpectralTask,
+    arch: SpectralArch,
+    cycles: int,
+    chunks: int = 0,
+    bytes_per_cycle: float = 0.0,
+) -> dict:
+    groups = math.ceil(_groups(task) / arch.pes)
+    return spectral_layer_cost(
+        arch,
+        task.C,
+        task.O,
+        task.tiles,
+        cycles,
+        groups,
+        kernel_word_width(task, arch, cycles),
+        chunks=chunks,
+        nonzero=task.nonzero,
+        in_shape=task.in_shape,
+        out_shape=task.out_shape,
+        dram_bytes_per_cycle=bytes_per_cycle,
+        kernel=task.K,
+        pool=pool_of(task),
+    )
+
+
+def pool_of(task: SpectralTask) -> int:
+    """The layer's max-pool size, from its input and output map heights."""
+    H, out_h = task.in_shape[1], task.out_shape[1]
+    return max((H - task.K + 1) // out_h, 1) if out_h else 1
+
+
+def _forced(overrides: dict, name: str) -> set:
+    return set(overrides.get("all", {})) | set(overrides.get(name, {}))
+
+
+GENERATED_IFFT_UNITS = 1  # read-out/inverse-FFT lanes the generated engine has (hdl/engine.py)
+
+
+def _spectral_for(task: SpectralTask, t_tile: int, overrides: dict) -> SpectralArch | None:
+    """Cheapest spectral engine meeting ``t_tile`` clocks per tile (None if none can).
+
+    The exploration stays within what ``codesign generate`` builds (at most
+    ``GENERATED_IFFT_UNITS`` inverse-FFT lanes); forcing ``ifft_units`` explores beyond it as a
+    model only."""
+    base = apply_overrides(SpectralArch(task.name, task.N, 1, 1), overrides)
+    forced = _forced(overrides, task.name)
+    N2 = base.fft * base.fft
+    a = base
+    if "fft_units" not in forced:
+        u = math.ceil(task.C / max(t_tile // N2, 1)) if t_tile >= N2 else None
+        if u is None or u > task.C:
+            return None
+        a = replace(a, fft_units=u)
+    if "ifft_units" not in forced:
+        u = math.ceil(task.O / max(t_tile // N2, 1)) if t_tile >= N2 else None
+        if u is None or u > min(task.O, GENERATED_IFFT_UNITS):
+            return None
+        a = replace(a, ifft_units=u)
+    if max(math.ceil(task.C / a.fft_units), math.ceil(task.O / a.ifft_units)) * N2 > t_tile:
+        return None
+    n = task.nonzero
+    start = max(1, math.ceil(n / max(t_tile, 1))) if "pes" not in forced else a.pes
+    limit = max(task.O * task.F, 1)
+    p = start
+    while p <= limit:
+        cand = replace(a, pes=p)
+        if "banks" not in forced:
+            b = max(p, cand.fft_units)
+            cand = replace(cand, banks=-(-b // cand.fft_units) * cand.fft_units)
+        if _bound(task, cand) <= t_tile:
+            return cand
+        if "pes" in forced:
+            return None
+        p = p + 1 if p < 64 else int(p * 1.03) + 1
+    return None
+
+
+def _dense_for(task: DenseTask, t: int, overrides: dict) -> DenseArch | None:
+    a = apply_overrides(DenseArch(task.name, 1), overrides)
+    if "macs" in _forced(overrides, task.name):
+        return a
+    per_mac = t // max(task.nnz_per_output, 1)
+    if per_mac < 1:
+        return None
+    return replace(a, macs=min(task.n_out, math.ceil(task.n_out / per_mac)))
+
+
+def evaluate(
+    tasks: list, board: Board, archs: list, cycles: list | None = None, style: str = "pipelined"
+) -> Design:
+    """Cost a complete design (``cycles``: real schedule lengths; default: the lower bounds)."""
+    if style == "sequential":
+        sched = cycles or [estimate_bound(t, a) for t, a in zip(tasks, archs)]
+        return _sequential(tasks, board, archs[0], sched)
+    sched = [
+        (cycles[i] if cycles else _bound(t, a)) if isinstance(t, SpectralTask) else None
+        for i, (t, a) in enumerate(zip(tasks, archs))
+    ]
+    costs = []
+    for i, (task, arch) in enumerate(zip(tasks, archs)):
+        if isinstance(task, SpectralTask):
+            costs.append(_spectral_cost(task, arch, sched[i]))
+        else:
+            costs.append(dense_layer_cost(arch, task.n_in, task.n_out, task.nnz_per_output))
+    # every layer's cost holds its own input buffer (hdl/feed.py, hdl/dense.py)
+    return _verdict(board, archs, costs, network_cost(costs, 0, board.target_clock_mhz))
+
+
+def _verdict(board: Board, archs, costs, net) -> Design:
+    used, cap = net["resources"], board.capacity()
+    over = {
+        k: (used[k], int(cap[k] * FIT_FRACTION[k]))
+        for k in FIT_FRACTION
+        if used[k] > cap[k] * FIT_FRACTION[k]
+    }
+    return Design(list(archs), costs, net, not over, over)
+
+
+def _sequential(tasks: list, board: Board, arch: SpectralArch, sched: list) -> Design:
+    """One spectral engine shared by all layers in turn; maps and kernels in external DRAM.
+
+    The engine's kernel memory per PE holds two chunks of ``depth`` words (double buffering),
+    ``depth`` the largest power of two ≥ 512 that keeps all kernel memories within
+    ``KERNEL_SHARE`` of the block RAM; a layer runs in ``ceil(cycles / depth)`` output-channel
+    chunks.  Image time is the sum of the layers' times.
+    """
+    width = max(kernel_word_width(t, arch, 0) for t in tasks)
+    depth = 512
+    while arch.pes * bram18(4 * depth, width) <= KERNEL_SHARE * board.bram18:
+        depth *= 2
+    bpc = board.dram_bytes_per_cycle()
+    costs = [
+        _spectral_cost(t, arch, sched[i], max(1, math.ceil(sched[i] / depth)), bpc)
+        for i, t in enumerate(tasks)
+    ]
+    ii = sum(c["cycles"]["ii"] for c in costs)
+    for c in costs:
+        c["cycles"]["latency"] = c["cycles"]["ii"]
+    engine = {k: max(c[k] for c in costs) for k in ("dsp", "lut", "ff")}
+    mem = {m: max(c["bram18_by_memory"][m] for c in costs) for m in costs[0]["bram18_by_memory"]}
+    mem["kernel"] = arch.pes * bram18(2 * depth, width)
+    band = max(activation_buffer_cost(t.in_shape, arch.activation_bits, t.N) for t in tasks)
+    engine["bram18"] = sum(mem.values()) + band
+    engine["bram36"] = math.ceil(engine["bram18"] / 2)
+    dram = sum(c["dram_bytes"] for c in costs)
+    ips = board.target_clock_mhz * 1e6 / ii
+    net = {
+        "ii_cycles": ii,
+        "latency_cycles": ii,
+        "clock_mhz": board.target_clock_mhz,
+        "images_per_second": ips,
+        "latency_us": ii / board.target_clock_mhz,
+        "style": "sequential",
+        "memory_plan": "external DRAM",
+        "kernel_chunk_depth": depth,
+        "dram_bytes_per_image": dram,
+        "dram_gbytes_per_s": dram * ips / 1e9,
+        "resources": engine,
+    }
+    return _verdict(board, [replace(arch, name=t.name) for t in tasks], costs, net)
+
+
+def _sequential_candidates(tasks: list, overrides: dict):
+    base = apply_overrides(SpectralArch("all", tasks[0].N, 1, 1), overrides)
+    forced = set(overrides.get("all", {}))
+    pes = [base.pes] if "pes" in forced else [2**i for i in range(0, 12)]
+    units = [base.fft_units] if "fft_units" in forced else [2**i for i in range(0, 7)]
+    for p in pes:
+        for u in units:
+            b = base.banks if "banks" in forced else -(-max(p, u) // u) * u
+            iu = base.ifft_units if "ifft_units" in forced else u
+            yield replace(base, pes=p, banks=b, fft_units=u, ifft_units=iu)
+
+
+def explore_sequential(tasks: list, board: Board, overrides: dict | None = None) -> dict:
+    """The shared-engine design with the most images/s that fits; runners-up by throughput."""
+    overrides = overrides or {}
+    if any(not isinstance(t, SpectralTask) for t in tasks):
+        raise ValueError("the sequential (shared-engine) style maps spectral conv layers only")
+    designs = [
+        evaluate(tasks, board, [a] * len(tasks), style="sequential")
+        for a in _sequential_candidates(tasks, overrides)
+    ]
+    fitting = sorted(
+        (d for d in designs if d.fits),
+        key=lambda d: (d.network["ii_cycles"], d.network["resources"]["dsp"]),
+    )
+    if not fitting:
+        small = min(designs, key=lambda d: d.network["resources"]["bram18"])
+        what = ", ".join(f"{k} {u} > {c}" for k, (u, c) in small.over.items())
+        raise FitError(
+            f"even the smallest design does not fit {board.name} ({board.part}): "
+            f"{what}; choose a larger board or prune harder"
+        )
+    best = fitting[0]
+    faster = sorted(
+        (d for d in designs if not d.fits and d.network["ii_cycles"] < best.network["ii_cycles"]),
+        key=lambda d: d.network["resources"]["dsp"],
+    )[:1]
+    return {"chosen": best, "runners_up": faster + fitting[1:4], "style": "sequential"}
+
+
+def _design_at(tasks, board, T: int, overrides: dict) -> Design | None:
+    archs = []
+    for task in tasks:
+        if isinstance(task, SpectralTask):
+            a = _spectral_for(task, T // task.tiles, overrides)
+        else:
+            a = _dense_for(task, T, overrides)
+        if a is None:
+            return None
+        archs.append(a)
+    return evaluate(tasks, board, archs)
+
+
+def explore(tasks: list, board: Board, overrides: dict | None = None) -> dict:
+    """Best-throughput design that fits ``board``, with runners-up; raises FitError if none fits."""
+    overrides = overrides or {}
+    lo = max(
+        (t.tiles * t.N * t.N if isinstance(t, SpectralTask) else t.nnz_per_output) for t in tasks
+    )
+    hi = max(
+        (
+            t.tiles * max(t.nonzero, t.C * t.N * t.N, t.O * t.N * t.N, 1)
+            if isinstance(t, SpectralTask)
+            else t.n_out * t.nnz_per_output
+        )
+        for t in tasks
+    )
+    hi = max(hi, lo)
+    smallest = _design_at(tasks, board, hi, overrides)
+    if smallest is None or not smallest.fits:
+        what = ", ".join(
+            f"{k} {u} > {c}" for k, (u, c) in (smallest.over if smallest else {}).items()
+        )
+        raise FitError(
+            f"even the smallest design does not fit {board.name} ({board.part}): "
+            f"{what or 'forced parallelism cannot be met'}; choose a larger board "
+            f"or prune harder"
+        )
+    best, best_T = smallest, hi
+    a, b = lo, hi
+    while a < b:
+        mid = (a + b) // 2
+        d = _design_at(tasks, board, mid, overrides)
+        if d is not None and d.fits:
+            b = mid
+            best, best_T = d, mid
+        else:
+            a = mid + 1
+    if best_T != a:
+        best = _design_at(tasks, board, a, overrides)
+    ii = best.network["ii_cycles"]
+    runners = []
+    for f in (1.25, 1.5, 2.0):
+        d = _design_at(tasks, board, int(ii * f), overrides)
+        if (
+            d is not None
+            and d.network["ii_cycles"] != ii
+            and all(d.network["ii_cycles"] != r.network["ii_cycles"] for r in runners)
+        ):
+            runners.append(d)
+    faster = _design_at(tasks, board, max(lo, int(ii * 0.8)), overrides) if ii > lo else None
+    if faster is not None and faster.network["ii_cycles"] < ii:
+        runners.insert(0, faster)
+    return {"chosen": best, "runners_up": runners, "style": "pipelined"}
+
+
+def sweep(tasks: list, board: Board, overrides: dict | None = None, points: int = 12) -> list[dict]:
+    """Pipelined designs at ``points`` target IIs spaced geometrically from the fastest design
+    that can be built (fitting the board or not) to the smallest one, as :meth:`Design.row`
+    rows sorted by ``ii_cycles``, one per distinct II (images/s then falls as II grows)."""
+    overrides = overrides or {}
+    lo = max(
+        (t.tiles * t.N * t.N if isinstance(t, SpectralTask) else t.nnz_per_output) for t in tasks
+    )
+    hi = max(
+        (
+            t.tiles * max(t.nonzero, t.C * t.N * t.N, t.O * t.N * t.N, 1)
+            if isinstance(t, SpectralTask)
+            else t.n_out * t.nnz_per_output
+        )
+        for t in tasks
+    )
+    hi = max(hi, lo)
+    if _design_at(tasks, board, hi, overrides) is None:
+        return []
+    a, b = lo, hi
+    while a < b:
+        mid = (a + b) // 2
+        if _design_at(tasks, board, mid, overrides) is None:
+            a = mid + 1
+        else:
+            b = mid
+    targets = sorted({int(round(t)) for t in np.geomspace(a, hi, max(points, 2))} | {a, hi})
+    rows = {}
+    for t in targets:
+        d = _design_at(tasks, board, t, overrides)
+        if d is not None:
+            rows.setdefault(d.network["ii_cycles"], d.row())
+    return [rows[k] for k in sorted(rows)]

@@ -1,0 +1,350 @@
+"""One spectral conv layer engine: front end, Hadamard stage, read-out/inverse FFT, overlap-add.
+
+Generated from a scheduled layer (:class:`~codesign.mapping.LayerMap` with its memory image) and
+the layer's fixed-point biases.  Ports: the layer's input map in raster (c, y, x) order, one
+activation per clock (``in_valid``/``in_ready``), and the pooled output map in (o, y, x) raster
+order (``out_valid``/``out_ready``).  The sequencer follows docs/engine.md: tiles in raster order,
+the three tile stages double-buffered, input and overlap-add maps double-buffered per image.
+"""
+
+from __future__ import annotations
+
+from myhdl import Signal, always_comb, always_seq, block, intbv
+
+from codesign.hdl.buffers import pingpong_loader
+from codesign.spectral.fixedpoint import FixedPointConfig
+from codesign.spectral.hdl.feed import front_end
+from codesign.spectral.hdl.fft import _fmt_signal, _uint
+from codesign.spectral.hdl.hadamard import READOUT_LATENCY, hadamard_engine, hadamard_signals
+from codesign.spectral.hdl.inverse import inverse_stage
+from codesign.spectral.hdl.oaa import oaa_unit
+
+__all__ = ["spectral_engine", "engine_signals"]
+
+
+def engine_signals(layer: dict, cfg: FixedPointConfig | None = None) -> dict:
+    """Fresh port signals of :func:`spectral_engine` for a layer dict (O, H, W, K, pool)."""
+    cfg = cfg or FixedPointConfig()
+    out_h = (layer["H"] - layer["K"] + 1) // layer["pool"]
+    out_w = (layer["W"] - layer["K"] + 1) // layer["pool"]
+    return {
+        "in_valid": Signal(bool(0)),
+        "in_ready": Signal(bool(0)),
+        "in_x": _fmt_signal(cfg.activation),
+        "out_valid": Signal(bool(0)),
+        "out_ready": Signal(bool(0)),
+        "out_o": _uint(layer["O"]),
+        "out_y": _uint(out_h),
+        "out_x": _uint(out_w),
+        "out_v": _fmt_signal(cfg.activation),
+    }
+
+
+@block
+def _sequencer(
+    clk,
+    rst,
+    loaded,
+    oaa_ready,
+    unload,
+    unload_buf,
+    img_buf,
+    fe_start,
+    fe_done,
+    fe_ty,
+    fe_tx,
+    fe_buf,
+    had_start,
+    had_done,
+    had_buf,
+    inv_start,
+    inv_busy,
+    inv_reads_done,
+    inv_done,
+    inv_ty,
+    inv_tx,
+    inv_buf,
+    finish,
+    *,
+    tiles: int,
+    tw: int,
+):
+    """Starts each tile stage when its inputs are ready and its output buffer is free; after an
+    image's last tile, frees its input buffer (``unload``/``unload_buf``) and pulses ``finish``."""
+    active = Signal(bool(0))
+    fe_t, had_t, inv_t = _uint(tiles + 1), _uint(tiles + 1), _uint(tiles + 1)
+    fe_n, had_n, reads_n, inv_n = (_uint(tiles + 1) for _ in range(4))
+    fe_busy, had_busy = Signal(bool(0)), Signal(bool(0))
+    fe_x, inv_x = _uint(tw), _uint(tw)
+
+    @always_comb
+    def decide():
+        fe_start.next = active and fe_t < tiles and not fe_busy and fe_t <= had_n + 1
+        had_start.next = (
+            active and had_t < tiles and not had_busy and fe_n > had_t and had_t <= reads_n + 1
+        )
+        inv_start.next = active and inv_t < tiles and not inv_busy and had_n > inv_t
+        had_buf.next = had_t[0]
+        inv_buf.next = inv_t[0]
+
+    @always_seq(clk.posedge, reset=rst)
+    def advance():
+        finish.next = False
+        unload.next = False
+        if not active:
+            if loaded[img_buf] and oaa_ready:
+                active.next = True
+                fe_t.next = 0
+                had_t.next = 0
+                inv_t.next = 0
+                fe_n.next = 0
+                had_n.next = 0
+                reads_n.next = 0
+                inv_n.next = 0
+                fe_ty.next = 0
+                fe_x.next = 0
+                inv_ty.next = 0
+                inv_x.next = 0
+        else:
+            if fe_start:
+                fe_busy.next = True
+                fe_buf.next = fe_t[0]
+                fe_t.next = fe_t + 1
+            if fe_done:
+                fe_busy.next = False
+                fe_n.next = fe_n + 1
+                if fe_n == tiles - 1:
+                    pass
+                elif fe_x == tw - 1:
+                    fe_x.next = 0
+                    fe_ty.next = fe_ty + 1
+                else:
+                    fe_x.next = fe_x + 1
+            if had_start:
+                had_busy.next = True
+                had_t.next = had_t + 1
+            if had_done:
+                had_busy.next = False
+                had_n.next = had_n + 1
+            if inv_start:
+                inv_t.next = inv_t + 1
+                if inv_t == tiles - 1:
+                    pass
+                elif inv_x == tw - 1:
+                    inv_x.next = 0
+                    inv_ty.next = inv_ty + 1
+                else:
+                    inv_x.next = inv_x + 1
+            if inv_reads_done:
+                reads_n.next = reads_n + 1
+            if inv_done:
+                if inv_n == tiles - 1:
+                    finish.next = True
+                    unload.next = True
+                    unload_buf.next = img_buf
+                    active.next = False
+                    img_buf.next = not img_buf
+                inv_n.next = inv_n + 1
+
+    @always_comb
+    def columns():
+        fe_tx.next = fe_x
+        inv_tx.next = inv_x
+
+    return decide, advance, columns
+
+
+@block
+def spectral_engine(
+    clk,
+    rst,
+    in_valid,
+    in_ready,
+    in_x,
+    out_valid,
+    out_ready,
+    out_o,
+    out_y,
+    out_x,
+    out_v,
+    *,
+    lm,
+    layer: dict,
+    bias: tuple,
+    cfg: FixedPointConfig | None = None,
+):
+    """The whole layer: ``layer`` holds C, O, H, W, K, N, pool, relu; ``bias`` the O biases in
+    the activation format; ``lm`` the scheduled layer with its memory image."""
+    cfg = cfg or FixedPointConfig()
+    C, O, H, W, K, N = (layer[k] for k in ("C", "O", "H", "W", "K", "N"))
+    L = N - K + 1
+    th, tw = -(-H // L), -(-W // L)
+    U = lm.arch.fft_units
+    hs = hadamard_signals(lm, cfg)
+
+    load_buf, img_buf, unload = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    unload_buf = Signal(bool(0))
+    loaded = Signal(intbv(0)[2:])
+    fe_start, fe_done, fe_buf = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    fe_ty, fe_tx = _uint(th), _uint(tw)
+    had_start, had_done, had_buf = hs["start"], hs["done"], hs["start_buf"]
+    inv_start, inv_busy, inv_buf = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    inv_ty, inv_tx = _uint(th), _uint(tw)
+    reads_done, inv_done, finish, oaa_ready = (Signal(bool(0)) for _ in range(4))
+    wr_en = [Signal(bool(0)) for _ in range(U)]
+    wr_bank = [Signal(hs["wr_bank"].val) for _ in range(U)]
+    wr_addr = [Signal(hs["wr_addr"].val) for _ in range(U)]
+    wr_re = [_fmt_signal(cfg.spectrum) for _ in range(U)]
+    wr_im = [_fmt_signal(cfg.spectrum) for _ in range(U)]
+    v_valid, v_o, v_ty, v_tx = Signal(bool(0)), _uint(O), _uint(th), _uint(tw)
+    v_n, v_x = _uint(N * N), _fmt_signal(cfg.product)
+    fe_valid = Signal(bool(0))
+
+    @always_comb
+    def gate():
+        fe_valid.next = in_valid and in_ready
+
+    return (
+        gate,
+        pingpong_loader(
+            clk,
+            rst,
+            in_valid,
+            in_ready,
+            load_buf,
+            _uint(C * H * W),
+            loaded,
+            unload,
+            unload_buf,
+            words=C * H * W,
+        ),
+        _sequencer(
+            clk,
+            rst,
+            loaded,
+            oaa_ready,
+            unload,
+            unload_buf,
+            img_buf,
+            fe_start,
+            fe_done,
+            fe_ty,
+            fe_tx,
+            fe_buf,
+            had_start,
+            had_done,
+            had_buf,
+            inv_start,
+            inv_busy,
+            reads_done,
+            inv_done,
+            inv_ty,
+            inv_tx,
+            inv_buf,
+            finish,
+            tiles=th * tw,
+            tw=tw,
+        ),
+        front_end(
+            clk,
+            rst,
+            fe_valid,
+            in_x,
+            load_buf,
+            fe_start,
+            fe_ty,
+            fe_tx,
+            img_buf,
+            wr_en,
+            wr_bank,
+            wr_addr,
+            wr_re,
+            wr_im,
+            fe_done,
+            C=C,
+            H=H,
+            W=W,
+            K=K,
+            N=N,
+            units=U,
+            bank_of=lm.bank_of,
+            addr_of=lm.addr_of,
+            cfg=cfg,
+        ),
+        hadamard_engine(
+            clk,
+            rst,
+            *(w if U > 1 else w[0] for w in (wr_en, wr_bank, wr_addr)),
+            fe_buf,
+            *(w if U > 1 else w[0] for w in (wr_re, wr_im)),
+            had_start,
+            had_buf,
+            had_done,
+            hs["rd_en"],
+            hs["rd_pe"],
+            hs["rd_addr"],
+            hs["rd_buf"],
+            hs["rd_valid"],
+            hs["rd_re"],
+            hs["rd_im"],
+            lm=lm,
+            cfg=cfg,
+        ),
+        inverse_stage(
+            clk,
+            rst,
+            inv_start,
+            inv_buf,
+            inv_ty,
+            inv_tx,
+            hs["rd_en"],
+            hs["rd_pe"],
+            hs["rd_addr"],
+            hs["rd_buf"],
+            hs["rd_re"],
+            hs["rd_im"],
+            v_valid,
+            v_o,
+            v_ty,
+            v_tx,
+            v_n,
+            v_x,
+            reads_done,
+            inv_done,
+            inv_busy,
+            O=O,
+            N=N,
+            pe_of_group=lm.pe_of_group,
+            acc_addr=lm.acc_addr,
+            readout_latency=READOUT_LATENCY,
+            cfg=cfg,
+        ),
+        oaa_unit(
+            clk,
+            rst,
+            [v_valid],
+            [v_o],
+            [v_ty],
+            [v_tx],
+            [v_n],
+            [v_x],
+            finish,
+            oaa_ready,
+            out_valid,
+            out_ready,
+            out_o,
+            out_y,
+            out_x,
+            out_v,
+            O=O,
+            H=H,
+            W=W,
+            K=K,
+            N=N,
+            pool=layer["pool"],
+            relu=layer["relu"],
+            bias=bias,
+            units=1,
+            cfg=cfg,
+        ),
+    )

@@ -1,0 +1,460 @@
+"""The front end of a spectral conv layer engine: input-map buffer, tile feeders, spectrum writer.
+
+The input map (C × H × W activations, raster order (c, y, x)) arrives as a stream and is stored
+in ``units`` RAMs, RAM u holding the channels c ≡ u (mod units), two images deep (ping-pong), so
+an image can load while the previous one is processed.  For a tile (ty, tx), feeder u streams
+each of its channels' N×N tiles — the L×L window at (ty·L, tx·L), zero outside it and outside the
+map — into its own :func:`~codesign.hdl.fft.rfft2_unit`, one sample per clock, channels back to
+back (N² clocks each).  Every spectrum bin leaving the unit is written to the spectrum bank and
+address the schedule assigns to (c, f) (``bank_of``, ``addr_of``), on write port u: FFT unit u
+only ever writes its own bank group, so the ports never collide.
+"""
+
+from __future__ import annotations
+
+from myhdl import ConcatSignal, Signal, always, always_comb, always_seq, block, intbv
+
+from codesign.spectral.fixedpoint import FixedPointConfig
+from codesign.spectral.hdl.fft import _fmt_signal, _uint, rfft2_latency, rfft2_signals, rfft2_unit
+
+__all__ = ["input_buffer", "tile_feeder", "front_end", "front_end_signals", "front_end_timing"]
+
+
+@block
+def input_buffer(clk, we, waddr, wdata, raddr, rdata):
+    """Simple dual-port RAM of activations, registered read (block RAM)."""
+    depth = waddr.max
+    mem = [Signal(intbv(0, min=wdata.min, max=wdata.max)) for _ in range(depth)]
+
+    @always(clk.posedge)
+    def write():
+        if we:
+            mem[waddr].next = wdata
+
+    @always(clk.posedge)
+    def read():
+        rdata.next = mem[raddr]
+
+    return write, read
+
+
+@block
+def tile_feeder(
+    clk,
+    rst,
+    start,
+    ty,
+    tx,
+    buf,
+    raddr,
+    rdata,
+    out_valid,
+    out_x,
+    *,
+    channels: int,
+    H: int,
+    W: int,
+    K: int,
+    N: int,
+):
+    """Stream ``channels`` N×N zero-padded tiles of one tile position from an input RAM.
+
+    ``start`` (one clock) latches (ty, tx, buf); the RAM address of (k, y, x) is
+    ``((buf·channels + k)·H + y)·W + x``.  Samples leave one clock after their address (the RAM's
+    registered read).
+    """
+    L = N - K + 1
+    run = Signal(bool(0))
+    k = _uint(channels)
+    r = _uint(N)
+    col = _uint(N)
+    ty_l = Signal(intbv(0, min=0, max=ty.max))
+    tx_l = Signal(intbv(0, min=0, max=tx.max))
+    buf_l = Signal(bool(0))
+    inside = Signal(bool(0))
+    issued = Signal(bool(0))
+    keep = Signal(bool(0))
+
+    @always_comb
+    def address():
+        y = ty_l * L + r
+        x = tx_l * L + col
+        inside.next = r < L and col < L and y < H and x < W
+        if r < L and col < L and y < H and x < W:
+            raddr.next = ((buf_l * channels + k) * H + y) * W + x
+        else:
+            raddr.next = 0
+
+    @always_seq(clk.posedge, reset=rst)
+    def count():
+        issued.next = run
+        keep.next = inside
+        if start and not run:
+            run.next = True
+            ty_l.next = ty
+            tx_l.next = tx
+            buf_l.next = buf
+            k.next = 0
+            r.next = 0
+            col.next = 0
+        elif run:
+            if col == N - 1:
+                col.next = 0
+                if r == N - 1:
+                    r.next = 0
+                    if k == channels - 1:
+                        run.next = False
+                    else:
+                        k.next = k + 1
+                else:
+                    r.next = r + 1
+            else:
+                col.next = col + 1
+
+    @always_comb
+    def output():
+        out_valid.next = issued
+        if keep:
+            out_x.next = rdata
+        else:
+            out_x.next = 0
+
+    return address, count, output
+
+
+def front_end_signals(
+    C: int, H: int, W: int, units: int, B: int, bank_depth: int, cfg: FixedPointConfig | None = None
+) -> dict:
+    """Port signals of :func:`front_end` (write ports are lists, one per FFT unit)."""
+    cfg = cfg or FixedPointConfig()
+    return {
+        "in_valid": Signal(bool(0)),
+        "in_x": _fmt_signal(cfg.activation),
+        "load_buf": Signal(bool(0)),
+        "start": Signal(bool(0)),
+        "ty": _uint(H),
+        "tx": _uint(W),
+        "img_buf": Signal(bool(0)),
+        "wr_en": [Signal(bool(0)) for _ in range(units)],
+        "wr_bank": [_uint(B) for _ in range(units)],
+        "wr_addr": [_uint(bank_depth) for _ in range(units)],
+        "wr_re": [_fmt_signal(cfg.spectrum) for _ in range(units)],
+        "wr_im": [_fmt_signal(cfg.spectrum) for _ in range(units)],
+        "done": Signal(bool(0)),
+    }
+
+
+def front_end_timing(C: int, units: int, N: int, cfg: FixedPointConfig | None = None) -> dict:
+    """Clocks of one tile: ``stream`` = samples per unit; ``start_to_done`` = from the clock edge
+    that samples ``start`` to the edge at which ``done`` is first high: the feeder issues its
+    first address one clock after ``start``, the RAM answers one clock later, the last of
+    ``stream`` samples enters the FFT unit, leaves ``rfft2_latency(N)["last"]`` clocks later,
+    is written (1) and joined (1)."""
+    per = -(-C // units)
+    stream = per * N * N
+    return {"stream": stream, "start_to_done": 2 + stream - 1 + rfft2_latency(N, cfg)["last"] + 2}
+
+
+@block
+def _bank_writer(
+    clk,
+    rst,
+    f_valid,
+    f_bin,
+    f_re,
+    f_im,
+    wr_en,
+    wr_bank,
+    wr_addr,
+    wr_re,
+    wr_im,
+    last,
+    *,
+    banks: tuple,
+    addrs: tuple,
+    channels: int,
+    F: int,
+):
+    """Tag the unit's bins with their channel (bins come F per channel, in channel order) and
+    write each to its scheduled bank and address; ``last`` pulses with the tile's final word."""
+    k = _uint(channels)
+    count = _uint(F)
+    idx = _uint(channels * F)
+    bank = Signal(intbv(0, min=0, max=max(max(banks) + 1, 2)))
+    addr = Signal(intbv(0, min=0, max=max(max(addrs) + 1, 2)))
+
+    @always_comb
+    def index():
+        idx.next = k * F + f_bin
+
+    @always_comb
+    def lookup():
+        bank.next = banks[idx]
+        addr.next = addrs[idx]
+
+    @always_seq(clk.posedge, reset=rst)
+    def tag():
+        wr_en.next = f_valid
+        last.next = False
+        if f_valid:
+            wr_bank.next = bank
+            wr_addr.next = addr
+            wr_re.next = f_re
+            wr_im.next = f_im
+            if count == F - 1:
+                count.next = 0
+                if k == channels - 1:
+                    k.next = 0
+                    last.next = True
+                else:
+                    k.next = k + 1
+            else:
+                count.next = count + 1
+
+    return index, lookup, tag
+
+
+@block
+def _router(
+    in_valid,
+    in_x,
+    lc,
+    ly,
+    lx,
+    load_buf,
+    we,
+    waddr,
+    wdata,
+    *,
+    u: int,
+    units: int,
+    channels: int,
+    H: int,
+    W: int,
+):
+    """Input words of the channels c ≡ u (mod units) go to this unit's RAM."""
+
+    @always_comb
+    def route():
+        we.next = in_valid and lc % units == u
+        waddr.next = ((load_buf * channels + lc // units) * H + ly) * W + lx
+        wdata.next = in_x
+
+    return route
+
+
+@block
+def _unit_front(
+    clk,
+    rst,
+    in_valid,
+    in_x,
+    lc,
+    ly,
+    lx,
+    load_buf,
+    start,
+    ty,
+    tx,
+    img_buf,
+    wr_en,
+    wr_bank,
+    wr_addr,
+    wr_re,
+    wr_im,
+    last,
+    *,
+    u: int,
+    units: int,
+    C: int,
+    H: int,
+    W: int,
+    K: int,
+    N: int,
+    bank_of,
+    addr_of,
+    cfg: FixedPointConfig,
+):
+    """One FFT unit's share: its input RAM, tile feeder, forward FFT and spectrum writer."""
+    F = N * (N // 2 + 1)
+    chans = list(range(u, C, units))
+    depth = 2 * len(chans) * H * W
+    we = Signal(bool(0))
+    waddr, raddr = _uint(depth), _uint(depth)
+    wdata, rdata = _fmt_signal(cfg.activation), _fmt_signal(cfg.activation)
+    s = rfft2_signals(N, cfg)
+    return (
+        _router(
+            in_valid,
+            in_x,
+            lc,
+            ly,
+            lx,
+            load_buf,
+            we,
+            waddr,
+            wdata,
+            u=u,
+            units=units,
+            channels=len(chans),
+            H=H,
+            W=W,
+        ),
+        input_buffer(clk, we, waddr, wdata, raddr, rdata),
+        tile_feeder(
+            clk,
+            rst,
+            start,
+            ty,
+            tx,
+            img_buf,
+            raddr,
+            rdata,
+            s["in_valid"],
+            s["in_x"],
+            channels=len(chans),
+            H=H,
+            W=W,
+            K=K,
+            N=N,
+        ),
+        rfft2_unit(
+            clk,
+            rst,
+            s["in_valid"],
+            s["in_x"],
+            s["out_valid"],
+            s["out_f"],
+            s["out_re"],
+            s["out_im"],
+            n=N,
+            cfg=cfg,
+        ),
+        _bank_writer(
+            clk,
+            rst,
+            s["out_valid"],
+            s["out_f"],
+            s["out_re"],
+            s["out_im"],
+            wr_en,
+            wr_bank,
+            wr_addr,
+            wr_re,
+            wr_im,
+            last,
+            banks=tuple(int(bank_of[c, f]) for c in chans for f in range(F)),
+            addrs=tuple(int(addr_of[c, f]) for c in chans for f in range(F)),
+            channels=len(chans),
+            F=F,
+        ),
+    )
+
+
+@block
+def front_end(
+    clk,
+    rst,
+    in_valid,
+    in_x,
+    load_buf,
+    start,
+    ty,
+    tx,
+    img_buf,
+    wr_en,
+    wr_bank,
+    wr_addr,
+    wr_re,
+    wr_im,
+    done,
+    *,
+    C: int,
+    H: int,
+    W: int,
+    K: int,
+    N: int,
+    units: int,
+    bank_of,
+    addr_of,
+    cfg: FixedPointConfig | None = None,
+):
+    """Input buffer, ``units`` tile feeders and forward FFT units, and the spectrum writers.
+
+    Loading: ``in_x`` words in raster (c, y, x) order go to image buffer ``load_buf`` while
+    ``in_valid`` (one per clock; the engine loads only the buffer it is not reading).  Processing: ``start`` with (ty, tx, ``img_buf``) runs one tile; ``done`` pulses
+    once every unit has written its last bin (:func:`front_end_timing` clocks after ``start``).
+    """
+    cfg = cfg or FixedPointConfig()
+    lc, ly, lx = _uint(C), _uint(H), _uint(W)
+    lasts = [Signal(bool(0)) for _ in range(units)]
+    seen = Signal(intbv(0)[units:])
+    reported = Signal(bool(0))
+    finished = Signal(intbv(0)[units:])
+
+    @always_seq(clk.posedge, reset=rst)
+    def load_counter():
+        if in_valid:
+            if lx == W - 1:
+                lx.next = 0
+                if ly == H - 1:
+                    ly.next = 0
+                    lc.next = 0 if lc == C - 1 else lc + 1
+                else:
+                    ly.next = ly + 1
+            else:
+                lx.next = lx + 1
+
+    units_blocks = [
+        _unit_front(
+            clk,
+            rst,
+            in_valid,
+            in_x,
+            lc,
+            ly,
+            lx,
+            load_buf,
+            start,
+            ty,
+            tx,
+            img_buf,
+            wr_en[u],
+            wr_bank[u],
+            wr_addr[u],
+            wr_re[u],
+            wr_im[u],
+            lasts[u],
+            u=u,
+            units=units,
+            C=C,
+            H=H,
+            W=W,
+            K=K,
+            N=N,
+            bank_of=bank_of,
+            addr_of=addr_of,
+            cfg=cfg,
+        )
+        for u in range(units)
+    ]
+
+    now = ConcatSignal(*reversed(lasts)) if units > 1 else lasts[0]
+
+    @always_comb
+    def gather():
+        finished.next = now | seen
+
+    @always_seq(clk.posedge, reset=rst)
+    def join():
+        done.next = False
+        if start:
+            seen.next = 0
+            reported.next = False
+        else:
+            seen.next = finished
+            if finished == (1 << units) - 1 and not reported:
+                done.next = True
+                reported.next = True
+
+    return load_counter, units_blocks, gather, join

@@ -1,0 +1,150 @@
+"""The whole accelerator: AXI4-Stream pixels in → spectral conv engines → dense units → scores
+and predicted class out over AXI4-Stream (docs/accelerator.md).
+
+Stages are chained by valid/ready handshakes of one activation per clock in the order the next
+layer consumes them ((c, y, x) raster for maps, feature order for vectors), so every stage
+buffers exactly one image ahead (ping-pong) and back-pressure travels from ``m_axis_tready`` to
+``s_axis_tready`` without loss.  One clock ``aclk``; ``aresetn`` is an active-low synchronous
+reset of every control register.
+"""
+
+from __future__ import annotations
+
+from myhdl import ResetSignal, Signal, always_comb, block
+
+from codesign.spectral.fixedpoint import FixedPointConfig
+from codesign.spectral.hdl.axis import axis_pixels_in, axis_scores_out, axis_signals
+from codesign.spectral.hdl.dense import dense_unit
+from codesign.spectral.hdl.engine import engine_signals, spectral_engine
+from codesign.spectral.hdl.fft import _fmt_signal
+
+__all__ = ["accelerator", "accelerator_signals"]
+
+
+def accelerator_signals(
+    classes: int, cfg: FixedPointConfig | None = None, per_beat: int = 1
+) -> dict:
+    """Fresh top-level port signals, in port order."""
+    cfg = cfg or FixedPointConfig()
+    return {
+        "aclk": Signal(bool(0)),
+        "aresetn": Signal(bool(0)),
+        **axis_signals(classes, cfg.input_bits, cfg.activation.bits, per_beat),
+    }
+
+
+@block
+def _active_low(aresetn, rst):
+    @always_comb
+    def invert():
+        rst.next = not aresetn
+
+    return invert
+
+
+@block
+def accelerator(
+    aclk,
+    aresetn,
+    s_axis_tdata,
+    s_axis_tvalid,
+    s_axis_tready,
+    s_axis_tlast,
+    m_axis_tdata,
+    m_axis_tvalid,
+    m_axis_tready,
+    m_axis_tlast,
+    m_axis_tuser,
+    frame_error,
+    *,
+    stages: list,
+    pixels: int,
+    classes: int,
+    cfg: FixedPointConfig | None = None,
+    per_beat: int = 1,
+):
+    """``stages``: per layer, ``{"kind": "spectral", "lm", "layer", "bias"}`` or
+    ``{"kind": "dense", "weight", "mask", "bias", "macs", "relu"}``, in network order;
+    ``per_beat`` pixels per ``s_axis`` beat (a divisor of ``pixels``)."""
+    cfg = cfg or FixedPointConfig()
+    if per_beat < 1 or pixels % per_beat:
+        raise ValueError(
+            f"pixels per beat must divide the {pixels} pixels of an image, got {per_beat}"
+        )
+    rst = ResetSignal(1, active=1, isasync=False)
+    links = [
+        (Signal(bool(0)), Signal(bool(0)), _fmt_signal(cfg.activation))
+        for _ in range(len(stages) + 1)
+    ]
+    insts = [
+        _active_low(aresetn, rst),
+        axis_pixels_in(
+            aclk,
+            rst,
+            s_axis_tdata,
+            s_axis_tvalid,
+            s_axis_tready,
+            s_axis_tlast,
+            *links[0],
+            frame_error,
+            pixels=pixels,
+            shift=cfg.activation.frac - cfg.input_bits,
+            per_beat=per_beat,
+        ),
+    ]
+    for i, st in enumerate(stages):
+        (iv, ir, ix), (ov, orr, ox) = links[i], links[i + 1]
+        if st["kind"] == "spectral":
+            sig = engine_signals(st["layer"], cfg)
+            insts.append(
+                spectral_engine(
+                    aclk,
+                    rst,
+                    iv,
+                    ir,
+                    ix,
+                    ov,
+                    orr,
+                    sig["out_o"],
+                    sig["out_y"],
+                    sig["out_x"],
+                    ox,
+                    lm=st["lm"],
+                    layer=st["layer"],
+                    bias=st["bias"],
+                    cfg=cfg,
+                )
+            )
+        else:
+            insts.append(
+                dense_unit(
+                    aclk,
+                    rst,
+                    iv,
+                    ir,
+                    ix,
+                    ov,
+                    orr,
+                    ox,
+                    weight=st["weight"],
+                    bias=st["bias"],
+                    macs=st["macs"],
+                    relu=st["relu"],
+                    mask=st["mask"],
+                    cfg=cfg,
+                )
+            )
+    insts.append(
+        axis_scores_out(
+            aclk,
+            rst,
+            *links[-1],
+            m_axis_tdata,
+            m_axis_tvalid,
+            m_axis_tready,
+            m_axis_tlast,
+            m_axis_tuser,
+            classes=classes,
+        )
+    )
+    return insts

@@ -1,0 +1,179 @@
+"""Clock-exact timing model of the generated layer engine (docs/engine.md).
+
+The engine's sequencer starts each tile stage one clock after the clock edge at which its last
+condition becomes true; the stages themselves take fixed numbers of clocks (their blocks'
+documented timings).  Replaying those rules gives, per image, the clock edge of the first and
+the last output, which co-simulation must reproduce exactly.  Clock edges are counted from the
+first edge after reset (the one that samples the first input word is ``in_first``); an input
+image is presented one word per clock with no gaps.
+"""
+
+from __future__ import annotations
+
+from codesign.spectral.fixedpoint import FixedPointConfig
+from codesign.spectral.hdl.feed import front_end_timing
+from codesign.spectral.hdl.hadamard import READOUT_LATENCY, hadamard_latency
+from codesign.spectral.hdl.inverse import inverse_stage_timing
+from codesign.spectral.hdl.oaa import oaa_latency
+
+__all__ = ["engine_timing", "network_timing"]
+
+
+def engine_timing(
+    layer: dict,
+    fft_units: int,
+    cycles: int,
+    images: int = 1,
+    in_first: int = 2,
+    cfg: FixedPointConfig | None = None,
+    offered: list | None = None,
+    lead: int = 0,
+) -> dict:
+    """Edges of the first/last output of each image, the latency and the initiation interval.
+
+    ``layer``: C, O, H, W, K, N, pool; ``cycles``: the schedule's clocks per tile.  Input: with
+    ``offered`` None, a source that always has the next word (from edge ``in_first``) and waits
+    only for ``in_ready`` (its first word ready ``lead`` clocks late); otherwise image i's words are offered one per clock from edge
+    ``offered[i]`` by a producer that cannot wait (an upstream layer), and ValueError is raised
+    if the engine would hold it back.  The loader fills image i into buffer i mod 2, free again
+    two edges after image i − 2's last output sample leaves the inverse stage.
+    """
+    C, O, H, W, K, N = (layer[k] for k in ("C", "O", "H", "W", "K", "N"))
+    L = N - K + 1
+    tiles = -(-H // L) * -(-W // L)
+    words = C * H * W
+    fe = front_end_timing(C, fft_units, N, cfg)["start_to_done"]
+    hl = hadamard_latency(cycles)
+    inv = inverse_stage_timing(O, N, READOUT_LATENCY, cfg)
+    busy = O * N * N
+    oaa = oaa_latency(O, H, W, K, N, layer["pool"])
+    firsts, lasts, accepted, dones = [], [], [], []
+    # edge after which the sequencer may activate the next image: at first, the overlap-add
+    # unit's zero sweep after reset (one clock per word of its deepest bank)
+    free = in_first - 1 + oaa["scrub"]
+    for i in range(images):
+        buffer_free = dones[i - 2] + 2 if i >= 2 else in_first
+        if offered is None:
+            offer = in_first + lead if i == 0 else accepted[-1] + words
+        else:
+            offer = offered[i]
+        start = max(offer, buffer_free)
+        if offered is not None and start > offer:
+            raise ValueError(
+                f"image {i} is offered at edge {offer} but the engine's input "
+                f"buffer is busy until {start}: the model assumes no back-pressure "
+                f"inside the network"
+            )
+        accepted.append(start)
+        active = max(start + words - 1, free) + 1
+        s_fe, s_h, s_i, r_done = [], [], [], []
+        for t in range(tiles):
+            f = active + 1 if t == 0 else s_fe[t - 1] + fe + 1
+            if t >= 2:
+                f = max(f, s_h[t - 2] + hl + 1)
+            s_fe.append(f)
+            h = s_fe[t] + fe + 1
+            if t >= 1:
+                h = max(h, s_h[t - 1] + hl + 1)
+            if t >= 2:
+                h = max(h, r_done[t - 2] + 1)
+            s_h.append(h)
+            v = s_h[t] + hl + 1
+            if t >= 1:
+                v = max(v, s_i[t - 1] + busy + 1)
+            s_i.append(v)
+            r_done.append(s_i[t] + inv["reads_done"])
+        done = s_i[-1] + inv["done"]
+        first = done + oaa["first"] + 1
+        firsts.append(first)
+        lasts.append(done + oaa["last"] + 1)
+        free = done
+        dones.append(done)
+    return {
+        "in_first": accepted,
+        "out_first": firsts,
+        "out_last": lasts,
+        "latency": lasts[0] - accepted[0] + 1,
+        "interval": (lasts[-1] - lasts[0]) // (images - 1) if images > 1 else None,
+    }
+
+
+def network_timing(
+    stages: list,
+    images: int = 1,
+    in_first: int = 2,
+    cfg: FixedPointConfig | None = None,
+    per_beat: int = 1,
+) -> dict:
+    """The whole accelerator fed by an AXI4-Stream source that always has the next pixel and a
+    sink that is always ready: per image, the edges at which its first pixel is accepted and
+    its first/last score leaves, the latency (first pixel in → last score out, in clocks) and
+    the interval between images.
+
+    ``stages``: per layer ``{"kind": "spectral", "layer", "fft_units", "cycles"}`` or
+    ``{"kind": "dense", "n_in", "n_out", "macs", "steps"}``.  Each layer's output burst is the
+    next layer's input (one word per clock, the same edges); the AXI adapters add no clock, except
+    that with ``per_beat`` > 1 pixels per beat the beat register delays the first pixel by one
+    and an image's first beat is taken with the previous image's last pixel.
+    """
+    lead = 1 if per_beat > 1 else 0
+    from codesign.spectral.hdl.dense import dense_timing
+
+    offered, first_in, per_stage = None, None, []
+    for st in stages:
+        if st["kind"] == "spectral":
+            t = engine_timing(
+                st["layer"],
+                st["fft_units"],
+                st["cycles"],
+                images,
+                in_first,
+                cfg,
+                offered,
+                lead if offered is None else 0,
+            )
+            words = st["layer"]["O"] * _pooled(st["layer"])
+        else:
+            t = dense_timing(
+                st["n_in"],
+                st["n_out"],
+                st["macs"],
+                st["steps"],
+                offered if offered is not None else _stream(st["n_in"], images, in_first + lead),
+                cfg,
+            )
+            words = st["n_out"]
+        if first_in is None:
+            pixels = (
+                st["layer"]["C"] * st["layer"]["H"] * st["layer"]["W"]
+                if st["kind"] == "spectral"
+                else st["n_in"]
+            )
+            taken = t.get("in_first") or _stream(pixels, images, in_first + lead)
+            first_in = taken if not lead else [in_first] + [a + pixels - 1 for a in taken[:-1]]
+        for a, b in zip(t["out_first"], t["out_last"]):
+            if b - a + 1 != words:
+                raise ValueError(
+                    f"stage {len(per_stage)}: output burst of {b - a + 1} clocks for "
+                    f"{words} words; the model needs gap-free bursts"
+                )
+        per_stage.append({"out_first": t["out_first"], "out_last": t["out_last"]})
+        offered = t["out_first"]
+    last = per_stage[-1]["out_last"]
+    return {
+        "in_first": first_in,
+        "out_first": per_stage[-1]["out_first"],
+        "out_last": last,
+        "latency": last[0] - first_in[0] + 1,
+        "interval": last[-1] - last[-2] if images > 1 else None,
+        "stages": per_stage,
+    }
+
+
+def _pooled(layer: dict) -> int:
+    p = layer["pool"]
+    return ((layer["H"] - layer["K"] + 1) // p) * ((layer["W"] - layer["K"] + 1) // p)
+
+
+def _stream(words: int, images: int, in_first: int) -> list:
+    return [in_first + i * words for i in range(images)]

@@ -1,0 +1,233 @@
+"""The engine front end: input buffer → tile feeders → forward FFT units → scheduled spectrum
+banks.  Every written word must equal ``rfft2_fixed`` of the tile at the bank and address the
+schedule gives (c, f), at the documented clock, in MyHDL and in Icarus."""
+
+import re
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from myhdl import Cosimulation, Signal, Simulation, StopSimulation, always, block, delay, instance
+
+from codesign.eda.tools import find_myhdl_vpi, find_tool, run_tool
+from codesign.spectral import schedule as sch
+from codesign.spectral.admm import project
+from codesign.spectral.arch import SpectralArch
+from codesign.spectral.conv import geometry, tiles_of
+from codesign.spectral.dse import SpectralTask, assign
+from codesign.spectral.fixedpoint import FixedPointConfig, OverflowCounter, rfft2_fixed
+from codesign.spectral.hdl.feed import front_end, front_end_signals, front_end_timing
+from codesign.spectral.hdl.fft import _reset
+
+CFG = FixedPointConfig()
+K, N, F = 5, 8, 40
+
+
+def _layer(C, O, H, units, banks, seed=0):
+    rng = np.random.default_rng(seed)
+    mask = project(rng.random((O, C, F)), 0.25, balanced=True)
+    task = SpectralTask("t", C, O, N, K, 1, sch.nonzeros_from_mask(mask), (O, 1, 1), (C, H, H))
+    _, bank_of = assign(task, SpectralArch("t", N, pes=3, banks=banks, fft_units=units))
+    image = rng.integers(-(1 << 12), 1 << 12, size=(C, H, H))
+    image[0, 0, :4] = [CFG.activation.max, CFG.activation.min, CFG.activation.max, 0]
+    return bank_of, sch.bank_addresses(bank_of), image
+
+
+def _flat(units):
+    """A top with one port per write lane (MyHDL converts no list ports)."""
+    if units != 2:
+        raise ValueError("the test wrapper has two lanes")
+
+    @block
+    def top(
+        clk,
+        rst,
+        in_valid,
+        in_x,
+        load_buf,
+        start,
+        ty,
+        tx,
+        img_buf,
+        wr_en0,
+        wr_bank0,
+        wr_addr0,
+        wr_re0,
+        wr_im0,
+        wr_en1,
+        wr_bank1,
+        wr_addr1,
+        wr_re1,
+        wr_im1,
+        done,
+        **p,
+    ):
+        return front_end(
+            clk,
+            rst,
+            in_valid,
+            in_x,
+            load_buf,
+            start,
+            ty,
+            tx,
+            img_buf,
+            [wr_en0, wr_en1],
+            [wr_bank0, wr_bank1],
+            [wr_addr0, wr_addr1],
+            [wr_re0, wr_re1],
+            [wr_im0, wr_im1],
+            done,
+            **p,
+        )
+
+    return top
+
+
+def _signals(C, H, units, banks, depth):
+    s = front_end_signals(C, H, H, units, banks, depth, CFG)
+    flat = {"clk": Signal(bool(0)), "rst": _reset()}
+    for k, v in s.items():
+        if isinstance(v, list):
+            flat.update({f"{k}{u}": x for u, x in enumerate(v)})
+        else:
+            flat[k] = v
+    return flat
+
+
+def _run(engine, C, H, units, banks, tiles, path):
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_simulate, engine, C, H, units, banks, tiles, path).result()
+
+
+def _simulate(engine, C, H, units, banks, tiles, path):
+    bank_of, addr_of, image = _layer(C, 16, H, units, banks)
+    params = dict(C=C, H=H, W=H, K=K, N=N, units=units, bank_of=bank_of, addr_of=addr_of, cfg=CFG)
+    depth = int(addr_of.max()) + 1
+    sig = _signals(C, H, units, banks, depth)
+    if engine == "myhdl":
+        lists = {
+            k: [sig[f"{k}{u}"] for u in range(units)]
+            for k in ("wr_en", "wr_bank", "wr_addr", "wr_re", "wr_im")
+        }
+        plain = {k: v for k, v in sig.items() if not re.fullmatch(r"wr_\w+\d", k)}
+        dut = front_end(**plain, **lists, **params)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _flat(units)(**_signals(C, H, units, banks, depth), **params).convert(
+                hdl="Verilog", path=str(path), name="front"
+            )
+        run_tool(
+            "iverilog",
+            ["-g2005", "-s", "tb_front", "-o", "front.vvp", "front.v", "tb_front.v"],
+            cwd=path,
+            timeout=60,
+        )
+        dut = Cosimulation(
+            [find_tool("vvp"), "-n", "-m", find_myhdl_vpi(), str(path / "front.vvp")], **sig
+        )
+    clk = sig["clk"]
+    result = []
+
+    @always(delay(5))
+    def clock():
+        clk.next = not clk
+
+    @instance
+    def drive():
+        sig["rst"].next = 1
+        yield clk.negedge
+        sig["rst"].next = 0
+        sig["load_buf"].next = 1
+        for v in image.ravel():
+            sig["in_valid"].next = 1
+            sig["in_x"].next = int(v)
+            yield clk.negedge
+        sig["in_valid"].next = 0
+        for ty, tx in tiles:
+            sig["ty"].next, sig["tx"].next, sig["img_buf"].next = ty, tx, 1
+            sig["start"].next = 1
+            yield clk.negedge
+            sig["start"].next = 0
+            words, clocks = {}, 1
+            while not sig["done"]:
+                for u in range(units):
+                    if sig[f"wr_en{u}"]:
+                        key = (int(sig[f"wr_bank{u}"]), int(sig[f"wr_addr{u}"]))
+                        assert key not in words, f"word {key} written twice"
+                        words[key] = (int(sig[f"wr_re{u}"]), int(sig[f"wr_im{u}"]))
+                yield clk.negedge
+                clocks += 1
+            result.append((ty, tx, words, clocks))
+        raise StopSimulation
+
+    Simulation(dut, clock, drive).run(quiet=1)
+    return result, bank_of, addr_of, image
+
+
+def _check(result, bank_of, addr_of, image, C, H, units):
+    g = geometry(H, H, K, N)
+    t = np.pad(tiles_of(image, g), [(0, 0)] * 3 + [(0, N - g.L), (0, N - g.L)])
+    for ty, tx, words, clocks in result:
+        re_, im_ = rfft2_fixed(t[:, ty, tx], CFG, OverflowCounter())
+        want = {
+            (int(bank_of[c, f]), int(addr_of[c, f])): (
+                int(re_[c].ravel()[f]),
+                int(im_[c].ravel()[f]),
+            )
+            for c in range(C)
+            for f in range(F)
+        }
+        assert words == want, f"tile ({ty}, {tx})"
+        assert clocks == front_end_timing(C, units, N, CFG)["start_to_done"]
+
+
+@pytest.mark.parametrize(
+    "C, H, units, banks, tiles",
+    [
+        (6, 12, 2, 4, [(1, 2), (0, 0), (2, 2)]),  # LeNet conv2 shape, two FFT units
+        (1, 28, 1, 1, [(0, 0), (6, 6), (3, 5)]),  # LeNet conv1 shape, one unit
+    ],
+)
+def test_front_end_writes_the_scheduled_spectra(C, H, units, banks, tiles, tmp_path):
+    res = _run("myhdl", C, H, units, banks, tiles, tmp_path)
+    _check(*res, C, H, units)
+
+
+def test_front_end_in_icarus(tmp_path):
+    res = _run("icarus", 6, 12, 2, 4, [(2, 1)], tmp_path)
+    _check(*res, 6, 12, 2)
+    lint = run_tool(
+        "verilator",
+        ["--lint-only", "-Wall", "-Wno-WIDTH", "--top-module", "front", "front.v"],
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert "%Warning" not in lint.stderr + lint.stdout
+
+
+def test_front_end_synthesises_to_block_ram_and_dsp(tmp_path):
+    bank_of, addr_of, _ = _layer(6, 16, 12, 2, 4)
+    params = dict(C=6, H=12, W=12, K=K, N=N, units=2, bank_of=bank_of, addr_of=addr_of, cfg=CFG)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _flat(2)(**_signals(6, 12, 2, 4, int(addr_of.max()) + 1), **params).convert(
+            hdl="Verilog", path=str(tmp_path), name="front"
+        )
+    run_tool(
+        "yosys",
+        [
+            "-q",
+            "-p",
+            "read_verilog front.v; synth_xilinx -family xc7 -top front; tee -q -o stat.txt stat",
+        ],
+        cwd=tmp_path,
+        timeout=300,
+    )
+    stat = (tmp_path / "stat.txt").read_text()
+    cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", stat, re.M)}
+    assert cells.get("DSP48E1") == 2 * 6  # two FFT units
+    # two input buffers (2 images × 3 channels × 144 words × 16 bit) + two transpose RAMs
+    assert cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0) >= 4

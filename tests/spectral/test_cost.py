@@ -1,0 +1,147 @@
+"""Cost models: block-RAM packing, FFT units, spectral and dense layer cycles (hand-worked)."""
+
+import pytest
+
+from codesign.spectral.arch import DenseArch, SpectralArch
+from codesign.spectral.cost import (
+    bram18,
+    dense_layer_cost,
+    fft_unit_cost,
+    network_cost,
+    spectral_layer_cost,
+)
+
+
+@pytest.mark.parametrize(
+    "depth, width, n",
+    [
+        (0, 8, 0),
+        (512, 36, 1),
+        (513, 36, 2),
+        (1024, 18, 1),
+        (1024, 36, 2),
+        (100, 48, 2),
+        (16384, 1, 1),
+        (16385, 1, 2),
+        (2048, 9, 1),
+        (320, 51, 2),
+        (4096, 4, 1),
+        (200, 86, 3),
+    ],
+)
+def test_bram18_cheapest_aspect_ratio(depth, width, n):
+    assert bram18(depth, width) == n
+
+
+def test_fft_unit_n8_has_one_twiddle_multiplier_per_pass():
+    c = fft_unit_cost(8, 24)
+    assert c["cycles_per_channel"] == 64
+    assert c["dsp"] == 2 * 3  # W8^1/W8^3 stage in the row and the column pass, 3 DSP each
+    assert fft_unit_cost(4, 24)["dsp"] == 0  # only ±1, ±j twiddles
+    assert fft_unit_cost(16, 24)["dsp"] == 2 * 2 * 3
+
+
+@pytest.mark.parametrize("n", [4, 8, 16])
+def test_fft_latencies_are_those_of_the_myhdl_units(n):
+    """The cycle model's FFT figures are the generated hardware's own timing."""
+    from codesign.spectral.cost import fft1d_latency, ifft_unit_cost
+    from codesign.spectral.hdl import fft
+
+    assert fft1d_latency(n) == fft.fft1d_latency(n)
+    assert fft_unit_cost(n, 24)["latency"] == fft.rfft2_latency(n)["last"]
+    assert ifft_unit_cost(n, 24)["latency"] == fft.irfft2_latency(n)["last"]
+    assert fft_unit_cost(n, 24)["cycles_per_channel"] == fft.rfft2_latency(n)["interval"]
+
+
+def test_spectral_layer_cycles_hand_worked():
+    """LeNet conv2 (C=6, O=16, 9 tiles) on P=3, 2 FFT units, 4 IFFT units, 320-clock schedule."""
+    a = SpectralArch("conv2", fft=8, pes=3, banks=4, fft_units=2, ifft_units=4, mac_latency=4)
+    c = spectral_layer_cost(
+        a,
+        C=6,
+        O=16,
+        tiles=9,
+        schedule_cycles=320,
+        groups_per_pe=214,
+        kernel_width=51,
+        in_shape=(6, 12, 12),
+        out_shape=(16, 4, 4),
+        kernel=5,
+        pool=2,
+    )
+    cy = c["cycles"]
+    assert (cy["fft_per_tile"], cy["hadamard_per_tile"], cy["ifft_per_tile"]) == (192, 320, 256)
+    assert cy["ii_tile"] == 320 and cy["ii"] == 9 * 320 and cy["bottleneck"] == "hadamard"
+    assert cy["latency"] == 192 + 320 + 256 + 8 * 320 + 55 + 4 + 127
+    # 3 per PE, 6 per forward FFT unit plus its 2 address multipliers, 5 per inverse unit
+    assert c["dsp"] == 3 * 3 + 2 * (6 + 2) + 4 * 5
+    m = c["bram18_by_memory"]
+    assert m["kernel"] == 3 * bram18(320, 51)
+    assert m["spectrum"] == 4 * bram18(2 * 60, 48)
+    assert m["accumulator"] == 2 * 3 * bram18(214, 2 * (24 + 16 + 3 + 1))  # per PE, per parity
+    assert m["input"] == 2 * bram18(2 * 3 * 144, 16)  # per FFT unit: its 3 channels, 2 images
+    # overlap-add: 2 images × 4 pool banks of 16·4·4 words, 24-bit products + 2 bits for the
+    # 4 tiles that overlap a pixel (ceil(8/4)²)
+    assert m["overlap_add"] == 8 * bram18(256, 26)
+    assert spectral_layer_cost(a, 6, 16, 9, 320, 60, 51)["bram18_by_memory"]["accumulator"] == 0
+
+
+def test_external_memory_plan_adds_dram_time_and_chunks():
+    a = SpectralArch("c", fft=8, pes=4, banks=4)
+    on = spectral_layer_cost(a, 4, 8, 10, 400, 80, 50)
+    off = spectral_layer_cost(
+        a,
+        4,
+        8,
+        10,
+        400,
+        80,
+        50,
+        chunks=2,
+        nonzero=1600,
+        in_shape=(4, 20, 20),
+        out_shape=(8, 16, 16),
+        dram_bytes_per_cycle=1.0,
+    )
+    assert on["dram_bytes"] == 0
+    assert off["dram_bytes"] == 1600 * 50 // 8 + 2 * 4 * 400 * 2 + 8 * 256 * 2
+    assert off["cycles"]["dram_ii"] == off["dram_bytes"]
+    assert off["cycles"]["ii"] == max(off["cycles"]["compute_ii"], off["dram_bytes"])
+    assert off["cycles"]["bottleneck"] == "dram"
+
+
+def test_dense_layer_cost():
+    c = dense_layer_cost(DenseArch("fc1", macs=10), 256, 120, 256)
+    assert c["cycles"]["ii"] == 12 * 256 and c["dsp"] == 10
+    # yosys synth_xilinx of this layer (tests/test_hdl_dense.py): ten 3072×16 weight ROMs of 3
+    # RAMB18 each, one 512×16 input buffer; the 24-word result RAMs are LUT RAM
+    assert c["bram18"] == 10 * bram18(12 * 256, 16) + 1 == 31
+    c = dense_layer_cost(DenseArch("fc2", macs=1), 120, 84, 120)  # 168-word result RAM: BRAM
+    assert c["bram18"] == bram18(84 * 120, 16) + bram18(240, 16) + bram18(168, 2 * 16 + 7 + 1)
+    sparse = dense_layer_cost(DenseArch("fc1", macs=4), 256, 120, 64)  # index field, input copies
+    assert sparse["bram18"] == 4 * bram18(30 * 64, 16 + 8) + 4 * bram18(512, 16)
+
+
+def test_network_is_bottlenecked_by_slowest_layer():
+    layers = [
+        {
+            "cycles": {"ii": 100, "latency": 150},
+            "dsp": 3,
+            "bram18": 2,
+            "lut": 10,
+            "ff": 20,
+            "dram_bytes": 0,
+        },
+        {
+            "cycles": {"ii": 300, "latency": 320},
+            "dsp": 5,
+            "bram18": 3,
+            "lut": 1,
+            "ff": 2,
+            "dram_bytes": 0,
+        },
+    ]
+    n = network_cost(layers, buffers_bram18=3, clock_mhz=100.0)
+    assert n["ii_cycles"] == 300 and n["latency_cycles"] == 470
+    assert n["images_per_second"] == pytest.approx(1e8 / 300)
+    assert n["resources"] == {"dsp": 8, "bram18": 8, "bram36": 4, "lut": 11, "ff": 22}

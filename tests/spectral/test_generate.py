@@ -1,0 +1,191 @@
+"""The generate stage: a whole spectral conv layer engine from the schedule artifact, converted to
+Verilog, bit-exact against the fixed-point model on real MNIST images in Icarus, at exactly the
+clocks of the timing model; lint and synthesis of the generated Verilog."""
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from codesign.cli import main
+from codesign.eda.tools import run_tool
+from codesign.spectral.generate import GenerateError, cosim_layer, generate_layer
+
+
+@pytest.fixture(scope="module")
+def schedule_dir(small_model_dir, tmp_path_factory):
+    """The small pruned LeNet mapped with one inverse-FFT lane per layer (what the engine builds)
+    and two forward FFT units in conv2 (two spectrum write ports)."""
+    out = tmp_path_factory.mktemp("gen") / "schedule"
+    r = CliRunner().invoke(
+        main,
+        [
+            "map",
+            "--model",
+            str(small_model_dir),
+            "--out",
+            str(out),
+            "--set",
+            "all.ifft_units=1",
+            "--set",
+            "conv2.fft_units=2",
+            "--set",
+            "conv2.banks=4",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def rtl(schedule_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("rtl")
+    return {
+        name: (generate_layer(schedule_dir, name, root / name), root / name)
+        for name in ("conv1", "conv2")
+    }
+
+
+def test_manifest_describes_the_design(rtl, schedule_dir):
+    man, path = rtl["conv2"]
+    assert man["top"] == "conv2_engine" and (path / "conv2_engine.v").is_file()
+    assert man["arch"]["fft_units"] == 2 and man["arch"]["ifft_units"] == 1
+    assert man["input"]["shape"] == [6, 12, 12] and man["output"]["shape"] == [16, 4, 4]
+    ports = {p["name"]: p for p in man["ports"]}
+    assert ports["in_x"]["width"] == 16 and ports["in_x"]["signed"]
+    assert ports["out_o"]["width"] == 4 and ports["out_v"]["direction"] == "output"
+    assert all((path / f).is_file() for f in man["memory_images"])
+    e = man["expected_cycles"]
+    assert len(e["out_first"]) == e["images"] and e["interval"] > 0
+    sj = json.loads((schedule_dir / "schedule.json").read_text())
+    engine = next(x for x in sj["layers"] if x["name"] == "conv2")["engine"]
+    assert (engine["latency_cycles"], engine["interval_cycles"]) == (e["latency"], e["interval"])
+    on_disk = json.loads((path / "manifest.json").read_text())
+    assert on_disk == man
+
+
+def test_real_images_bit_exact_at_the_modelled_clocks(rtl, schedule_dir, mnist):
+    """conv1 on MNIST test digits, conv2 on the fixed-point model's conv1 activations of them;
+    the two Icarus runs go in parallel (one per core).  Three images: back to back, so both
+    input buffers and both map buffers are reused (the whole accelerator runs many more)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = {
+            layer: pool.submit(
+                cosim_layer, rtl[layer][1], schedule_dir, mnist.test_x[:3], engine="fast"
+            )
+            for layer in ("conv1", "conv2")
+        }
+        for layer, job in runs.items():
+            r, e = job.result(), rtl[layer][0]["expected_cycles"]
+            assert r["bit_exact"], (layer, r.get("first_mismatch"))
+            assert r["outputs"] == r["expected"] > 0
+            assert r["marks"]["out_first"] == e["out_first"][:3], layer
+            assert r["marks"]["out_last"] == e["out_last"][:3], layer
+
+
+def test_myhdl_cosimulation_of_the_converted_verilog(rtl, schedule_dir, mnist):
+    """The same check through MyHDL's Cosimulation (vvp -m myhdl.vpi), per clock from Python."""
+    man, path = rtl["conv2"]
+    r = cosim_layer(path, schedule_dir, mnist.test_x[10:11], engine="icarus")
+    assert r["bit_exact"], r.get("first_mismatch")
+    assert r["marks"]["out_last"] == man["expected_cycles"]["out_last"][:1]
+
+
+def test_bad_layers_are_refused_and_nothing_is_written(schedule_dir, tmp_path):
+    """(Byte-identical output is tested on the whole accelerator, which holds both engines.)"""
+    with pytest.raises(GenerateError, match=r"no spectral conv layer 'fc1'"):
+        generate_layer(schedule_dir, "fc1", tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(GenerateError, match="schedule.json: missing"):
+        generate_layer(tmp_path, "conv1", tmp_path / "bad")
+
+
+def test_several_inverse_lanes_are_refused_with_the_fix(wide_schedule_dir, tmp_path):
+    sj = json.loads((wide_schedule_dir / "schedule.json").read_text())
+    lanes = {e["name"]: e["arch"]["ifft_units"] for e in sj["layers"] if "schedule" in e}
+    name = next(n for n, u in lanes.items() if u > 1)
+    r = CliRunner().invoke(
+        main,
+        [
+            "generate",
+            "--schedule",
+            str(wide_schedule_dir),
+            "--layer",
+            name,
+            "--out",
+            str(tmp_path / "x"),
+        ],
+    )
+    assert r.exit_code != 0 and f"--set {name}.ifft_units=1" in r.output
+
+
+def test_generated_verilog_lints_and_maps_to_dsp_and_block_ram(rtl):
+    _, path = rtl["conv1"]
+    # WIDTH: MyHDL leaves sign extension/truncation implicit (range-checked in simulation);
+    # UNUSEDSIGNAL: sub-block outputs this engine does not need (e.g. the read-out valid flag)
+    lint = run_tool(
+        "verilator",
+        ["--lint-only", "-Wall", "-Wno-WIDTH", "-Wno-UNUSEDSIGNAL", "conv1_engine.v"],
+        cwd=path,
+        timeout=120,
+    )
+    assert "%Warning" not in lint.stdout + lint.stderr
+    run_tool(
+        "yosys",
+        [
+            "-q",
+            "-p",
+            "read_verilog conv1_engine.v; synth_xilinx -family xc7 -top "
+            "conv1_engine; tee -q -o stat.txt stat; "
+            "tee -q -o bram.txt select -list t:RAMB18E1 t:RAMB36E1; "
+            "tee -q -o lutram.txt select -list t:RAM32M t:RAM64M t:RAM128X1D",
+        ],
+        cwd=path,
+        timeout=600,
+    )
+    stat = (path / "stat.txt").read_text()
+    cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", stat, re.M)}
+    assert cells.get("DSP48E1", 0) >= 3 + 6 + 5  # one PE, forward and inverse FFT units
+    bram = (path / "bram.txt").read_text()
+    lutram = (path / "lutram.txt").read_text()
+    # the sparse-kernel memory and the spectrum bank are block RAM, never LUT RAM
+    assert "_rom.contents" in bram and "hadamard_engine0__complex_ram0" in bram
+    assert "_rom.contents" not in lutram and "hadamard_engine0__complex_ram0" not in lutram
+
+
+def test_cosim_cli_reports_agreement(rtl, schedule_dir):
+    _, path = rtl["conv2"]
+    r = CliRunner().invoke(
+        main, ["cosim", "--rtl", str(path), "--schedule", str(schedule_dir), "--images", "1"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "bit-exact: yes" in r.output and "equal to the timing model" in r.output
+
+
+def test_a_mismatch_names_the_first_differing_output(rtl, schedule_dir, mnist, monkeypatch):
+    """Alter one expected value: the report names layer, image, channel, position and clock."""
+    import codesign.spectral.generate as g
+
+    real = g._reference
+
+    def shifted(d, images):
+        x, want = real(d, images)
+        want = want.copy()
+        want[0, 3, 1, 2] += 1
+        return x, want
+
+    monkeypatch.setattr(g, "_reference", shifted)
+    man, path = rtl["conv2"]
+    r = cosim_layer(path, schedule_dir, mnist.test_x[:1], engine="fast")
+    assert not r["bit_exact"]
+    m = r["first_mismatch"]
+    assert (m["layer"], m["image"], m["channel"], m["position"]) == ("conv2", 0, 3, (1, 2))
+    assert m["got"][3] == m["expected"] - 1
+    assert (
+        man["expected_cycles"]["out_first"][0]
+        <= m["clock"]
+        <= man["expected_cycles"]["out_last"][0]
+    )
