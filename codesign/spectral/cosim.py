@@ -351,7 +351,7 @@ def _events(path: Path) -> list[list[str]]:
     return [line.split() for line in path.read_text().splitlines()] if path.is_file() else []
 
 
-def _signed(v: int, bits: int) -> int:
+def signed_signal(v: int, bits: int) -> int:
     return v - (1 << bits) if v >> (bits - 1) else v
 
 
@@ -490,14 +490,14 @@ def _check(man, results, chunks, want, labels, models, timed, cfg, simulator, ru
         expect = [(img, c) for img in range(a, b) for c in range(classes)]
         for j, e in enumerate(before):  # beats before a reset: a correct prefix, nothing else
             img, c = expect[j % len(expect)]
-            if _signed(int(e[2]), bits) != want[img, c]:
+            if signed_signal(int(e[2]), bits) != want[img, c]:
                 mismatches += 1
                 first_bad = first_bad or {
                     "image": img,
                     "class": c,
                     "edge": int(e[1]),
                     "expected": int(want[img, c]),
-                    "got": _signed(int(e[2]), bits),
+                    "got": signed_signal(int(e[2]), bits),
                     "before_reset": True,
                 }
         for j, (img, c) in enumerate(expect):
@@ -512,7 +512,7 @@ def _check(man, results, chunks, want, labels, models, timed, cfg, simulator, ru
                 }
                 break
             edge, data, last, user = beats[j]
-            got = _signed(data, bits)
+            got = signed_signal(data, bits)
             ok = got == want[img, c] and bool(last) == (c == classes - 1)
             if c == classes - 1:
                 pred[img] = user

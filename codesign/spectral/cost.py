@@ -75,7 +75,7 @@ def bram18(depth: int, width: int) -> int:
     return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in RAMB18_SHAPES)
 
 
-def _bits(n: int) -> int:
+def signed_bits(n: int) -> int:
     return max(1, math.ceil(math.log2(max(n, 2))))
 
 
@@ -154,7 +154,7 @@ def spectral_layer_cost(
         + arch.mac_latency
         + iu["latency"]
     )
-    acc_bits = arch.spectrum_bits + arch.weight_bits + _bits(C) + 1
+    acc_bits = arch.spectrum_bits + arch.weight_bits + signed_bits(C) + 1
     bank_depth = math.ceil(C * F / arch.banks)
     kernel_depth = max(schedule_cycles, 1) if k == 1 else 2 * math.ceil(schedule_cycles / k)
     acc_depth = max(math.ceil(groups_per_pe / k), 1)
@@ -175,7 +175,7 @@ def spectral_layer_cost(
         )
         contributions = math.ceil(N / (N - kernel + 1)) ** 2
         mem["overlap_add"] = (
-            2 * pool * pool * bram18(O * Hp * Wp, arch.spectrum_bits + _bits(contributions))
+            2 * pool * pool * bram18(O * Hp * Wp, arch.spectrum_bits + signed_bits(contributions))
         )
     dram = 0
     if chunks:
@@ -229,14 +229,14 @@ def dense_layer_cost(arch: DenseArch, n_in: int, n_out: int, nnz_per_output: int
     ii = per_mac * nnz_per_output
     weights_per_mac = per_mac * nnz_per_output
     sparse = nnz_per_output < n_in
-    acc_bits = 2 * arch.weight_bits + _bits(max(nnz_per_output, 1)) + 1
+    acc_bits = 2 * arch.weight_bits + signed_bits(max(nnz_per_output, 1)) + 1
     inputs = (arch.macs if sparse else 1) * _ram(2 * n_in, arch.activation_bits)
     return {
         "cycles": {"ii": ii, "latency": ii + arch.mac_latency + 2},
         "dram_bytes": 0,
         "dsp": arch.macs,
         "bram18": arch.macs
-        * bram18(weights_per_mac, arch.weight_bits + (_bits(n_in) if sparse else 0))
+        * bram18(weights_per_mac, arch.weight_bits + (signed_bits(n_in) if sparse else 0))
         + inputs
         + arch.macs * _ram(2 * per_mac, acc_bits),
         "lut": arch.macs * 60 + 100,

@@ -30,12 +30,14 @@ artifact records the formats it was quantised with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from codesign.fixed import Format, OverflowCounter, quantize, round_shift
+
 __all__ = [
-    "Format",
+    "Format",  # re-exported from codesign.fixed, the generic rules
     "FixedPointConfig",
     "OverflowCounter",
     "round_shift",
@@ -45,39 +47,6 @@ __all__ = [
     "rfft2_fixed",
     "irfft2_fixed",
 ]
-
-
-@dataclass(frozen=True)
-class Format:
-    """A signed fixed-point format: ``bits`` in total, ``frac`` of them fractional."""
-
-    bits: int
-    frac: int
-
-    def __post_init__(self):
-        if not (2 <= self.bits <= 62):
-            raise ValueError(f"fixed-point format: bits must be in 2..62, got {self.bits}")
-        if not (0 <= self.frac < 62):
-            raise ValueError(f"fixed-point format: frac must be in 0..61, got {self.frac}")
-
-    @property
-    def min(self) -> int:
-        return -(1 << (self.bits - 1))
-
-    @property
-    def max(self) -> int:
-        return (1 << (self.bits - 1)) - 1
-
-    @property
-    def scale(self) -> float:
-        return float(1 << self.frac)
-
-    def name(self) -> str:
-        """Q-notation, sign bit included in the integer part: Q(bits-frac).frac."""
-        return f"Q{self.bits - self.frac}.{self.frac}"
-
-    def to_dict(self) -> dict:
-        return {"bits": self.bits, "frac": self.frac}
 
 
 @dataclass(frozen=True)
@@ -127,45 +96,6 @@ class FixedPointConfig:
             )
         kw = {k: Format(int(d[k]["bits"]), int(d[k]["frac"])) for k in formats}
         return cls(input_bits=int(d["input_bits"]), **kw)
-
-
-@dataclass
-class OverflowCounter:
-    """Counts saturations per named point of the datapath (and how many values passed it)."""
-
-    saturated: dict = field(default_factory=dict)
-    seen: dict = field(default_factory=dict)
-
-    def saturate(self, q: np.ndarray, fmt: Format, where: str) -> np.ndarray:
-        hi, lo = q > fmt.max, q < fmt.min
-        n = int(np.count_nonzero(hi) + np.count_nonzero(lo))
-        self.saturated[where] = self.saturated.get(where, 0) + n
-        self.seen[where] = self.seen.get(where, 0) + q.size
-        return np.clip(q, fmt.min, fmt.max) if n else q
-
-    @property
-    def total(self) -> int:
-        return sum(self.saturated.values())
-
-
-def round_shift(q: np.ndarray, s: int) -> np.ndarray:
-    """Right shift by ``s`` bits rounding half up; a negative ``s`` is an exact left shift."""
-    q = np.asarray(q, dtype=np.int64)
-    if s > 0:
-        return (q + (1 << (s - 1))) >> s
-    if s < 0:
-        return q << (-s)
-    return q
-
-
-def quantize(
-    x: np.ndarray, fmt: Format, counter: OverflowCounter | None = None, where: str = "quantize"
-) -> np.ndarray:
-    """Float → fixed: round ``x * 2**frac`` half up, saturate to ``fmt``."""
-    q = np.floor(np.asarray(x, dtype=np.float64) * fmt.scale + 0.5).astype(np.int64)
-    if counter is None:
-        return np.clip(q, fmt.min, fmt.max)
-    return counter.saturate(q, fmt, where)
 
 
 def twiddles(n: int, fmt: Format, inverse: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -166,10 +166,12 @@ def _engine(d: LayerDesign):
     _fresh_names()
     from myhdl import Signal
 
+    from codesign.hdl.signals import sync_reset
     from codesign.spectral.hdl.engine import engine_signals, spectral_engine
-    from codesign.spectral.hdl.fft import _reset
 
-    sig = dict(clk=Signal(bool(0)), rst=_reset(), **engine_signals(d.layer, d.model.fixed_point))
+    sig = dict(
+        clk=Signal(bool(0)), rst=sync_reset(), **engine_signals(d.layer, d.model.fixed_point)
+    )
     return sig, spectral_engine(**sig, lm=d.lm, layer=d.layer, bias=d.bias, cfg=d.model.fixed_point)
 
 

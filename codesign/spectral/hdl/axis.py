@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from myhdl import Signal, always_comb, always_seq, block, intbv
 
-from codesign.spectral.hdl.fft import _uint
+from codesign.hdl.signals import uint_signal
 
 __all__ = ["axis_pixels_in", "axis_scores_out", "axis_signals"]
 
@@ -31,7 +31,7 @@ def axis_signals(
         "m_axis_tvalid": Signal(bool(0)),
         "m_axis_tready": Signal(bool(0)),
         "m_axis_tlast": Signal(bool(0)),
-        "m_axis_tuser": _uint(classes),
+        "m_axis_tuser": uint_signal(classes),
         "frame_error": Signal(bool(0)),
     }
 
@@ -87,7 +87,7 @@ def axis_pixels_in(
 @block
 def _framing(clk, rst, take, s_tlast, frame_error, *, beats: int):
     """Counts the beats taken; ``frame_error`` once a ``tlast`` disagrees with the count."""
-    count = _uint(beats)
+    count = uint_signal(beats)
 
     @always_seq(clk.posedge, reset=rst)
     def check():
@@ -121,7 +121,7 @@ def _unpack(
 ):
     bits = len(s_tdata) // per_beat
     held = Signal(intbv(0)[len(s_tdata) :])
-    left = _uint(per_beat + 1)
+    left = uint_signal(per_beat + 1)
 
     @always_comb
     def forward():
@@ -158,9 +158,9 @@ def axis_scores_out(
     classes: int,
 ):
     """Scores (signed) onto ``m_tdata`` as two's-complement bits; running argmax on ``m_tuser``."""
-    count = _uint(classes)
+    count = uint_signal(classes)
     best = _fmt_signal_like(out_v)
-    best_i = _uint(classes)
+    best_i = uint_signal(classes)
     width = len(m_tdata)
     leads = Signal(bool(0))
 

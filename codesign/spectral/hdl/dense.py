@@ -48,9 +48,17 @@ from myhdl import Signal, always, always_comb, always_seq, block, intbv
 
 from codesign.hdl.buffers import buffer_address, pingpong_loader
 from codesign.hdl.rom import rom
+from codesign.hdl.signals import (
+    format_signal,
+    pick,
+    signed_bits,
+    signed_signal,
+    uint_signal,
+)
+from codesign.hdl.signals import (
+    saturate as clamp_to_format,
+)
 from codesign.spectral.fixedpoint import FixedPointConfig
-from codesign.spectral.hdl.fft import _bits, _fmt_signal, _saturate, _signed, _uint
-from codesign.spectral.hdl.hadamard import _pick
 
 __all__ = [
     "dense_unit",
@@ -114,7 +122,7 @@ def dense_plan(weight, mask, macs: int, *, cfg: FixedPointConfig | None = None) 
     sparse = m is not None
     steps = max(1, int(m.sum(axis=0).max())) if sparse else n_in
     wb = fmt.bits
-    ib = len(_uint(n_in)) if sparse else 0
+    ib = len(uint_signal(n_in)) if sparse else 0
     low = (1 << wb) - 1
     words = []
     for mac in range(macs):
@@ -136,11 +144,11 @@ def dense_plan(weight, mask, macs: int, *, cfg: FixedPointConfig | None = None) 
     mac_range = (steps * product[0], steps * product[1])
     fw = fmt.frac
     total = (mac_range[0] + (a.min << fw), mac_range[1] + (a.max << fw))
-    acc_bits = _bits(*mac_range)
+    acc_bits = signed_bits(*mac_range)
     memories = {
         "kernel": (macs, R * steps, wb + ib),
-        "input": (macs if sparse else 1, 2 << len(_uint(n_in)), a.bits),
-        "result": (macs, 2 << len(_uint(R)), acc_bits),
+        "input": (macs if sparse else 1, 2 << len(uint_signal(n_in)), a.bits),
+        "result": (macs, 2 << len(uint_signal(R)), acc_bits),
     }
     return {
         "n_in": n_in,
@@ -157,7 +165,7 @@ def dense_plan(weight, mask, macs: int, *, cfg: FixedPointConfig | None = None) 
         "mac": mac_range,
         "sum": total,
         "acc_bits": acc_bits,
-        "sum_bits": _bits(*total),
+        "sum_bits": signed_bits(*total),
         "saturates": total[0] < cfg.accumulator.min or total[1] > cfg.accumulator.max,
         "memories": memories,
     }
@@ -169,10 +177,10 @@ def dense_signals(n_in: int, n_out: int, cfg: FixedPointConfig | None = None) ->
     return {
         "in_valid": Signal(bool(0)),
         "in_ready": Signal(bool(0)),
-        "in_x": _fmt_signal(cfg.activation),
+        "in_x": format_signal(cfg.activation),
         "out_valid": Signal(bool(0)),
         "out_ready": Signal(bool(0)),
-        "out_v": _fmt_signal(cfg.activation),
+        "out_v": format_signal(cfg.activation),
     }
 
 
@@ -437,7 +445,7 @@ def _mac(clk, x2, w1, first4, acc):
     a3 = Signal(intbv(0, min=x2.min, max=x2.max))
     b3 = Signal(intbv(0, min=w1.min, max=w1.max))
     corners = [x * y for x in (x2.min, x2.max - 1) for y in (w1.min, w1.max - 1)]
-    m4 = _signed(min(corners), max(corners))
+    m4 = signed_signal(min(corners), max(corners))
     base = Signal(intbv(0, min=acc.min, max=acc.max))
 
     @always(clk.posedge)
@@ -493,7 +501,7 @@ def _output_control(
     ``release``s the result half.  Passes follow each other without a gap."""
     active, nxt = Signal(bool(0)), Signal(bool(0))
     filled = Signal(intbv(0)[2:])
-    j = _uint(n_out)
+    j = uint_signal(n_out)
 
     @always_comb
     def handshake():
@@ -543,7 +551,7 @@ def _select(clk, advance, key, cands, out):
     tail, links = cands[0], []
     for i in range(1, len(cands)):
         nxt = Signal(intbv(0, min=out.min, max=out.max))
-        links.append(_pick(tail, cands[i], key, nxt, index=i))
+        links.append(pick(tail, cands[i], key, nxt, index=i))
         tail = nxt
 
     @always(clk.posedge)
@@ -576,18 +584,18 @@ def _finalise(
     format and round by ``shift`` half up (4), saturate to [lo, hi] — the activation format, lo = 0
     with ReLU (5).  Every stage moves on ``advance``."""
     v2, v3, v4 = (Signal(bool(0)) for _ in range(3))
-    bias2 = _signed(min(bias_rom), max(bias_rom))
+    bias2 = signed_signal(min(bias_rom), max(bias_rom))
     slo, shi = sel2.min + bias2.min, sel2.max - 1 + bias2.max - 1
-    sum3 = _signed(slo, shi)
+    sum3 = signed_signal(slo, shi)
     if clamp_acc:
         slo, shi = acc_fmt.min, acc_fmt.max
-        sat3 = _fmt_signal(acc_fmt)
-        clamp = _saturate(sum3, sat3, acc_fmt)
+        sat3 = format_signal(acc_fmt)
+        clamp = clamp_to_format(sum3, sat3, acc_fmt)
     else:
         sat3, clamp = sum3, ()
     half = (1 << (shift - 1)) if shift else 0
-    pre = _signed(slo + half, shi + half)
-    rnd4 = _signed((slo + half) >> shift, (shi + half) >> shift)
+    pre = signed_signal(slo + half, shi + half)
+    rnd4 = signed_signal((slo + half) >> shift, (shi + half) >> shift)
 
     @always_seq(clk.posedge, reset=rst)
     def valid():
@@ -670,7 +678,7 @@ def dense_unit(
 
     # input side
     in_we, load_buf, unload, unload_buf = (Signal(bool(0)) for _ in range(4))
-    loaded, in_count = Signal(intbv(0)[2:]), _uint(n_in)
+    loaded, in_count = Signal(intbv(0)[2:]), uint_signal(n_in)
     ab = len(in_count)  # input word index bits
     in_waddr = Signal(intbv(0)[ab + 1 :])
     loader = [
@@ -682,9 +690,9 @@ def dense_unit(
     ]
 
     # sequencer and the slot's control pipeline
-    slot, step, rnd = _uint(R * S), _uint(S), _uint(R)
-    step1 = None if g["sparse"] else _uint(S)
-    rnd1, rnd5 = _uint(R), _uint(R)
+    slot, step, rnd = uint_signal(R * S), uint_signal(S), uint_signal(R)
+    step1 = None if g["sparse"] else uint_signal(S)
+    rnd1, rnd5 = uint_signal(R), uint_signal(R)
     cbuf, first1, last1, end1, buf1 = (Signal(bool(0)) for _ in range(5))
     first4, we5, done5, buf5 = (Signal(bool(0)) for _ in range(4))
     release, release_buf = Signal(bool(0)), Signal(bool(0))
@@ -718,17 +726,17 @@ def dense_unit(
     # weight ROMs, input buffers, MACs, result RAMs
     rb = len(rnd5)
     res_waddr, res_raddr = Signal(intbv(0)[rb + 1 :]), Signal(intbv(0)[rb + 1 :])
-    o_buf, o_rnd, o_mac = Signal(bool(0)), _uint(R), _uint(M)
+    o_buf, o_rnd, o_mac = Signal(bool(0)), uint_signal(R), uint_signal(M)
     advance = Signal(bool(0))
     words = [Signal(intbv(0)[g["word_bits"] :]) for _ in range(M)]
-    w1 = [_fmt_signal(cfg.dense_weight) for _ in range(M)]
-    acc = [_signed(*g["mac"]) for _ in range(M)]
-    rd = [_signed(*g["mac"]) for _ in range(M)]
+    w1 = [format_signal(cfg.dense_weight) for _ in range(M)]
+    acc = [signed_signal(*g["mac"]) for _ in range(M)]
+    rd = [signed_signal(*g["mac"]) for _ in range(M)]
     datapath = [buffer_address(buf5, rnd5, res_waddr), buffer_address(o_buf, o_rnd, res_raddr)]
     if g["sparse"]:
         index = [Signal(intbv(0)[ab:]) for _ in range(M)]
         raddr = [Signal(intbv(0)[ab + 1 :]) for _ in range(M)]
-        x2 = [_fmt_signal(act) for _ in range(M)]
+        x2 = [format_signal(act) for _ in range(M)]
         for m in range(M):
             datapath += [
                 _weight_field(words[m], w1[m], index[m]),
@@ -737,7 +745,7 @@ def dense_unit(
             ]
     else:
         raddr = Signal(intbv(0)[ab + 1 :])
-        x2 = [_fmt_signal(act)] * M
+        x2 = [format_signal(act)] * M
         datapath += [
             buffer_address(buf1, step1, raddr),
             _ram(clk, in_we, in_waddr, in_x, None, raddr, x2[0]),
@@ -751,8 +759,8 @@ def dense_unit(
         ]
 
     # output pass and post-processing
-    ov1, mac1, j1 = Signal(bool(0)), _uint(M), _uint(n_out)
-    sel2 = _signed(*g["mac"])
+    ov1, mac1, j1 = Signal(bool(0)), uint_signal(M), uint_signal(n_out)
+    sel2 = signed_signal(*g["mac"])
     output = (
         _output_control(
             clk,

@@ -12,9 +12,9 @@ from __future__ import annotations
 from myhdl import Signal, always_comb, always_seq, block, intbv
 
 from codesign.hdl.buffers import pingpong_loader
+from codesign.hdl.signals import format_signal, uint_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.feed import front_end
-from codesign.spectral.hdl.fft import _fmt_signal, _uint
 from codesign.spectral.hdl.hadamard import READOUT_LATENCY, hadamard_engine, hadamard_signals
 from codesign.spectral.hdl.inverse import inverse_stage
 from codesign.spectral.hdl.oaa import oaa_unit
@@ -30,13 +30,13 @@ def engine_signals(layer: dict, cfg: FixedPointConfig | None = None) -> dict:
     return {
         "in_valid": Signal(bool(0)),
         "in_ready": Signal(bool(0)),
-        "in_x": _fmt_signal(cfg.activation),
+        "in_x": format_signal(cfg.activation),
         "out_valid": Signal(bool(0)),
         "out_ready": Signal(bool(0)),
-        "out_o": _uint(layer["O"]),
-        "out_y": _uint(out_h),
-        "out_x": _uint(out_w),
-        "out_v": _fmt_signal(cfg.activation),
+        "out_o": uint_signal(layer["O"]),
+        "out_y": uint_signal(out_h),
+        "out_x": uint_signal(out_w),
+        "out_v": format_signal(cfg.activation),
     }
 
 
@@ -72,10 +72,10 @@ def _sequencer(
     """Starts each tile stage when its inputs are ready and its output buffer is free; after an
     image's last tile, frees its input buffer (``unload``/``unload_buf``) and pulses ``finish``."""
     active = Signal(bool(0))
-    fe_t, had_t, inv_t = _uint(tiles + 1), _uint(tiles + 1), _uint(tiles + 1)
-    fe_n, had_n, reads_n, inv_n = (_uint(tiles + 1) for _ in range(4))
+    fe_t, had_t, inv_t = uint_signal(tiles + 1), uint_signal(tiles + 1), uint_signal(tiles + 1)
+    fe_n, had_n, reads_n, inv_n = (uint_signal(tiles + 1) for _ in range(4))
     fe_busy, had_busy = Signal(bool(0)), Signal(bool(0))
-    fe_x, inv_x = _uint(tw), _uint(tw)
+    fe_x, inv_x = uint_signal(tw), uint_signal(tw)
 
     @always_comb
     def decide():
@@ -186,18 +186,18 @@ def spectral_engine(
     unload_buf = Signal(bool(0))
     loaded = Signal(intbv(0)[2:])
     fe_start, fe_done, fe_buf = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    fe_ty, fe_tx = _uint(th), _uint(tw)
+    fe_ty, fe_tx = uint_signal(th), uint_signal(tw)
     had_start, had_done, had_buf = hs["start"], hs["done"], hs["start_buf"]
     inv_start, inv_busy, inv_buf = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    inv_ty, inv_tx = _uint(th), _uint(tw)
+    inv_ty, inv_tx = uint_signal(th), uint_signal(tw)
     reads_done, inv_done, finish, oaa_ready = (Signal(bool(0)) for _ in range(4))
     wr_en = [Signal(bool(0)) for _ in range(U)]
     wr_bank = [Signal(hs["wr_bank"].val) for _ in range(U)]
     wr_addr = [Signal(hs["wr_addr"].val) for _ in range(U)]
-    wr_re = [_fmt_signal(cfg.spectrum) for _ in range(U)]
-    wr_im = [_fmt_signal(cfg.spectrum) for _ in range(U)]
-    v_valid, v_o, v_ty, v_tx = Signal(bool(0)), _uint(O), _uint(th), _uint(tw)
-    v_n, v_x = _uint(N * N), _fmt_signal(cfg.product)
+    wr_re = [format_signal(cfg.spectrum) for _ in range(U)]
+    wr_im = [format_signal(cfg.spectrum) for _ in range(U)]
+    v_valid, v_o, v_ty, v_tx = Signal(bool(0)), uint_signal(O), uint_signal(th), uint_signal(tw)
+    v_n, v_x = uint_signal(N * N), format_signal(cfg.product)
     fe_valid = Signal(bool(0))
 
     @always_comb
@@ -212,7 +212,7 @@ def spectral_engine(
             in_valid,
             in_ready,
             load_buf,
-            _uint(C * H * W),
+            uint_signal(C * H * W),
             loaded,
             unload,
             unload_buf,

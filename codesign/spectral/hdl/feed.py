@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from myhdl import ConcatSignal, Signal, always, always_comb, always_seq, block, intbv
 
+from codesign.hdl.signals import format_signal, uint_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
-from codesign.spectral.hdl.fft import _fmt_signal, _uint, rfft2_latency, rfft2_signals, rfft2_unit
+from codesign.spectral.hdl.fft import rfft2_latency, rfft2_signals, rfft2_unit
 
 __all__ = ["input_buffer", "tile_feeder", "front_end", "front_end_signals", "front_end_timing"]
 
@@ -65,9 +66,9 @@ def tile_feeder(
     """
     L = N - K + 1
     run = Signal(bool(0))
-    k = _uint(channels)
-    r = _uint(N)
-    col = _uint(N)
+    k = uint_signal(channels)
+    r = uint_signal(N)
+    col = uint_signal(N)
     ty_l = Signal(intbv(0, min=0, max=ty.max))
     tx_l = Signal(intbv(0, min=0, max=tx.max))
     buf_l = Signal(bool(0))
@@ -129,17 +130,17 @@ def front_end_signals(
     cfg = cfg or FixedPointConfig()
     return {
         "in_valid": Signal(bool(0)),
-        "in_x": _fmt_signal(cfg.activation),
+        "in_x": format_signal(cfg.activation),
         "load_buf": Signal(bool(0)),
         "start": Signal(bool(0)),
-        "ty": _uint(H),
-        "tx": _uint(W),
+        "ty": uint_signal(H),
+        "tx": uint_signal(W),
         "img_buf": Signal(bool(0)),
         "wr_en": [Signal(bool(0)) for _ in range(units)],
-        "wr_bank": [_uint(B) for _ in range(units)],
-        "wr_addr": [_uint(bank_depth) for _ in range(units)],
-        "wr_re": [_fmt_signal(cfg.spectrum) for _ in range(units)],
-        "wr_im": [_fmt_signal(cfg.spectrum) for _ in range(units)],
+        "wr_bank": [uint_signal(B) for _ in range(units)],
+        "wr_addr": [uint_signal(bank_depth) for _ in range(units)],
+        "wr_re": [format_signal(cfg.spectrum) for _ in range(units)],
+        "wr_im": [format_signal(cfg.spectrum) for _ in range(units)],
         "done": Signal(bool(0)),
     }
 
@@ -177,9 +178,9 @@ def _bank_writer(
 ):
     """Tag the unit's bins with their channel (bins come F per channel, in channel order) and
     write each to its scheduled bank and address; ``last`` pulses with the tile's final word."""
-    k = _uint(channels)
-    count = _uint(F)
-    idx = _uint(channels * F)
+    k = uint_signal(channels)
+    count = uint_signal(F)
+    idx = uint_signal(channels * F)
     bank = Signal(intbv(0, min=0, max=max(max(banks) + 1, 2)))
     addr = Signal(intbv(0, min=0, max=max(max(addrs) + 1, 2)))
 
@@ -280,8 +281,8 @@ def _unit_front(
     chans = list(range(u, C, units))
     depth = 2 * len(chans) * H * W
     we = Signal(bool(0))
-    waddr, raddr = _uint(depth), _uint(depth)
-    wdata, rdata = _fmt_signal(cfg.activation), _fmt_signal(cfg.activation)
+    waddr, raddr = uint_signal(depth), uint_signal(depth)
+    wdata, rdata = format_signal(cfg.activation), format_signal(cfg.activation)
     s = rfft2_signals(N, cfg)
     return (
         _router(
@@ -386,7 +387,7 @@ def front_end(
     once every unit has written its last bin (:func:`front_end_timing` clocks after ``start``).
     """
     cfg = cfg or FixedPointConfig()
-    lc, ly, lx = _uint(C), _uint(H), _uint(W)
+    lc, ly, lx = uint_signal(C), uint_signal(H), uint_signal(W)
     lasts = [Signal(bool(0)) for _ in range(units)]
     seen = Signal(intbv(0)[units:])
     reported = Signal(bool(0))

@@ -25,8 +25,18 @@ returned by :func:`fft1d_latency`, :func:`rfft2_latency` and :func:`irfft2_laten
 
 from __future__ import annotations
 
-from myhdl import ResetSignal, Signal, always, always_comb, always_seq, block, concat, intbv, modbv
+from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv, modbv
 
+from codesign.hdl.signals import (
+    delay_bits,
+    delay_line,
+    format_signal,
+    round_shift_register,
+    saturate,
+    signal_range,
+    signed_signal,
+    sync_reset,
+)
 from codesign.spectral.fixedpoint import FixedPointConfig, Format, twiddles
 
 __all__ = [
@@ -54,36 +64,6 @@ def _log2(n: int) -> int:
 
 def _rev(i: int, bits: int) -> int:
     return int(format(i, f"0{bits}b")[::-1], 2) if bits else 0
-
-
-def _bits(lo: int, hi: int) -> int:
-    """Two's-complement width holding every integer in [lo, hi]."""
-    b = 1
-    while not (-(1 << (b - 1)) <= lo and hi < (1 << (b - 1))):
-        b += 1
-    return b
-
-
-def _signed(lo: int, hi: int) -> Signal:
-    b = _bits(min(lo, -1), hi)
-    return Signal(intbv(0, min=-(1 << (b - 1)), max=1 << (b - 1)))
-
-
-def _uint(n: int) -> Signal:
-    """An unsigned signal holding 0 … n−1 (at least one bit)."""
-    return Signal(intbv(0, min=0, max=max(n, 2)))
-
-
-def _fmt_signal(fmt: Format) -> Signal:
-    return Signal(intbv(0, min=fmt.min, max=fmt.max + 1))
-
-
-def _reset() -> ResetSignal:
-    return ResetSignal(0, active=1, isasync=False)
-
-
-def _range(sig) -> tuple[int, int]:
-    return sig.val.min, sig.val.max - 1
 
 
 def stage_plan(n: int, cfg: FixedPointConfig, inverse: bool, bitrev_in: bool) -> list[dict]:
@@ -137,34 +117,6 @@ def fft1d_latency(n: int, cfg: FixedPointConfig | None = None) -> int:
 
 
 @block
-def _saturate(x, y, fmt: Format):
-    """``y = clamp(x)`` to ``fmt``, decided on x's top bits (all equal: x fits).  Not a
-    comparison with ``fmt.min``/``fmt.max``: converted Verilog writes constants of 2**31 and more
-    unsigned, which turns a signed comparison unsigned."""
-    w, b = len(x), fmt.bits
-    lo, hi = fmt.min, fmt.max
-    if w <= b:
-
-        @always_comb
-        def copy():
-            y.next = x
-
-        return copy
-    ones = (1 << (w - b + 1)) - 1
-
-    @always_comb
-    def clamp():
-        if x[w : b - 1] == 0 or x[w : b - 1] == ones:
-            y.next = x
-        elif x[w - 1]:
-            y.next = lo
-        else:
-            y.next = hi
-
-    return clamp
-
-
-@block
 def _trivial_rotate(i_re, i_im, cnt, t_re, t_im, plan: dict):
     """Twiddle of a stage whose twiddles are all 1 or ∓j: swap/negate, no register.
     ``t_im`` may be None (only the real part is used downstream)."""
@@ -203,21 +155,23 @@ def _complex_multiply(clk, i_re, i_im, cnt, t_re, t_im, plan: dict, tw_frac: int
     wr_rom = tuple(w[0] for w in plan["twiddle"])
     wd_rom = tuple(w[1] - w[0] for w in plan["twiddle"])
     ws_rom = tuple(w[0] + w[1] for w in plan["twiddle"])
-    re1, im1 = _signed(*_range(i_re)), _signed(*_range(i_im))
-    sum1 = _signed(_range(i_re)[0] + _range(i_im)[0], _range(i_re)[1] + _range(i_im)[1])
-    wr1 = _signed(min(wr_rom), max(wr_rom))
-    wd1 = _signed(min(wd_rom), max(wd_rom))
-    ws1 = _signed(min(ws_rom), max(ws_rom))
+    re1, im1 = signed_signal(*signal_range(i_re)), signed_signal(*signal_range(i_im))
+    sum1 = signed_signal(
+        signal_range(i_re)[0] + signal_range(i_im)[0], signal_range(i_re)[1] + signal_range(i_im)[1]
+    )
+    wr1 = signed_signal(min(wr_rom), max(wr_rom))
+    wd1 = signed_signal(min(wd_rom), max(wd_rom))
+    ws1 = signed_signal(min(ws_rom), max(ws_rom))
 
     def product(a, w):
-        (alo, ahi), (wlo, whi) = _range(a), _range(w)
+        (alo, ahi), (wlo, whi) = signal_range(a), signal_range(w)
         c = (alo * wlo, alo * whi, ahi * wlo, ahi * whi)
-        return _signed(min(c), max(c))
+        return signed_signal(min(c), max(c))
 
     k1, k2, k3 = product(sum1, wr1), product(re1, wd1), product(im1, ws1)
     half = 1 << (tw_frac - 1) if tw_frac else 0
-    pre_re = _signed(k1.val.min - k3.val.max + half, k1.val.max - k3.val.min + half)
-    pre_im = _signed(k1.val.min + k2.val.min + half, k1.val.max + k2.val.max + half)
+    pre_re = signed_signal(k1.val.min - k3.val.max + half, k1.val.max - k3.val.min + half)
+    pre_im = signed_signal(k1.val.min + k2.val.min + half, k1.val.max + k2.val.max + half)
 
     @always(clk.posedge)
     def operands():
@@ -261,42 +215,19 @@ def _complex_multiply(clk, i_re, i_im, cnt, t_re, t_im, plan: dict, tw_frac: int
 
 
 @block
-def _delay(clk, x, y, depth: int):
-    """``y`` is ``x`` delayed by ``depth`` clocks (a plain register chain, no reset)."""
-    if depth == 0:
-
-        @always_comb
-        def wire():
-            y.next = x
-
-        return wire
-    line = [Signal(intbv(0, min=y.val.min, max=y.val.max)) for _ in range(depth)]
-
-    @always(clk.posedge)
-    def shift():
-        line[0].next = x
-        for i in range(1, depth):
-            line[i].next = line[i - 1]
-
-    @always_comb
-    def tap():
-        y.next = line[depth - 1]
-
-    return shift, tap
-
-
-@block
 def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fmt: Format):
     """One part (real or imaginary) of an SDF butterfly: ``a`` waits ``span`` clocks in the
     delay line for its partner ``t``; ``a + t`` leaves at once, ``a − t`` re-enters the line and
     leaves ``span`` clocks later (both halved for the inverse, then saturated to ``fmt``)."""
-    lo, hi = min(fmt.min, _range(x)[0]), max(fmt.max, _range(x)[1])
-    line = [_signed(lo, hi) for _ in range(span)]
-    head = _signed(lo, hi)
-    t_lo, t_hi = _range(t)
-    top, bottom = (_signed(min(lo + t_lo, lo - t_hi), max(hi + t_hi, hi - t_lo)) for _ in range(2))
-    top_sat, bottom_sat = _fmt_signal(fmt), _fmt_signal(fmt)
-    clamps = (_saturate(top, top_sat, fmt), _saturate(bottom, bottom_sat, fmt))
+    lo, hi = min(fmt.min, signal_range(x)[0]), max(fmt.max, signal_range(x)[1])
+    line = [signed_signal(lo, hi) for _ in range(span)]
+    head = signed_signal(lo, hi)
+    t_lo, t_hi = signal_range(t)
+    top, bottom = (
+        signed_signal(min(lo + t_lo, lo - t_hi), max(hi + t_hi, hi - t_lo)) for _ in range(2)
+    )
+    top_sat, bottom_sat = format_signal(fmt), format_signal(fmt)
+    clamps = (saturate(top, top_sat, fmt), saturate(bottom, bottom_sat, fmt))
 
     @always_comb
     def tap():
@@ -332,8 +263,8 @@ def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fm
 
 def _twiddled_range(i_re, i_im, plan: dict, tw_frac: int) -> tuple[int, int]:
     """Bounds of either part of ``t = round(b · W)`` for every input and twiddle of the stage."""
-    lo = min(_range(i_re)[0], _range(i_im)[0])
-    hi = max(_range(i_re)[1], _range(i_im)[1])
+    lo = min(signal_range(i_re)[0], signal_range(i_im)[0])
+    hi = max(signal_range(i_re)[1], signal_range(i_im)[1])
     if not plan["multiplier"]:
         return min(lo, -hi), max(hi, -lo)
     mag = max(abs(lo), abs(hi)) * max(abs(w) for tw in plan["twiddle"] for w in tw)
@@ -365,22 +296,22 @@ def fft_stage(
     cnt = Signal(modbv(0)[_log2(n) :])
     second, t_valid, t_second, pair, low_out = (Signal(bool(0)) for _ in range(5))
     low_line = [Signal(bool(0)) for _ in range(span)]
-    x_re = _signed(*_range(i_re))
+    x_re = signed_signal(*signal_range(i_re))
     t_range = _twiddled_range(i_re, i_im, plan, tw_frac)
-    t_re = _signed(*t_range)
-    t_im = None if o_im is None else _signed(*t_range)
+    t_re = signed_signal(*t_range)
+    t_im = None if o_im is None else signed_signal(*t_range)
     if plan["multiplier"]:
         twiddle = _complex_multiply(clk, i_re, i_im, cnt, t_re, t_im, plan, tw_frac)
     else:
         twiddle = _trivial_rotate(i_re, i_im, cnt, t_re, t_im, plan)
     lanes = [
-        _delay(clk, i_re, x_re, depth),
+        delay_line(clk, i_re, x_re, depth),
         _butterfly_lane(clk, pair, low_out, x_re, t_re, o_re, span=span, inverse=inverse, fmt=fmt),
     ]
     if o_im is not None:
-        x_im = _signed(*_range(i_im))
+        x_im = signed_signal(*signal_range(i_im))
         lanes += [
-            _delay(clk, i_im, x_im, depth),
+            delay_line(clk, i_im, x_im, depth),
             _butterfly_lane(
                 clk, pair, low_out, x_im, t_im, o_im, span=span, inverse=inverse, fmt=fmt
             ),
@@ -442,13 +373,13 @@ def fft1d_signals(n: int, fmt: Format, in_fmt: Format | None = None) -> dict:
     in_fmt = in_fmt or fmt
     return {
         "clk": Signal(bool(0)),
-        "rst": _reset(),
+        "rst": sync_reset(),
         "in_valid": Signal(bool(0)),
-        "in_re": _fmt_signal(in_fmt),
-        "in_im": _fmt_signal(in_fmt),
+        "in_re": format_signal(in_fmt),
+        "in_im": format_signal(in_fmt),
         "out_valid": Signal(bool(0)),
-        "out_re": _fmt_signal(fmt),
-        "out_im": _fmt_signal(fmt),
+        "out_re": format_signal(fmt),
+        "out_im": format_signal(fmt),
     }
 
 
@@ -481,8 +412,8 @@ def fft1d(
     fmt = fmt or cfg.spectrum
     plan = stage_plan(n, cfg, inverse, bitrev_in)
     valid = [in_valid] + [Signal(bool(0)) for _ in plan[:-1]] + [out_valid]
-    re = [in_re] + [_fmt_signal(fmt) for _ in plan[:-1]] + [out_re]
-    im = [in_im] + [_fmt_signal(fmt) for _ in plan[:-1]] + [out_im]
+    re = [in_re] + [format_signal(fmt) for _ in plan[:-1]] + [out_re]
+    im = [in_im] + [format_signal(fmt) for _ in plan[:-1]] + [out_im]
     return [
         fft_stage(
             clk,
@@ -532,51 +463,14 @@ def rfft2_signals(n: int, cfg: FixedPointConfig | None = None) -> dict:
     cfg = cfg or FixedPointConfig()
     return {
         "clk": Signal(bool(0)),
-        "rst": _reset(),
+        "rst": sync_reset(),
         "in_valid": Signal(bool(0)),
-        "in_x": _fmt_signal(cfg.activation),
+        "in_x": format_signal(cfg.activation),
         "out_valid": Signal(bool(0)),
         "out_f": Signal(intbv(0, min=0, max=n * (n // 2 + 1))),
-        "out_re": _fmt_signal(cfg.spectrum),
-        "out_im": _fmt_signal(cfg.spectrum),
+        "out_re": format_signal(cfg.spectrum),
+        "out_im": format_signal(cfg.spectrum),
     }
-
-
-@block
-def _align(clk, x, y, shift: int):
-    """Activation → spectrum scale: ``round_shift(x, shift)`` (exact left shift if negative)."""
-    if shift > 0:
-        half = 1 << (shift - 1)
-
-        @always(clk.posedge)
-        def scale():
-            y.next = (x + half) >> shift
-    else:
-        left = -shift
-
-        @always(clk.posedge)
-        def scale():
-            y.next = x << left
-
-    return scale
-
-
-@block
-def _delay_bits(clk, rst, x, y, depth: int):
-    """``y`` is ``x`` delayed by ``depth`` ≥ 1 clocks (shift register with reset)."""
-    line = [Signal(bool(0)) for _ in range(depth)]
-
-    @always_seq(clk.posedge, reset=rst)
-    def shift():
-        line[0].next = x
-        for i in range(1, depth):
-            line[i].next = line[i - 1]
-
-    @always_comb
-    def tap():
-        y.next = line[depth - 1]
-
-    return shift, tap
 
 
 @block
@@ -642,10 +536,10 @@ def rfft2_unit(
 
     # input: alignment register, tile position, start-of-last-row trigger
     x_valid, x_trig, x_par = (Signal(bool(0)) for _ in range(3))
-    x_re, x_im = _signed(*aligned), _signed(0, 0)
+    x_re, x_im = signed_signal(*aligned), signed_signal(0, 0)
     icol, irow = Signal(modbv(0)[b:]), Signal(modbv(0)[b:])
     ipar = Signal(bool(0))
-    align = _align(clk, in_x, x_re, shift)
+    align = round_shift_register(clk, in_x, x_re, shift)
 
     @always_seq(clk.posedge, reset=rst)
     def input_position():
@@ -665,7 +559,7 @@ def rfft2_unit(
 
     # row pass → transpose RAM
     r_valid = Signal(bool(0))
-    r_re, r_im = _fmt_signal(spec), _fmt_signal(spec)
+    r_re, r_im = format_signal(spec), format_signal(spec)
     rows = fft1d(
         clk,
         rst,
@@ -709,11 +603,11 @@ def rfft2_unit(
 
     # column reads: start N−2 clocks before the tile's last row leaves the row pass
     start, start_par = Signal(bool(0)), Signal(bool(0))
-    trigger = _delay_bits(clk, rst, x_trig, start, lat + 1 - n)
-    parity = _delay_bits(clk, rst, x_par, start_par, lat + 1 - n)
+    trigger = delay_bits(clk, rst, x_trig, start, lat + 1 - n)
+    parity = delay_bits(clk, rst, x_par, start_par, lat + 1 - n)
     ractive, rpar, c_valid = (Signal(bool(0)) for _ in range(3))
     rp, rv, ru = (Signal(modbv(0)[b:]) for _ in range(3))
-    c_re, c_im = _fmt_signal(spec), _fmt_signal(spec)
+    c_re, c_im = format_signal(spec), format_signal(spec)
     ram = _transpose_ram(clk, we, waddr, r_re, r_im, raddr, c_re, c_im)
 
     @always_seq(clk.posedge, reset=rst)
@@ -741,7 +635,7 @@ def rfft2_unit(
 
     # column pass → output bins
     o_valid = Signal(bool(0))
-    o_re, o_im = _fmt_signal(spec), _fmt_signal(spec)
+    o_re, o_im = format_signal(spec), format_signal(spec)
     cols = fft1d(
         clk,
         rst,
@@ -831,14 +725,14 @@ def irfft2_signals(n: int, cfg: FixedPointConfig | None = None) -> dict:
     cfg = cfg or FixedPointConfig()
     return {
         "clk": Signal(bool(0)),
-        "rst": _reset(),
+        "rst": sync_reset(),
         "in_valid": Signal(bool(0)),
         "in_f": Signal(intbv(0, min=0, max=n * (n // 2 + 1))),
-        "in_re": _fmt_signal(cfg.product),
-        "in_im": _fmt_signal(cfg.product),
+        "in_re": format_signal(cfg.product),
+        "in_im": format_signal(cfg.product),
         "out_valid": Signal(bool(0)),
         "out_n": Signal(intbv(0, min=0, max=n * n)),
-        "out_x": _fmt_signal(cfg.product),
+        "out_x": format_signal(cfg.product),
     }
 
 
@@ -890,7 +784,7 @@ def irfft2_unit(
     cp, cv = Signal(modbv(0)[b:]), Signal(modbv(0)[b:])
     c_off = Signal(intbv(0, min=0, max=bins))
     c_f = Signal(intbv(0, min=0, max=1 << fbits))
-    c_re, c_im = _fmt_signal(prod), _fmt_signal(prod)
+    c_re, c_im = format_signal(prod), format_signal(prod)
     ram_a = _transpose_ram(clk, a_we, a_waddr, in_re, in_im, a_raddr, c_re, c_im)
 
     @always_comb
@@ -932,7 +826,7 @@ def irfft2_unit(
 
     # inverse column FFTs → RAM B; the last column's first output starts the row pass
     m_valid = Signal(bool(0))
-    m_re, m_im = _fmt_signal(prod), _fmt_signal(prod)
+    m_re, m_im = format_signal(prod), format_signal(prod)
     cols = fft1d(
         clk,
         rst,
@@ -953,7 +847,7 @@ def irfft2_unit(
     b_waddr, b_raddr = Signal(intbv(0)[2 * b + 1 :]), Signal(intbv(0)[2 * b + 1 :])
     ractive, rpar, d_valid, d_real, d_conj = (Signal(bool(0)) for _ in range(5))
     rp, ru, rv = (Signal(modbv(0)[b:]) for _ in range(3))
-    d_re, d_im = _fmt_signal(prod), _fmt_signal(prod)
+    d_re, d_im = format_signal(prod), format_signal(prod)
     ram_b = _transpose_ram(clk, m_valid, b_waddr, m_re, m_im, b_raddr, d_re, d_im)
 
     @always_seq(clk.posedge, reset=rst)
@@ -997,9 +891,9 @@ def irfft2_unit(
 
     # Hermitian extension → inverse row FFT → raster output
     h_valid = Signal(bool(0))
-    h_re, h_im = _fmt_signal(prod), _signed(prod.min, -prod.min)
+    h_re, h_im = format_signal(prod), signed_signal(prod.min, -prod.min)
     y_valid = Signal(bool(0))
-    y_re = _fmt_signal(prod)
+    y_re = format_signal(prod)
     rows = fft1d(
         clk,
         rst,

@@ -53,18 +53,19 @@ from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv
 
 from codesign.hdl.buffers import buffer_address
 from codesign.hdl.rom import rom
-from codesign.spectral.fixedpoint import FixedPointConfig
-from codesign.spectral.hdl.fft import (
-    _align,
-    _bits,
-    _delay,
-    _delay_bits,
-    _fmt_signal,
-    _range,
-    _reset,
-    _saturate,
-    _signed,
+from codesign.hdl.signals import (
+    delay_bits,
+    delay_line,
+    format_signal,
+    pick,
+    round_shift_register,
+    saturate,
+    signal_range,
+    signed_bits,
+    signed_signal,
+    sync_reset,
 )
+from codesign.spectral.fixedpoint import FixedPointConfig
 
 __all__ = [
     "hadamard_engine",
@@ -158,7 +159,7 @@ def hadamard_plan(lm, cfg: FixedPointConfig | None = None, ports: int = 1) -> di
     memories = {
         "kernel": (P, cycles, sum(width for _, width in layout.values())),
         "spectrum": (arch.banks, 2 << addr_bits, 2 * s.bits),
-        "accumulator": (2 * P, 1 << acc_bits, 2 * _bits(*accumulator)),
+        "accumulator": (2 * P, 1 << acc_bits, 2 * signed_bits(*accumulator)),
     }
     return {
         "pes": P,
@@ -184,13 +185,13 @@ def hadamard_signals(lm, cfg: FixedPointConfig | None = None) -> dict:
     bit = lambda: Signal(bool(0))  # noqa: E731
     return {
         "clk": bit(),
-        "rst": _reset(),
+        "rst": sync_reset(),
         "wr_en": bit(),
         "wr_bank": Signal(intbv(0)[g["bank_bits"] :]),
         "wr_addr": Signal(intbv(0)[g["addr_bits"] :]),
         "wr_buf": bit(),
-        "wr_re": _fmt_signal(cfg.spectrum),
-        "wr_im": _fmt_signal(cfg.spectrum),
+        "wr_re": format_signal(cfg.spectrum),
+        "wr_im": format_signal(cfg.spectrum),
         "start": bit(),
         "start_buf": bit(),
         "done": bit(),
@@ -199,8 +200,8 @@ def hadamard_signals(lm, cfg: FixedPointConfig | None = None) -> dict:
         "rd_addr": Signal(intbv(0)[g["acc_bits"] :]),
         "rd_buf": bit(),
         "rd_valid": bit(),
-        "rd_re": _fmt_signal(cfg.product),
-        "rd_im": _fmt_signal(cfg.product),
+        "rd_re": format_signal(cfg.product),
+        "rd_im": format_signal(cfg.product),
     }
 
 
@@ -319,26 +320,12 @@ def _bank_address(clk, buf, addr, raddr):
 
 
 @block
-def _pick(prev, cand, key, out, *, index: int):
-    """``out = cand if key == index else prev`` (one link of a multiplexer chain)."""
-
-    @always_comb
-    def pick():
-        if key == index:
-            out.next = cand
-        else:
-            out.next = prev
-
-    return pick
-
-
-@block
 def _select(clk, key, cands, out):
     """``out`` ← ``cands[key]``, registered (a chain of two-input multiplexers)."""
     tail, links = cands[0], []
     for i in range(1, len(cands)):
         nxt = Signal(intbv(0, min=out.val.min, max=out.val.max))
-        links.append(_pick(tail, cands[i], key, nxt, index=i))
+        links.append(pick(tail, cands[i], key, nxt, index=i))
         tail = nxt
 
     @always(clk.posedge)
@@ -352,9 +339,9 @@ def _select(clk, key, cands, out):
 
 
 def _product_signal(a, b) -> Signal:
-    (alo, ahi), (blo, bhi) = _range(a), _range(b)
+    (alo, ahi), (blo, bhi) = signal_range(a), signal_range(b)
     c = (alo * blo, alo * bhi, ahi * blo, ahi * bhi)
-    return _signed(min(c), max(c))
+    return signed_signal(min(c), max(c))
 
 
 @block
@@ -363,9 +350,15 @@ def _complex_mac(clk, x_re, x_im, c, dc, cd, p_re, p_im):
     ``k1 = c(a+b)``, ``k2 = a(d−c)``, ``k3 = b(c+d)`` (25 × 16, 24 × 17, 24 × 17 bits by default,
     one DSP48E1 each), then ``Re = k1 − k3``, ``Im = k1 + k2``.  ``dc``, ``cd`` are ``d − c`` and
     ``c + d``, aligned with ``x``."""
-    a1, b1 = _signed(*_range(x_re)), _signed(*_range(x_im))
-    s1 = _signed(_range(x_re)[0] + _range(x_im)[0], _range(x_re)[1] + _range(x_im)[1])
-    c1, dc1, cd1 = _signed(*_range(c)), _signed(*_range(dc)), _signed(*_range(cd))
+    a1, b1 = signed_signal(*signal_range(x_re)), signed_signal(*signal_range(x_im))
+    s1 = signed_signal(
+        signal_range(x_re)[0] + signal_range(x_im)[0], signal_range(x_re)[1] + signal_range(x_im)[1]
+    )
+    c1, dc1, cd1 = (
+        signed_signal(*signal_range(c)),
+        signed_signal(*signal_range(dc)),
+        signed_signal(*signal_range(cd)),
+    )
     k1, k2, k3 = _product_signal(s1, c1), _product_signal(a1, dc1), _product_signal(b1, cd1)
 
     @always(clk.posedge)
@@ -409,9 +402,9 @@ def _accumulator(
     we = [Signal(bool(0)) for _ in range(2)]
     v2, first2, buf2, w_valid = (Signal(bool(0)) for _ in range(4))
     addr2, w_addr = Signal(intbv(0)[aw:]), Signal(intbv(0)[aw:])
-    old_re, old_im, w_re, w_im = (_signed(*acc_range) for _ in range(4))
-    p_lo, p_hi = _range(p_re)
-    new_re, new_im = (_signed(acc_range[0] + p_lo, acc_range[1] + p_hi) for _ in range(2))
+    old_re, old_im, w_re, w_im = (signed_signal(*acc_range) for _ in range(4))
+    p_lo, p_hi = signal_range(p_re)
+    new_re, new_im = (signed_signal(acc_range[0] + p_lo, acc_range[1] + p_hi) for _ in range(2))
     rams = [
         _complex_ram(clk, we[q], addr2, new_re, new_im, raddr[q], q_re[q], q_im[q])
         for q in range(2)
@@ -501,13 +494,13 @@ def _processing_element(
     v3, first3, buf3 = (Signal(bool(0)) for _ in range(3))
     bank3, bank4 = Signal(intbv(0)[len(bank) :]), Signal(intbv(0)[len(bank) :])
     acc3, acc7 = Signal(intbv(0)[len(acc) :]), Signal(intbv(0)[len(acc) :])
-    (rlo, rhi), (ilo, ihi) = _range(w_re), _range(w_im)
-    c3, c5 = _signed(rlo, rhi), _signed(rlo, rhi)
-    dc3, dc5 = _signed(ilo - rhi, ihi - rlo), _signed(ilo - rhi, ihi - rlo)
-    cd3, cd5 = _signed(rlo + ilo, rhi + ihi), _signed(rlo + ilo, rhi + ihi)
-    x_re, x_im = _signed(*_range(bank_re[0])), _signed(*_range(bank_im[0]))
+    (rlo, rhi), (ilo, ihi) = signal_range(w_re), signal_range(w_im)
+    c3, c5 = signed_signal(rlo, rhi), signed_signal(rlo, rhi)
+    dc3, dc5 = signed_signal(ilo - rhi, ihi - rlo), signed_signal(ilo - rhi, ihi - rlo)
+    cd3, cd5 = signed_signal(rlo + ilo, rhi + ihi), signed_signal(rlo + ilo, rhi + ihi)
+    x_re, x_im = signed_signal(*signal_range(bank_re[0])), signed_signal(*signal_range(bank_im[0]))
     v7, first7, buf7 = (Signal(bool(0)) for _ in range(3))
-    p_re, p_im = _signed(*plan["product"]), _signed(*plan["product"])
+    p_re, p_im = signed_signal(*plan["product"]), signed_signal(*plan["product"])
 
     @always_seq(clk.posedge, reset=rst)
     def issue_control():
@@ -524,16 +517,20 @@ def _processing_element(
         cd3.next = w_re + w_im
 
     operand = (
-        _delay(clk, bank3, bank4, 1),
+        delay_line(clk, bank3, bank4, 1),
         _select(clk, bank4, bank_re, x_re),
         _select(clk, bank4, bank_im, x_im),
     )
-    weight = (_delay(clk, c3, c5, 2), _delay(clk, dc3, dc5, 2), _delay(clk, cd3, cd5, 2))
+    weight = (
+        delay_line(clk, c3, c5, 2),
+        delay_line(clk, dc3, dc5, 2),
+        delay_line(clk, cd3, cd5, 2),
+    )
     control = (
-        _delay_bits(clk, rst, v3, v7, 4),
-        _delay_bits(clk, rst, first3, first7, 4),
-        _delay_bits(clk, rst, buf3, buf7, 4),
-        _delay(clk, acc3, acc7, 4),
+        delay_bits(clk, rst, v3, v7, 4),
+        delay_bits(clk, rst, first3, first7, 4),
+        delay_bits(clk, rst, buf3, buf7, 4),
+        delay_line(clk, acc3, acc7, 4),
     )
     mac = _complex_mac(clk, x_re, x_im, c5, dc5, cd5, p_re, p_im)
     accumulate = _accumulator(
@@ -579,14 +576,17 @@ def _readout(
     accumulator), RAM read, PE/parity select, rounding, saturation.  ``acc_re[2·pe + parity]``."""
     rq_en = Signal(bool(0))
     key1, key2 = (Signal(intbv(0)[len(rd_pe) + 1 :]) for _ in range(2))
-    sel_re, sel_im = _signed(*_range(acc_re[0])), _signed(*_range(acc_im[0]))
+    sel_re, sel_im = (
+        signed_signal(*signal_range(acc_re[0])),
+        signed_signal(*signal_range(acc_im[0])),
+    )
     half = (1 << (shift - 1)) if shift > 0 else 0
-    lo, hi = _range(sel_re)
+    lo, hi = signal_range(sel_re)
     span = (
         ((lo + half) >> shift, (hi + half) >> shift) if shift >= 0 else (lo << -shift, hi << -shift)
     )
-    round_re, round_im = _signed(*span), _signed(*span)
-    sat_re, sat_im = _fmt_signal(fmt), _fmt_signal(fmt)
+    round_re, round_im = signed_signal(*span), signed_signal(*span)
+    sat_re, sat_im = format_signal(fmt), format_signal(fmt)
 
     @always_seq(clk.posedge, reset=rst)
     def request_control():
@@ -605,15 +605,15 @@ def _readout(
     return (
         request_control,
         request,
-        _delay(clk, key1, key2, 1),
+        delay_line(clk, key1, key2, 1),
         _select(clk, key2, acc_re, sel_re),
         _select(clk, key2, acc_im, sel_im),
-        _align(clk, sel_re, round_re, shift),
-        _align(clk, sel_im, round_im, shift),
-        _saturate(round_re, sat_re, fmt),
-        _saturate(round_im, sat_im, fmt),
+        round_shift_register(clk, sel_re, round_re, shift),
+        round_shift_register(clk, sel_im, round_im, shift),
+        saturate(round_re, sat_re, fmt),
+        saturate(round_im, sat_im, fmt),
         output,
-        _delay_bits(clk, rst, rq_en, rd_valid, READOUT_LATENCY - 1),
+        delay_bits(clk, rst, rq_en, rd_valid, READOUT_LATENCY - 1),
     )
 
 
@@ -680,8 +680,8 @@ def hadamard_engine(
     waddr = [Signal(intbv(0)[g["addr_bits"] + 1 :]) for _ in ports]
     we = [Signal(bool(0)) for _ in range(B)]
     raddr = [Signal(intbv(0)[g["addr_bits"] + 1 :]) for _ in range(B)]
-    bank_re = [_fmt_signal(cfg.spectrum) for _ in range(B)]
-    bank_im = [_fmt_signal(cfg.spectrum) for _ in range(B)]
+    bank_re = [format_signal(cfg.spectrum) for _ in range(B)]
+    bank_im = [format_signal(cfg.spectrum) for _ in range(B)]
     writes = [buffer_address(wr_buf, port[2], waddr[u]) for u, port in enumerate(ports)]
     banks = []
     for b in range(B):
@@ -698,9 +698,9 @@ def hadamard_engine(
     slot = Signal(intbv(0, min=0, max=max(cycles, 2)))
     control = (
         _slot_counter(clk, rst, start, start_buf, run, slot, buf, last, cycles=cycles),
-        _delay_bits(clk, rst, run, run_k, 1),
-        _delay_bits(clk, rst, buf, buf_k, 1),
-        _delay_bits(clk, rst, last, done, PIPELINE_DEPTH),
+        delay_bits(clk, rst, run, run_k, 1),
+        delay_bits(clk, rst, buf, buf_k, 1),
+        delay_bits(clk, rst, last, done, PIPELINE_DEPTH),
     )
 
     # kernel memories
@@ -710,8 +710,8 @@ def hadamard_engine(
     bank = [Signal(intbv(0)[g["bank_bits"] :]) for _ in range(P)]
     addr = [Signal(intbv(0)[g["addr_bits"] :]) for _ in range(P)]
     acc = [Signal(intbv(0)[g["acc_bits"] :]) for _ in range(P)]
-    w_re = [_fmt_signal(cfg.conv_weight) for _ in range(P)]
-    w_im = [_fmt_signal(cfg.conv_weight) for _ in range(P)]
+    w_re = [format_signal(cfg.conv_weight) for _ in range(P)]
+    w_im = [format_signal(cfg.conv_weight) for _ in range(P)]
     kernels = [
         (
             rom(clk, slot, word[p], words=g["words"][p]),
@@ -742,8 +742,8 @@ def hadamard_engine(
 
     # PEs and readout
     rq_addr = Signal(intbv(0)[g["acc_bits"] :])
-    acc_re = [_signed(*g["accumulator"]) for _ in range(2 * P)]
-    acc_im = [_signed(*g["accumulator"]) for _ in range(2 * P)]
+    acc_re = [signed_signal(*g["accumulator"]) for _ in range(2 * P)]
+    acc_im = [signed_signal(*g["accumulator"]) for _ in range(2 * P)]
     pes = [
         _processing_element(
             clk,

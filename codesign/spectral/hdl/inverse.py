@@ -12,15 +12,9 @@ from __future__ import annotations
 
 from myhdl import Signal, always_comb, always_seq, block, intbv
 
+from codesign.hdl.signals import delay_bits, delay_line, uint_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
-from codesign.spectral.hdl.fft import (
-    _delay,
-    _delay_bits,
-    _uint,
-    irfft2_latency,
-    irfft2_signals,
-    irfft2_unit,
-)
+from codesign.spectral.hdl.fft import irfft2_latency, irfft2_signals, irfft2_unit
 
 __all__ = ["inverse_stage", "inverse_stage_timing"]
 
@@ -86,20 +80,20 @@ def inverse_stage(
     first = irfft2_latency(N, cfg)["first"]
 
     run, buf_l = Signal(bool(0)), Signal(bool(0))
-    o, phase, idx = _uint(O), _uint(period), _uint(O * F)
+    o, phase, idx = uint_signal(O), uint_signal(period), uint_signal(O * F)
     ty_l = Signal(intbv(0, min=0, max=ty.max))
     tx_l = Signal(intbv(0, min=0, max=tx.max))
     used_now = Signal(bool(0))
     pe_now = Signal(intbv(0, min=0, max=rd_pe.max))
     addr_now = Signal(intbv(0, min=0, max=rd_addr.max))
     req, req_zero = Signal(bool(0)), Signal(bool(0))
-    req_f, req_o = _uint(F), _uint(O)
+    req_f, req_o = uint_signal(F), uint_signal(O)
     got, got_zero = Signal(bool(0)), Signal(bool(0))
-    got_f, got_o = _uint(F), _uint(O)
+    got_f, got_o = uint_signal(F), uint_signal(O)
     s = irfft2_signals(N, cfg)
     u_valid, u_f, u_re, u_im = s["in_valid"], s["in_f"], s["in_re"], s["in_im"]
     v_valid, v_n, v_x = s["out_valid"], s["out_n"], s["out_x"]
-    tag_o, tag_ty, tag_tx = _uint(O), _uint(ty.max), _uint(tx.max)
+    tag_o, tag_ty, tag_tx = uint_signal(O), uint_signal(ty.max), uint_signal(tx.max)
 
     @always_comb
     def index():
@@ -148,10 +142,10 @@ def inverse_stage(
         busy.next = run
 
     delays = [
-        _delay_bits(clk, rst, req, got, readout_latency),
-        _delay_bits(clk, rst, req_zero, got_zero, readout_latency),
-        _delay(clk, req_f, got_f, readout_latency),
-        _delay(clk, req_o, got_o, readout_latency),
+        delay_bits(clk, rst, req, got, readout_latency),
+        delay_bits(clk, rst, req_zero, got_zero, readout_latency),
+        delay_line(clk, req_f, got_f, readout_latency),
+        delay_line(clk, req_o, got_o, readout_latency),
     ]
 
     @always_comb
@@ -176,9 +170,9 @@ def inverse_stage(
 
     unit = irfft2_unit(clk, rst, u_valid, u_f, u_re, u_im, v_valid, v_n, v_x, n=N, cfg=cfg)
     tags = [
-        _delay(clk, tag_o, out_o, first - 1),
-        _delay(clk, tag_ty, out_ty, first - 1),
-        _delay(clk, tag_tx, out_tx, first - 1),
+        delay_line(clk, tag_o, out_o, first - 1),
+        delay_line(clk, tag_ty, out_ty, first - 1),
+        delay_line(clk, tag_tx, out_tx, first - 1),
     ]
 
     @always_comb

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from myhdl import ResetSignal, Signal, always_comb, block
 
+from codesign.hdl.signals import format_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.axis import axis_pixels_in, axis_scores_out, axis_signals
 from codesign.spectral.hdl.dense import dense_unit
 from codesign.spectral.hdl.engine import engine_signals, spectral_engine
-from codesign.spectral.hdl.fft import _fmt_signal
 
 __all__ = ["accelerator", "accelerator_signals"]
 
@@ -73,7 +73,7 @@ def accelerator(
         )
     rst = ResetSignal(1, active=1, isasync=False)
     links = [
-        (Signal(bool(0)), Signal(bool(0)), _fmt_signal(cfg.activation))
+        (Signal(bool(0)), Signal(bool(0)), format_signal(cfg.activation))
         for _ in range(len(stages) + 1)
     ]
     insts = [

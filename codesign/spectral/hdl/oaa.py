@@ -30,9 +30,9 @@ from __future__ import annotations
 
 from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv, modbv
 
+from codesign.hdl.signals import format_signal, signed_bits, signed_signal, sync_reset, uint_signal
 from codesign.spectral.conv import geometry
 from codesign.spectral.fixedpoint import FixedPointConfig, round_shift
-from codesign.spectral.hdl.fft import _bits, _fmt_signal, _reset, _signed, _uint
 
 __all__ = ["oaa_plan", "oaa_latency", "oaa_signals", "oaa_unit", "oaa_packed", "oaa_packed_signals"]
 
@@ -86,7 +86,7 @@ def oaa_plan(
         "contributions": contributions,
         "acc_min": acc_min,
         "acc_max": acc_max,
-        "acc_bits": _bits(acc_min, acc_max),
+        "acc_bits": signed_bits(acc_min, acc_max),
         "shift": cfg.product.frac - cfg.activation.frac,
         "outputs": O * Hp * Wp,
     }
@@ -132,12 +132,12 @@ def oaa_signals(
     plan = oaa_plan(O, H, W, K, N, pool, units, cfg)
     sig = {
         "clk": Signal(bool(0)),
-        "rst": _reset(),
+        "rst": sync_reset(),
         "in_valid": [Signal(bool(0)) for _ in range(units)],
     }
     for name, n in _port_ranges(O, N, plan).items():
-        sig[f"in_{name}"] = [_uint(n) for _ in range(units)]
-    sig["in_x"] = [_fmt_signal(cfg.product) for _ in range(units)]
+        sig[f"in_{name}"] = [uint_signal(n) for _ in range(units)]
+    sig["in_x"] = [format_signal(cfg.product) for _ in range(units)]
     sig.update(_output_signals(O, plan, cfg))
     return sig
 
@@ -148,10 +148,10 @@ def _output_signals(O: int, plan: dict, cfg: FixedPointConfig) -> dict:
         "in_ready": Signal(bool(0)),
         "out_valid": Signal(bool(0)),
         "out_ready": Signal(bool(0)),
-        "out_o": _uint(O),
-        "out_y": _uint(plan["Hp"]),
-        "out_x": _uint(plan["Wp"]),
-        "out_v": _fmt_signal(cfg.activation),
+        "out_o": uint_signal(O),
+        "out_y": uint_signal(plan["Hp"]),
+        "out_x": uint_signal(plan["Wp"]),
+        "out_v": format_signal(cfg.activation),
     }
 
 
@@ -252,7 +252,7 @@ def _map_bank(
     rng = (fin_q.min, fin_q.max)
     mine, w_en, w_sel, fwd = (Signal(bool(0)) for _ in range(4))
     w_we0, w_we1, c_mine0, c_mine1 = (Signal(bool(0)) for _ in range(4))
-    w_addr = _uint(depth)
+    w_addr = uint_signal(depth)
     w_x = Signal(intbv(0, min=req_x.min, max=req_x.max))
     rd0, rd1, operand, w_sum, fwd_val = (Signal(intbv(0, min=rng[0], max=rng[1])) for _ in range(5))
     ports, rams = [], []
@@ -260,7 +260,7 @@ def _map_bank(
         ((rd0, w_we0, c_mine0, fin0), (rd1, w_we1, c_mine1, fin1))
     ):
         ren, we = Signal(bool(0)), Signal(bool(0))
-        raddr, waddr = _uint(depth), _uint(depth)
+        raddr, waddr = uint_signal(depth), uint_signal(depth)
         wdata = Signal(intbv(0, min=rng[0], max=rng[1]))
         ports.append(
             _ram_ports(
@@ -406,7 +406,7 @@ def _stream(
     wx = ((plan["tiles_w"] - 1) * L + N - 1).bit_length() + 1
     a_valid, a_sel, req, req_sel, clr = (Signal(bool(0)) for _ in range(5))
     a_yy, a_xx = Signal(modbv(0)[wy:]), Signal(modbv(0)[wx:])
-    a_base, req_addr = _uint(depth), _uint(depth)
+    a_base, req_addr = uint_signal(depth), uint_signal(depth)
     a_x = Signal(intbv(0, min=x.min, max=x.max))
     req_x = Signal(intbv(0, min=x.min, max=x.max))
     req_bank = Signal(intbv(0)[2:]) if pool == 2 else None
@@ -505,7 +505,7 @@ def _pixel(clk, advance, word, bias, q, *, shift: int, lo: int, hi: int):
         t_lo, t_hi = t_lo >> shift, t_hi >> shift
     else:
         t_lo, t_hi = t_lo << -shift, t_hi << -shift
-    t = _signed(t_lo, t_hi)
+    t = signed_signal(t_lo, t_hi)
 
     @always(clk.posedge)
     def select():
@@ -629,7 +629,7 @@ def oaa_unit(
 
     # accumulation side: image buffer select and the finish token behind the last sample
     acc_sel, scrub = Signal(bool(0)), Signal(bool(1))
-    scrub_addr = _uint(depth)
+    scrub_addr = uint_signal(depth)
     tok_a, tok_b, tok_c, tsel_a, tsel_b, tsel_c = (Signal(bool(0)) for _ in range(6))
 
     @always_seq(clk.posedge, reset=rst)
@@ -654,11 +654,17 @@ def oaa_unit(
 
     # finalisation pass: read address counters, one step per advancing clock
     advance, f_active, f_sel, f_last, pend, pend_sel = (Signal(bool(0)) for _ in range(6))
-    f_lane, f_o, f_py, f_px = _uint(U), _uint(O), _uint(Hp), _uint(Wp)
-    f_base, f_addr = _uint(depth), _uint(depth)
+    f_lane, f_o, f_py, f_px = uint_signal(U), uint_signal(O), uint_signal(Hp), uint_signal(Wp)
+    f_base, f_addr = uint_signal(depth), uint_signal(depth)
     f1_valid, f1_sel, c_we, c_sel = (Signal(bool(0)) for _ in range(4))
-    f1_lane, c_lane, f1_o, f1_py, f1_px = _uint(U), _uint(U), _uint(O), _uint(Hp), _uint(Wp)
-    c_addr = _uint(depth)
+    f1_lane, c_lane, f1_o, f1_py, f1_px = (
+        uint_signal(U),
+        uint_signal(U),
+        uint_signal(O),
+        uint_signal(Hp),
+        uint_signal(Wp),
+    )
+    c_addr = uint_signal(depth)
     fin0, fin1 = Signal(bool(0)), Signal(bool(0))
 
     @always_comb
@@ -772,7 +778,7 @@ def oaa_unit(
 
     # per pixel: select, bias+round, clamp; then the 2×2 max in two levels
     lo = max(0, act.min) if relu else act.min
-    f2_bias = _signed(min(bias_rom), max(bias_rom))
+    f2_bias = signed_signal(min(bias_rom), max(bias_rom))
     q = [Signal(intbv(0, min=lo, max=act.max + 1)) for _ in range(plan["banks"])]
     m = [Signal(intbv(0, min=lo, max=act.max + 1)) for _ in range(2)]
     pixels = [
@@ -790,9 +796,9 @@ def oaa_unit(
 
     # (valid, o, py, px) of stages select, round, clamp, max; then the output registers
     v2, v3, v4, v5 = (Signal(bool(0)) for _ in range(4))
-    o2, o3, o4, o5 = (_uint(O) for _ in range(4))
-    y2, y3, y4, y5 = (_uint(Hp) for _ in range(4))
-    x2, x3, x4, x5 = (_uint(Wp) for _ in range(4))
+    o2, o3, o4, o5 = (uint_signal(O) for _ in range(4))
+    y2, y3, y4, y5 = (uint_signal(Hp) for _ in range(4))
+    x2, x3, x4, x5 = (uint_signal(Wp) for _ in range(4))
 
     @always_seq(clk.posedge, reset=rst)
     def output_control():
@@ -856,9 +862,9 @@ def oaa_packed_signals(
     the packed ``in_*`` word (``in_x`` two's complement)."""
     cfg = cfg or FixedPointConfig()
     plan = oaa_plan(O, H, W, K, N, pool, units, cfg)
-    sig = {"clk": Signal(bool(0)), "rst": _reset(), "in_valid": Signal(intbv(0)[units:])}
+    sig = {"clk": Signal(bool(0)), "rst": sync_reset(), "in_valid": Signal(intbv(0)[units:])}
     for name, n in _port_ranges(O, N, plan).items():
-        sig[f"in_{name}"] = Signal(intbv(0)[units * len(_uint(n)) :])
+        sig[f"in_{name}"] = Signal(intbv(0)[units * len(uint_signal(n)) :])
     sig["in_x"] = Signal(intbv(0)[units * cfg.product.bits :])
     sig.update(_output_signals(O, plan, cfg))
     return sig

@@ -18,10 +18,10 @@ from myhdl import Signal, Simulation, StopSimulation, always, delay, instance
 
 from codesign.eda.tools import run_tool
 from codesign.hdl.rom import convert
+from codesign.hdl.signals import sync_reset
 from codesign.spectral.fixedpoint import FixedPointConfig, Format, OverflowCounter
 from codesign.spectral.fxpmodel import dense_layer_fixed
 from codesign.spectral.hdl.dense import dense_plan, dense_signals, dense_timing, dense_unit
-from codesign.spectral.hdl.fft import _reset
 
 CFG = FixedPointConfig()
 NARROW = FixedPointConfig(accumulator=Format(32, 0))  # 20 full-scale products saturate it
@@ -87,7 +87,7 @@ def _simulate(p, x, gap, stall, seed):
     changed or vanished."""
     n_in, n_out = p["weight"].shape
     sig = dense_signals(n_in, n_out, p["cfg"])
-    clk, rst = Signal(bool(0)), _reset()
+    clk, rst = Signal(bool(0)), sync_reset()
     dut = dense_unit(clk, rst, **sig, **p)
     words = x.reshape(-1)
     expected = x.shape[0] * n_out
@@ -188,7 +188,7 @@ def _convert(p, path, name):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         convert(
-            dense_unit(Signal(bool(0)), _reset(), **dense_signals(n_in, n_out, p["cfg"]), **p),
+            dense_unit(Signal(bool(0)), sync_reset(), **dense_signals(n_in, n_out, p["cfg"]), **p),
             path,
             name,
         )
@@ -424,7 +424,7 @@ def test_plan_words():
 
 def test_rejects_what_it_cannot_build():
     p = _small("dense")
-    sig = lambda: dict(clk=Signal(bool(0)), rst=_reset(), **dense_signals(20, 7))  # noqa: E731
+    sig = lambda: dict(clk=Signal(bool(0)), rst=sync_reset(), **dense_signals(20, 7))  # noqa: E731
     with pytest.raises(ValueError, match="n_in × n_out"):
         dense_unit(**sig(), **dict(p, weight=p["weight"].reshape(-1)))
     with pytest.raises(ValueError, match="macs must be an integer >= 1"):

@@ -11,6 +11,7 @@ import pytest
 from myhdl import Cosimulation, Signal, Simulation, StopSimulation, always, block, delay, instance
 
 from codesign.eda.tools import find_myhdl_vpi, find_tool, run_tool
+from codesign.hdl.signals import sync_reset
 from codesign.spectral import schedule as sch
 from codesign.spectral.admm import project
 from codesign.spectral.arch import SpectralArch
@@ -18,7 +19,6 @@ from codesign.spectral.conv import geometry, tiles_of
 from codesign.spectral.dse import SpectralTask, assign
 from codesign.spectral.fixedpoint import FixedPointConfig, OverflowCounter, rfft2_fixed
 from codesign.spectral.hdl.feed import front_end, front_end_signals, front_end_timing
-from codesign.spectral.hdl.fft import _reset
 
 CFG = FixedPointConfig()
 K, N, F = 5, 8, 40
@@ -87,7 +87,7 @@ def _flat(units):
 
 def _signals(C, H, units, banks, depth):
     s = front_end_signals(C, H, H, units, banks, depth, CFG)
-    flat = {"clk": Signal(bool(0)), "rst": _reset()}
+    flat = {"clk": Signal(bool(0)), "rst": sync_reset()}
     for k, v in s.items():
         if isinstance(v, list):
             flat.update({f"{k}{u}": x for u, x in enumerate(v)})

@@ -11,8 +11,8 @@ import pytest
 from myhdl import Signal, Simulation, StopSimulation, always, delay, instance, intbv
 
 from codesign.eda.tools import run_tool
+from codesign.hdl.signals import format_signal, sync_reset
 from codesign.spectral.fixedpoint import FixedPointConfig, OverflowCounter, irfft2_fixed
-from codesign.spectral.hdl.fft import _fmt_signal, _reset
 from codesign.spectral.hdl.inverse import inverse_stage, inverse_stage_timing
 
 CFG = FixedPointConfig()
@@ -40,7 +40,7 @@ def _plan(O, P, seed):
 def _signals(O, P):
     return dict(
         clk=Signal(bool(0)),
-        rst=_reset(),
+        rst=sync_reset(),
         start=Signal(bool(0)),
         start_buf=Signal(bool(0)),
         ty=Signal(intbv(0, min=0, max=8)),
@@ -49,14 +49,14 @@ def _signals(O, P):
         rd_pe=Signal(intbv(0, min=0, max=max(P, 2))),
         rd_addr=Signal(intbv(0, min=0, max=O * F)),
         rd_buf=Signal(bool(0)),
-        rd_re=_fmt_signal(CFG.product),
-        rd_im=_fmt_signal(CFG.product),
+        rd_re=format_signal(CFG.product),
+        rd_im=format_signal(CFG.product),
         out_valid=Signal(bool(0)),
         out_o=Signal(intbv(0, min=0, max=max(O, 2))),
         out_ty=Signal(intbv(0, min=0, max=8)),
         out_tx=Signal(intbv(0, min=0, max=8)),
         out_n=Signal(intbv(0, min=0, max=N * N)),
-        out_x=_fmt_signal(CFG.product),
+        out_x=format_signal(CFG.product),
         reads_done=Signal(bool(0)),
         done=Signal(bool(0)),
         busy=Signal(bool(0)),
