@@ -19,7 +19,8 @@ from myhdl import Simulation, StopSimulation, always, delay, instance
 from codesign.cli import main as cli
 from codesign.data import load_bundled
 from codesign.eda.boards import load_board
-from codesign.spectral.generate import cosim_layer, generate_layer
+from codesign.spectral.cosim import cosim_layer
+from codesign.spectral.generate import generate_layer
 from codesign.spectral.hdl.hadamard import hadamard_engine, hadamard_signals
 from codesign.spectral.mapping import map_tasks, tasks_from_model
 from codesign.spectral.model import load_model, save_model

@@ -47,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from codesign.errors import CodesignError
+
 __all__ = [
     "BUNDLED_FILE",
     "BUNDLED_ROWS",
@@ -94,7 +96,7 @@ _IDX_TYPES = {
 }
 
 
-class DataError(ValueError):
+class DataError(CodesignError, ValueError):
     """Input data is missing, malformed or inconsistent."""
 
 

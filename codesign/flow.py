@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from codesign.errors import CodesignError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -31,29 +33,10 @@ else:  # pragma: no cover
 
 from codesign.artifacts import write_json
 
-__all__ = ["Step", "FlowError", "tree_hash", "run_steps", "load_config", "CONFIG_KEYS"]
-
-CONFIG_KEYS = {
-    "prune": {
-        "density",
-        "dense_density",
-        "layer_density",
-        "balanced",
-        "epochs",
-        "retrain_epochs",
-        "admm_iterations",
-        "data",
-        "seed",
-    },
-    "map": {"board", "set", "arch"},
-    "generate": {"rtl", "top", "pixels_per_beat"},
-    "cosim": {"images", "simulator"},
-    "synth": {"enabled"},
-    "flow": {"out", "quiet"},
-}
+__all__ = ["Step", "FlowError", "tree_hash", "run_steps", "load_config"]
 
 
-class FlowError(ValueError):
+class FlowError(CodesignError, ValueError):
     """A flow configuration or state that cannot be used; names the file, key and fix."""
 
 
@@ -159,8 +142,9 @@ def _read_stamp(path: Path) -> dict | None:
     return d if isinstance(d, dict) else None
 
 
-def load_config(path: str | Path) -> dict:
-    """The flow's TOML file as ``{table: {key: value}}``, every table and key checked."""
+def load_config(path: str | Path, keys: dict[str, set]) -> dict:
+    """A flow's TOML file as ``{table: {key: value}}``, every table and key checked against
+    ``keys`` (``{table: {key, ...}}``, the system's own settings)."""
     p = Path(path)
     try:
         d = tomllib.loads(p.read_text())
@@ -168,17 +152,16 @@ def load_config(path: str | Path) -> dict:
         raise FlowError(f"{p}: flow configuration not found") from None
     except tomllib.TOMLDecodeError as e:
         raise FlowError(f"{p}: not valid TOML ({e})") from None
-    for table, keys in d.items():
-        if table not in CONFIG_KEYS:
+    for table, values in d.items():
+        if table not in keys:
             raise FlowError(
-                f"{p}: unknown table [{table}]; tables: {', '.join(f'[{t}]' for t in CONFIG_KEYS)}"
+                f"{p}: unknown table [{table}]; tables: {', '.join(f'[{t}]' for t in keys)}"
             )
-        if not isinstance(keys, dict):
+        if not isinstance(values, dict):
             raise FlowError(f"{p}: [{table}] must be a table")
-        unknown = set(keys) - CONFIG_KEYS[table]
+        unknown = set(values) - keys[table]
         if unknown:
             raise FlowError(
-                f"{p}: [{table}] has unknown keys {sorted(unknown)}; allowed: "
-                f"{sorted(CONFIG_KEYS[table])}"
+                f"{p}: [{table}] has unknown keys {sorted(unknown)}; allowed: {sorted(keys[table])}"
             )
     return d

@@ -75,21 +75,24 @@ def test_tree_hash_sees_names_and_bytes(tmp_path):
     assert tree_hash(d) != h and tree_hash(tmp_path / "missing") is None
 
 
+KEYS = {"prune": {"density"}, "map": {"board", "set"}}
+
+
 def test_config_errors_name_the_file_and_key(tmp_path):
     f = tmp_path / "flow.toml"
     f.write_text("[prune]\ndensity = 0.5\n[map]\nboard = 'vc707'\nset = ['conv2.pes=2']\n")
-    assert load_config(f)["map"]["set"] == ["conv2.pes=2"]
+    assert load_config(f, KEYS)["map"]["set"] == ["conv2.pes=2"]
     f.write_text("[prune]\ndensty = 0.5\n")
     with pytest.raises(FlowError, match=r"flow.toml: \[prune\] has unknown keys \['densty'\]"):
-        load_config(f)
+        load_config(f, KEYS)
     f.write_text("[synthesis]\n")
     with pytest.raises(FlowError, match="unknown table"):
-        load_config(f)
+        load_config(f, KEYS)
     f.write_text("[prune\n")
     with pytest.raises(FlowError, match="not valid TOML"):
-        load_config(f)
+        load_config(f, KEYS)
     with pytest.raises(FlowError, match="not found"):
-        load_config(tmp_path / "none.toml")
+        load_config(tmp_path / "none.toml", KEYS)
 
 
 def test_flow_cli_resumes_and_takes_its_settings_from_toml(tmp_path):

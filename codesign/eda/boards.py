@@ -13,17 +13,20 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from codesign.errors import CodesignError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Board", "BoardError", "load_board", "list_boards", "boards_dir"]
+__all__ = ["Board", "BoardError", "load_board", "list_boards", "boards_dir", "FAMILIES"]
 
-FAMILIES = ("artix7", "kintex7", "virtex7", "spartan7", "zynq7")
+FAMILIES = {"artix7": "xc7", "kintex7": "xc7", "virtex7": "xc7", "spartan7": "xc7", "zynq7": "xc7"}
+"""The board families a board file may name, each with its ``synth_xilinx -family``."""
 
 
-class BoardError(ValueError):
+class BoardError(CodesignError, ValueError):
     """A board that cannot be used; the message names the file and field."""
 
 
@@ -100,7 +103,9 @@ def _parse(path: Path) -> Board:
             f"such as xc7a100tcsg324-1"
         )
     if kw["family"] not in FAMILIES:
-        raise BoardError(f"{path}: field 'family' is '{kw['family']}', expected one of {FAMILIES}")
+        raise BoardError(
+            f"{path}: field 'family' is '{kw['family']}', expected one of {tuple(FAMILIES)}"
+        )
     for k in ("lut", "ff", "dsp", "bram36"):
         v = _get(d, k, int, path)
         if v <= 0:

@@ -21,7 +21,6 @@ bench in Icarus; the events are in ``build/codesign_accel_<top>_<version>/sim/ev
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -32,6 +31,8 @@ import numpy as np
 
 from codesign.artifacts import atomic_directory, write_json
 from codesign.eda.boards import Board, load_board
+from codesign.eda.manifest import ACCELERATOR, read_manifest
+from codesign.errors import CodesignError
 
 __all__ = [
     "ExportError",
@@ -49,10 +50,9 @@ EXPORT_FORMAT = "codesign-export"
 EXPORT_VERSION = 1
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-class ExportError(ValueError):
+class ExportError(CodesignError, ValueError):
     """An RTL directory or option that cannot be exported; names the file/field and the fix."""
 
 
@@ -84,93 +84,18 @@ def _render(name: str, **values) -> str:
 # the RTL directory
 
 
-def _relpath(value, mp: Path, field: str) -> str:
-    """A file named in the manifest: relative, inside the directory, and safe to put unquoted
-    into Tcl, bash and YAML."""
-    if not isinstance(value, str) or not value:
-        raise ExportError(f"{mp}: field '{field}' must be a file name, got {value!r}")
-    parts = value.split("/")
-    if (
-        value.startswith("/")
-        or any(p in ("", ".", "..") for p in parts)
-        or not all(_NAME.fullmatch(p) for p in parts)
-    ):
-        raise ExportError(
-            f"{mp}: field '{field}' is '{value}'; expected a relative path inside the "
-            f"RTL directory of letters, digits, '_', '.', '-' and '/'; re-run "
-            f"`codesign generate`"
-        )
-    if not (mp.parent / value).is_file():
-        raise ExportError(
-            f"{mp.parent / value}: listed in manifest.json ('{field}') but missing; "
-            f"re-run `codesign generate`"
-        )
-    return value
-
-
 def _load(rtl_dir) -> tuple[Path, dict, bytes]:
     """The checked manifest of an accelerator RTL directory (and its bytes)."""
-    rtl = Path(rtl_dir)
-    mp = rtl / "manifest.json"
-    if not rtl.is_dir():
-        raise ExportError(
-            f"{rtl}: not a directory; pass the directory `codesign generate --out` wrote"
-        )
-    if not mp.is_file():
-        raise ExportError(f"{mp}: missing; pass the directory `codesign generate --out` wrote")
-    raw = mp.read_bytes()
-    try:
-        man = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ExportError(f"{mp}: not valid JSON ({e}); re-run `codesign generate`") from None
-    if not isinstance(man, dict) or man.get("kind") != "accelerator":
-        raise ExportError(
-            f"{mp}: field 'kind' is {man.get('kind') if isinstance(man, dict) else None!r}, "
-            f"not 'accelerator': only a whole accelerator (`codesign generate` "
-            f"without --layer) has the AXI4-Stream ports and test bench to export"
-        )
-    top = man.get("top")
-    if not isinstance(top, str) or not _IDENT.fullmatch(top):
-        raise ExportError(f"{mp}: field 'top' must be a Verilog module name, got {top!r}")
-    files = man.get("files")
-    if not isinstance(files, list) or not files:
-        raise ExportError(f"{mp}: field 'files' must list the Verilog sources, got {files!r}")
-    mems = man.get("memory_images", [])
-    if not isinstance(mems, list):
-        raise ExportError(f"{mp}: field 'memory_images' must be a list, got {mems!r}")
-    tb = man.get("testbench")
-    if (
-        not isinstance(tb, dict)
-        or not isinstance(tb.get("top"), str)
-        or not _IDENT.fullmatch(tb["top"])
-    ):
-        raise ExportError(f"{mp}: field 'testbench' must be {{file, top}}, got {tb!r}")
-    for key in ("clock", "s_axis", "m_axis", "cycle_model", "board"):
-        if not isinstance(man.get(key, {}), dict):
-            raise ExportError(f"{mp}: field '{key}' must be an object, got {man[key]!r}")
-    clock = man.get("clock", {}).get("port", "aclk")
-    if not isinstance(clock, str) or not _IDENT.fullmatch(clock):
-        raise ExportError(f"{mp}: field 'clock.port' must be a port name, got {clock!r}")
-    image = man.get("s_axis", {}).get("image")
-    if not (
-        isinstance(image, list)
-        and len(image) == 3
-        and all(isinstance(v, int) and v > 0 for v in image)
-    ):
-        raise ExportError(f"{mp}: field 's_axis.image' must be [C, H, W], got {image!r}")
-    if man["s_axis"].get("pixel_bits", 8) != 8:
-        raise ExportError(
-            f"{mp}: field 's_axis.pixel_bits' is {man['s_axis']['pixel_bits']}; the "
-            f"bench's pixels.hex holds 8-bit pixels"
-        )
+    m = read_manifest(rtl_dir, ACCELERATOR, error=ExportError)
+    tb_file, tb_top = m.testbench()
     man = dict(
-        man,
-        clock={"port": clock},
-        files=[_relpath(f, mp, f"files[{i}]") for i, f in enumerate(files)],
-        memory_images=[_relpath(f, mp, f"memory_images[{i}]") for i, f in enumerate(mems)],
-        testbench={"file": _relpath(tb.get("file"), mp, "testbench.file"), "top": tb["top"]},
+        m.data,
+        clock={"port": m.stream()["clock"]},
+        files=m.files,
+        memory_images=m.memory_images,
+        testbench={"file": tb_file, "top": tb_top},
     )
-    return rtl, man, raw
+    return m.dir, man, m.raw
 
 
 def _board(board: str | Board) -> Board:

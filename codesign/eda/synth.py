@@ -28,8 +28,10 @@ from rich.table import Table
 
 from codesign import __version__
 from codesign.artifacts import atomic_directory, sha256_file, write_json
-from codesign.eda.boards import load_board
+from codesign.eda.boards import FAMILIES, load_board
+from codesign.eda.manifest import read_manifest
 from codesign.eda.tools import run_tool
+from codesign.errors import CodesignError
 from codesign.progress import progress
 
 __all__ = [
@@ -39,12 +41,9 @@ __all__ = [
     "resources",
     "parse_ltp",
     "synthesise",
+    "synthesise_and_print",
     "report_table",
-    "FAMILIES",
 ]
-
-FAMILIES = {"artix7": "xc7", "kintex7": "xc7", "virtex7": "xc7", "spartan7": "xc7", "zynq7": "xc7"}
-"""Board family (boards/*.toml) → ``synth_xilinx -family``."""
 
 # Cells that end a combinational path for `ltp`: flip-flops, block RAM, shift registers,
 # distributed RAM and DSP slices (the generated DSPs are fully registered).  Yosys' own -noff
@@ -113,7 +112,7 @@ REPORT_FORMAT = "codesign-synth"
 REPORT_VERSION = 1
 
 
-class SynthError(ValueError):
+class SynthError(CodesignError, ValueError):
     """An RTL directory that cannot be synthesised, unreadable Yosys output, or a design that does
     not fit its board (the message then lists each resource over capacity: used/capacity)."""
 
@@ -218,45 +217,14 @@ def _ltp_loops(text: str) -> int:
 
 
 def _read_manifest(rtl: Path) -> dict:
-    f = rtl / "manifest.json"
-    if not rtl.is_dir():
-        raise SynthError(f"{rtl}: RTL directory not found; write one with `codesign generate`")
-    if not f.is_file():
-        raise SynthError(
-            f"{f}: file not found; {rtl} is not a generated RTL directory "
-            f"(write one with `codesign generate --schedule DIR --out {rtl}`)"
-        )
-    try:
-        m = json.loads(f.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise SynthError(f"{f}: not valid JSON ({e})") from None
-    if not isinstance(m, dict):
-        raise SynthError(f"{f}: expected a JSON object")
-    if m.get("kind") == "accelerator":
-        kind = "accelerator"
-    elif m.get("format_version") == 1 and "layer" in m:
-        kind = "layer engine"
-    else:
-        raise SynthError(
-            f"{f}: field 'kind' is {m.get('kind')!r}, expected \"accelerator\" (or "
-            f"a layer engine's manifest, format_version 1 with 'layer')"
-        )
-    top, files = m.get("top"), m.get("files")
-    if not isinstance(top, str) or not top:
-        raise SynthError(f"{f}: field 'top' must name the top module, got {top!r}")
-    if not isinstance(files, list) or not files or not all(isinstance(x, str) for x in files):
-        raise SynthError(f"{f}: field 'files' must list the Verilog sources, got {files!r}")
-    mems = m.get("memory_images") or []
-    if not isinstance(mems, list) or not all(isinstance(x, str) for x in mems):
-        raise SynthError(f"{f}: field 'memory_images' must list files, got {mems!r}")
-    for field, names in (("files", files), ("memory_images", mems)):
-        for x in names:
-            if not (rtl / x).is_file():
-                raise SynthError(
-                    f"{f}: field '{field}' names {x!r}, but {rtl / x} does not "
-                    f"exist; regenerate the directory"
-                )
-    return {"kind": kind, "top": top, "files": files, "memory_images": mems, "manifest": m}
+    m = read_manifest(rtl, error=SynthError)
+    return {
+        "kind": m.kind,
+        "top": m.top,
+        "files": m.files,
+        "memory_images": m.memory_images,
+        "manifest": m.data,
+    }
 
 
 def _estimate(manifest: dict) -> dict:
@@ -326,9 +294,7 @@ def synthesise(rtl_dir, board: str, out=None, *, timeout: float = 3600, quiet=Tr
     rtl = Path(rtl_dir).resolve()
     info = _read_manifest(rtl)
     b = load_board(board)
-    family = FAMILIES.get(b.family)
-    if family is None:
-        raise SynthError(f"board {b.name}: family {b.family!r} has no Yosys synth_xilinx family")
+    family = FAMILIES[b.family]  # load_board accepts only the families of this table
     target = Path(out).resolve() if out is not None else rtl.parent / "synth"
     if target == rtl or target in rtl.parents:
         raise SynthError(
@@ -455,3 +421,18 @@ def report_table(report: dict) -> Table:
     if report["estimate"]["status"] != "used":
         t.caption = f"map estimate: {report['estimate']['status']}"
     return t
+
+
+def synthesise_and_print(rtl_dir, board: str, out=None) -> dict:
+    """:func:`synthesise`, printing its table, also when the design does not fit the board."""
+    from codesign.progress import console
+
+    try:
+        rep = synthesise(rtl_dir, board, out)
+    except SynthError:
+        rep_file = Path(out or Path(rtl_dir).parent / "synth") / "report.json"
+        if rep_file.is_file():
+            console.print(report_table(json.loads(rep_file.read_text())))
+        raise
+    console.print(report_table(rep))
+    return rep

@@ -19,6 +19,8 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from codesign.errors import CodesignError
+
 __all__ = [
     "ToolError",
     "ToolNotFound",
@@ -47,7 +49,7 @@ _PACKAGES = {
 }
 
 
-class ToolError(RuntimeError):
+class ToolError(CodesignError, RuntimeError):
     """An external tool could not be run or reported failure.
 
     ``cmd``, ``returncode``, ``stdout`` and ``stderr`` hold the details when known.

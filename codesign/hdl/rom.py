@@ -3,9 +3,10 @@
 :func:`rom` is a registered block-RAM ROM; its Verilog (``verilog_code``, because MyHDL can
 neither attach the ``rom_style = "block"`` attribute nor load a memory from a file) reads
 ``mem/rom_<hash of the contents>.hex``, relative to the directory the tools run in (yosys also
-looks beside the source file).  A file keeps every tool fast: an ``initial`` block of element assignments costs
-yosys minutes for the dense layers' tens of thousands of weights, a ``case`` ROM costs Verilator
-as long.  :func:`convert` converts a design and writes the files of all its ROMs.
+looks beside the source file).  A file keeps every tool fast: an ``initial`` block of element
+assignments costs yosys minutes for the dense layers' tens of thousands of weights, a ``case`` ROM
+costs Verilator as long.  :func:`write_images` writes the files of all a design's ROMs
+(:func:`codesign.hdl.convert.convert` calls it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from myhdl import always, block
 
-__all__ = ["rom", "convert", "image_name", "MEMORY_DIR"]
+__all__ = ["rom", "roms", "write_images", "image_name", "MEMORY_DIR"]
 
 MEMORY_DIR = "mem"
 
@@ -51,21 +52,19 @@ rom.verilog_code = """generate if (1) begin: ${word}_rom
 end endgenerate"""
 
 
-def _roms(inst):
+def roms(inst):
     """Every :func:`rom` block in the design tree under ``inst``."""
     if getattr(inst, "func", None) is rom.func:
         yield inst
     for sub in getattr(inst, "subs", ()):
-        yield from _roms(sub)
+        yield from roms(sub)
 
 
-def convert(inst, path: str | Path, name: str, **kw) -> list[str]:
-    """``inst.convert(hdl="Verilog", path=path, name=name, **kw)``, then each ROM's contents
-    to ``path/mem/rom_<hash>.hex`` (one word per line, hex digits of its width).  Returns the
-    memory files written, relative to ``path``, sorted."""
-    inst.convert(hdl="Verilog", path=str(path), name=name, **kw)
+def write_images(inst, path: str | Path) -> list[str]:
+    """Each ROM's contents under ``inst`` to ``path/mem/rom_<hash>.hex`` (one word per line, hex
+    digits of its width).  Returns the memory files written, relative to ``path``, sorted."""
     files = set()
-    for r in _roms(inst):
+    for r in roms(inst):
         width = len(r.kwargs["word"] if "word" in r.kwargs else r.args[2])
         words = r.kwargs["words"]
         rel = image_name(words, width)

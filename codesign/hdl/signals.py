@@ -24,6 +24,7 @@ __all__ = [
     "delay_bits",
     "round_shift_register",
     "pick",
+    "index_bits",
 ]
 
 
@@ -159,3 +160,9 @@ def pick(prev, cand, key, out, *, index: int):
             out.next = prev
 
     return pick
+
+
+def index_bits(n: int) -> int:
+    """Bits of an unsigned index 0 … n − 1 (at least 1): the width of ``uint_signal(n)``, for
+    address fields and memory words sized before any signal exists."""
+    return max(n - 1, 1).bit_length()

@@ -20,46 +20,17 @@ weights with at most k non-zeros.  ADMM splits it into
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cvxpy as cp
 import numpy as np
 
-__all__ = ["AdmmConfig", "project", "LayerProblem", "layer_problem", "admm_layer", "keep_count"]
+from codesign.nn.sparsity import project
+from codesign.spectral.settings import AdmmConfig
 
+if TYPE_CHECKING:
+    import cvxpy as cp
 
-@dataclass(frozen=True)
-class AdmmConfig:
-    iterations: int = 24
-    rho0: float = 3e-2
-    rho_growth: float = 1.5
-    solver: str = "CLARABEL"
-
-
-def keep_count(size: int, density: float) -> int:
-    """Non-zeros kept for ``density`` of ``size`` weights: floor, so the density is never exceeded."""
-    if not 0.0 < density <= 1.0:
-        raise ValueError(f"density must be in (0, 1], got {density}")
-    return int(np.floor(density * size + 1e-9))
-
-
-def project(V: np.ndarray, density: float, balanced: bool) -> np.ndarray:
-    """Boolean mask of the entries of V kept by the Z-step (largest |V|, ties to the lower index).
-
-    V is (O, C, bins...) for a spectral layer or (in, out) for a dense layer.  ``balanced`` keeps
-    the same count in every kernel (o, c) — spectral — or every output column — dense.
-    """
-    mag = np.abs(V)
-    if balanced:
-        groups = mag.reshape(mag.shape[0] * mag.shape[1], -1) if mag.ndim > 2 else mag.T
-    else:
-        groups = mag.reshape(1, -1)
-    k = keep_count(groups.shape[1], density)
-    order = np.argsort(-groups, axis=1, kind="stable")[:, :k]
-    keep = np.zeros(groups.shape, dtype=bool)
-    np.put_along_axis(keep, order, True, axis=1)
-    if balanced and mag.ndim == 2:
-        return keep.T.copy()
-    return keep.reshape(mag.shape)
+__all__ = ["AdmmConfig", "LayerProblem", "layer_problem", "admm_layer"]
 
 
 @dataclass
@@ -120,6 +91,8 @@ def layer_problem(G: np.ndarray, B: np.ndarray, w_max: float, ridge: float = 1e-
     Complex inputs (spectral, one block per bin) give a complex least-squares realised over real
     and imaginary parts; real inputs (dense, one block) a per-column least-squares.
     """
+    import cvxpy as cp  # only the W-steps need cvxpy: importing it costs a second
+
     nb, n, m = B.shape
     scale = float(np.mean(np.real(np.einsum("fii->fi", G)))) or 1.0
     sqrt_rho = cp.Parameter(nonneg=True, name="sqrt_rho")

@@ -20,6 +20,8 @@ import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from codesign.errors import CodesignError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -37,7 +39,7 @@ __all__ = [
 ]
 
 
-class ArchError(ValueError):
+class ArchError(CodesignError, ValueError):
     """An architecture override that cannot be applied; names the source and field."""
 
 

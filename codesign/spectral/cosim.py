@@ -1,181 +1,50 @@
-"""Co-simulation of the generated accelerator against the fixed-point model.
+"""The co-simulation stage: generated Verilog against the fixed-point model, bit and clock exact.
 
-The converted Verilog runs under a plain Verilog test bench (``codesign_bench.v``, written by
-``codesign generate``) that needs no per-clock Python, so the same bench runs in Verilator (the
-fast path: a compiled model, about a million clocks per second) and in Icarus.  The bench reads
-pixels from ``pixels.hex`` and writes one line per AXI4-Stream event to ``events.txt``::
-
-    I <edge>                          first pixel of an image accepted
-    O <edge> <tdata> <tlast> <tuser>  a score beat accepted (tdata as unsigned bits)
-    R <edge>                          reset injected (aresetn low for the next two edges)
-    E <edge> <frame_error>            every expected beat seen
-    T <edge>                          time-out
-
-Plusargs: ``+images=N``, ``+gap_in=P`` / ``+gap_out=P`` (percent of clocks with ``tvalid`` /
-``tready`` low, from a seeded xorshift generator, ``+seed=S``), ``+reset_at=E``, ``+timeout=E``,
-``+bad_tlast=K`` (flip ``tlast`` on beat K), ``+vcd``.  Edge 1 samples reset; edge 2 is the
-first that can accept a pixel.  Several runs of one compiled bench may go in parallel, each on
-its own slice of the images (each from reset, so each slice's clocks follow the cycle model).
+:func:`cosim_accelerator` runs the whole accelerator's plain Verilog test bench
+(:mod:`codesign.spectral.bench`) in Verilator or Icarus, several slices of the images in
+parallel, and compares every score beat, ``tlast``, the predicted class and, without gaps or
+resets, every image's clock edges with :func:`codesign.spectral.hdl.timing.network_timing`.
+:func:`cosim_layer` runs one layer engine (plain Icarus from files, MyHDL's ``Cosimulation`` of
+the Verilog, or the MyHDL model) against the layer's fixed-point model.  :func:`verdict` is the
+one pass/fail rule of a report.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from codesign.eda.tools import find_tool, run_tool
-from codesign.spectral.fixedpoint import FixedPointConfig
-from codesign.spectral.generate import GenerateError
+from codesign.eda.bench import default_jobs
+from codesign.eda.manifest import ACCELERATOR, read_manifest
+from codesign.eda.tools import myhdl_cosim_command, run_tool
+from codesign.spectral.bench import MAX_BENCH_IMAGES, events, run_bench, verilator_model
+from codesign.spectral.design import (
+    GenerateError,
+    LayerDesign,
+    elaborate_layer,
+    layer_from_artifacts,
+    recorded_model,
+)
+from codesign.spectral.fixedpoint import OverflowCounter
+from codesign.spectral.fxpmodel import input_fixed, run, spectral_layer_fixed
 
 __all__ = [
-    "BENCH_TOP",
-    "bench_source",
-    "cosim_accelerator",
-    "run_bench",
-    "read_inputs",
     "CosimError",
+    "cosim_accelerator",
+    "cosim_layer",
+    "read_inputs",
+    "verdict",
 ]
-
-BENCH_TOP = "codesign_bench"
-MAX_BENCH_IMAGES = 4096
 
 
 class CosimError(GenerateError):
     """An RTL directory or input file that cannot be co-simulated; names the file and the fix."""
-
-
-_BENCH = """`timescale 1ns/1ps
-// Test bench of the codesign accelerator `{top}` (Icarus and Verilator --binary --timing).
-// Pixels from pixels.hex, AXI4-Stream events to events.txt; see codesign/cosim.py.
-module {bench};
-  localparam PIXELS = {pixels};
-  localparam PER_BEAT = {per_beat};
-  localparam BEATS = PIXELS / PER_BEAT;
-  localparam CLASSES = {classes};
-  localparam MAX_WORDS = PIXELS * {max_images};
-  reg aclk = 0;
-  reg aresetn = 0;
-  reg [{tmsb}:0] s_axis_tdata = 0;
-  reg [{tmsb}:0] beat;
-  reg s_axis_tvalid = 0;
-  reg s_axis_tlast = 0;
-  reg m_axis_tready = 0;
-  wire s_axis_tready, m_axis_tvalid, m_axis_tlast, frame_error;
-  wire [{smsb}:0] m_axis_tdata;
-  wire [{umsb}:0] m_axis_tuser;
-  reg [{pmsb}:0] pixels [0:MAX_WORDS-1];
-  integer images, gap_in, gap_out, reset_at, timeout, seed, bad_tlast, fd;
-  integer edges = 0, next = 0, beats = 0, hold = 0, j;
-  reg [31:0] rng;
-
-  {top} dut(.aclk(aclk), .aresetn(aresetn),
-    .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid), .s_axis_tready(s_axis_tready),
-    .s_axis_tlast(s_axis_tlast), .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid),
-    .m_axis_tready(m_axis_tready), .m_axis_tlast(m_axis_tlast), .m_axis_tuser(m_axis_tuser),
-    .frame_error(frame_error));
-
-  always #5 aclk = ~aclk;
-
-  function [31:0] xorshift(input [31:0] x);
-    reg [31:0] y;
-    begin
-      y = x ^ (x << 13);
-      y = y ^ (y >> 17);
-      xorshift = y ^ (y << 5);
-    end
-  endfunction
-
-  initial begin
-    if (!$value$plusargs("images=%d", images)) images = 1;
-    if (!$value$plusargs("gap_in=%d", gap_in)) gap_in = 0;
-    if (!$value$plusargs("gap_out=%d", gap_out)) gap_out = 0;
-    if (!$value$plusargs("reset_at=%d", reset_at)) reset_at = -1;
-    if (!$value$plusargs("timeout=%d", timeout)) timeout = 0;
-    if (!$value$plusargs("seed=%d", seed)) seed = 1;
-    if (!$value$plusargs("bad_tlast=%d", bad_tlast)) bad_tlast = -1;
-    rng = 32'h2545F491 ^ seed;
-    if (rng == 0) rng = 1;
-    $readmemh("pixels.hex", pixels, 0, images * PIXELS - 1);
-    fd = $fopen("events.txt", "w");
-    if ($test$plusargs("vcd")) begin
-      $dumpfile("wave.vcd");
-      $dumpvars(0, {bench});
-    end
-  end
-
-  always @(posedge aclk) begin
-    edges = edges + 1;
-    if (m_axis_tvalid && m_axis_tready) begin
-      $fwrite(fd, "O %0d %0d %0d %0d\\n", edges, m_axis_tdata, m_axis_tlast, m_axis_tuser);
-      beats = beats + 1;
-      if (m_axis_tlast) $fflush(fd);
-    end
-    if (s_axis_tvalid && s_axis_tready) begin
-      if (next % BEATS == 0) $fwrite(fd, "I %0d\\n", edges);
-      next = next + 1;
-    end
-    if (beats == images * CLASSES) begin
-      $fwrite(fd, "E %0d %0d\\n", edges, frame_error);
-      $fclose(fd);
-      $finish;
-    end
-    if (timeout > 0 && edges >= timeout) begin
-      $fwrite(fd, "T %0d\\n", edges);
-      $fclose(fd);
-      $finish;
-    end
-    rng = xorshift(rng);
-    if (edges == reset_at) begin
-      $fwrite(fd, "R %0d\\n", edges);
-      hold = 2;
-      next = 0;
-      beats = 0;
-    end
-    if (hold > 0) begin
-      hold = hold - 1;
-      aresetn <= 0;
-      s_axis_tvalid <= 0;
-      m_axis_tready <= 0;
-    end else begin
-      aresetn <= 1;
-      if (!(s_axis_tvalid && !s_axis_tready)) begin
-        s_axis_tvalid <= next < images * BEATS && rng % 100 >= gap_in;
-        for (j = 0; j < PER_BEAT; j = j + 1)
-          beat[j * {pbits} +: {pbits}] = pixels[next * PER_BEAT + j];
-        s_axis_tdata <= beat;
-        s_axis_tlast <= (next % BEATS == BEATS - 1) ^ (next == bad_tlast);
-      end
-      m_axis_tready <= (rng >> 8) % 100 >= gap_out;
-    end
-  end
-endmodule
-"""
-
-
-def bench_source(
-    top: str, pixels: int, classes: int, cfg: FixedPointConfig, per_beat: int = 1
-) -> str:
-    """The test bench Verilog for an accelerator with these port widths."""
-    return _BENCH.format(
-        top=top,
-        bench=BENCH_TOP,
-        pixels=pixels,
-        classes=classes,
-        max_images=MAX_BENCH_IMAGES,
-        pmsb=cfg.input_bits - 1,
-        per_beat=per_beat,
-        pbits=cfg.input_bits,
-        tmsb=cfg.input_bits * per_beat - 1,
-        smsb=cfg.activation.bits - 1,
-        umsb=max(classes - 1, 1).bit_length() - 1,
-    )
 
 
 def read_inputs(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
@@ -215,129 +84,13 @@ def read_inputs(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _load_manifest(rtl: Path) -> dict:
-    mp = rtl / "manifest.json"
-    if not mp.is_file():
-        raise CosimError(f"{mp}: missing; pass the directory `codesign generate --out` wrote")
-    man = json.loads(mp.read_text())
-    if man.get("kind") != "accelerator":
-        raise CosimError(
-            f"{mp}: a single-layer engine (layer '{man.get('layer')}'); this "
-            f"command co-simulates a whole accelerator (`codesign generate` "
-            f"without --layer); for an engine pass --schedule"
-        )
-    for f in man["files"] + [man["testbench"]["file"]]:
-        if not (rtl / f).is_file():
-            raise CosimError(
-                f"{rtl / f}: listed in manifest.json but missing; re-run `codesign generate`"
-            )
-    return man
-
-
-def _cache_root() -> Path:
-    """``$CODESIGN_CACHE``, else ``~/.cache/codesign``, else (no writable home) the temp dir."""
-    root = os.environ.get("CODESIGN_CACHE")
-    if root:
-        return Path(root)
-    try:
-        home = Path.home() / ".cache" / "codesign"
-        home.mkdir(parents=True, exist_ok=True)
-        return home
-    except (OSError, RuntimeError):
-        return Path(tempfile.gettempdir()) / "codesign-cache"
-
-
-def _build_verilator(rtl: Path, man: dict) -> Path:
-    """Compile the bench and design with Verilator once; cached by the sources' hash."""
-    sources = [rtl / f for f in man["files"]] + [rtl / man["testbench"]["file"]]
-    h = hashlib.sha256()
-    verilator = find_tool("verilator")
-    h.update(run_tool("verilator", ["--version"]).stdout.encode())
-    for s in sources:
-        h.update(s.read_bytes())
-    out = _cache_root() / "verilator" / h.hexdigest()[:20]
-    exe = out / f"V{BENCH_TOP}"
-    if exe.is_file():
-        return exe
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=out.parent))
-    try:
-        run_tool(
-            "verilator",
-            [
-                "--binary",
-                "--timing",
-                "-Wno-fatal",
-                "-Wno-lint",
-                "-Wno-style",
-                "--top-module",
-                BENCH_TOP,
-                "-j",
-                str(_jobs()),
-                "--Mdir",
-                str(tmp),
-                *map(str, sources),
-            ],
-            timeout=1800,
-            program=verilator,
-        )
-        try:
-            os.rename(tmp, out)
-        except OSError:  # another process built it meanwhile
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return exe
-
-
-def _build_icarus(rtl: Path, man: dict, work: Path) -> Path:
-    sources = [rtl / f for f in man["files"]] + [rtl / man["testbench"]["file"]]
-    run_tool(
-        "iverilog",
-        ["-g2005", "-s", BENCH_TOP, "-o", str(work / "bench.vvp"), *map(str, sources)],
-        timeout=600,
-    )
-    return work / "bench.vvp"
-
-
-def _jobs() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
-def run_bench(
-    rtl: Path,
-    man: dict,
-    images: np.ndarray,
-    work: Path,
-    exe: Path | None,
-    plusargs: dict,
-    poll=None,
-) -> list[list[str]]:
-    """One run of the test bench in ``work`` (created): Verilator model ``exe``, or Icarus when
-    None; ``plusargs`` as in the module docstring (None/False values left out).  Returns the
-    events, one split line each."""
-    work.mkdir(parents=True)
-    if (rtl / "mem").is_dir():  # the ROM contents, read at run time from mem/ (hdl/rom.py)
-        (work / "mem").symlink_to((rtl / "mem").resolve(), target_is_directory=True)
-    (work / "pixels.hex").write_text("".join(f"{int(p):02x}\n" for p in images.reshape(-1)))
-    args = [f"+images={len(images)}"]
-    for k, v in plusargs.items():
-        if v is True:
-            args.append(f"+{k}")
-        elif v is not None and v is not False:
-            args.append(f"+{k}={int(v)}")
-    if exe is not None:
-        run_tool("verilator", args, cwd=work, program=exe, poll=poll, timeout=7200)
-    else:
-        run_tool(
-            "vvp", ["-n", _build_icarus(rtl, man, work), *args], cwd=work, poll=poll, timeout=7200
-        )
-    return _events(work / "events.txt")
+    m = read_manifest(rtl, ACCELERATOR, error=CosimError)
+    m.testbench()
+    m.stream()
+    return m.data
 
 
 def _model_of(man: dict, mp: Path):
-    from codesign.spectral.generate import recorded_model
-
     return recorded_model(
         man["model"],
         mp,
@@ -347,11 +100,7 @@ def _model_of(man: dict, mp: Path):
     )
 
 
-def _events(path: Path) -> list[list[str]]:
-    return [line.split() for line in path.read_text().splitlines()] if path.is_file() else []
-
-
-def signed_signal(v: int, bits: int) -> int:
+def _to_signed(v: int, bits: int) -> int:
     return v - (1 << bits) if v >> (bits - 1) else v
 
 
@@ -374,7 +123,6 @@ def cosim_accelerator(
     beat, ``tlast`` and the predicted class with the fixed-point model; with no gaps and no
     reset, also every image's first-pixel, first-score and last-score clock edge with the cycle
     model.  Returns a report dict (``bit_exact``, ``timing``, accuracies, clocks, speed)."""
-    import time
 
     from codesign.progress import progress
     from codesign.spectral.fxpmodel import run
@@ -401,7 +149,7 @@ def cosim_accelerator(
         raise CosimError("no images to simulate")
     want = run(model.quantized(), model.layers, cfg, images)
     single = vcd is not None or reset_at is not None or bad_tlast is not None
-    k = 1 if single else max(1, min(jobs or _jobs(), n))
+    k = 1 if single else max(1, min(jobs or default_jobs(), n))
     k = max(k, -(-n // MAX_BENCH_IMAGES))
     bounds = np.linspace(0, n, k + 1).astype(int)
     chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -414,7 +162,7 @@ def cosim_accelerator(
     }
     slow = 1 / max(0.05, (1 - gap_in / 100) * (1 - gap_out / 100))
     t0 = time.monotonic()
-    exe = _build_verilator(rtl, man) if simulator == "verilator" else None
+    exe = verilator_model(rtl, man) if simulator == "verilator" else None
     build_s = time.monotonic() - t0
     t1 = time.monotonic()
     with (
@@ -426,7 +174,7 @@ def cosim_accelerator(
 
         def poll():
             total = sum(
-                sum(1 for e in _events(w / "events.txt") if e[0] == "O" and e[3] == "1")
+                sum(1 for e in events(w / "events.txt") if e[0] == "O" and e[3] == "1")
                 for w in works
             )
             if total > done[0]:
@@ -490,14 +238,14 @@ def _check(man, results, chunks, want, labels, models, timed, cfg, simulator, ru
         expect = [(img, c) for img in range(a, b) for c in range(classes)]
         for j, e in enumerate(before):  # beats before a reset: a correct prefix, nothing else
             img, c = expect[j % len(expect)]
-            if signed_signal(int(e[2]), bits) != want[img, c]:
+            if _to_signed(int(e[2]), bits) != want[img, c]:
                 mismatches += 1
                 first_bad = first_bad or {
                     "image": img,
                     "class": c,
                     "edge": int(e[1]),
                     "expected": int(want[img, c]),
-                    "got": signed_signal(int(e[2]), bits),
+                    "got": _to_signed(int(e[2]), bits),
                     "before_reset": True,
                 }
         for j, (img, c) in enumerate(expect):
@@ -512,7 +260,7 @@ def _check(man, results, chunks, want, labels, models, timed, cfg, simulator, ru
                 }
                 break
             edge, data, last, user = beats[j]
-            got = signed_signal(data, bits)
+            got = _to_signed(data, bits)
             ok = got == want[img, c] and bool(last) == (c == classes - 1)
             if c == classes - 1:
                 pred[img] = user
@@ -588,3 +336,268 @@ def _check(man, results, chunks, want, labels, models, timed, cfg, simulator, ru
     report["images_per_minute"] = n / w * 60 if w > 0 else None
     report["clocks_per_second"] = clocks / w if w > 0 else None
     return report
+
+
+def _reference(d: LayerDesign, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The layer's fixed-point input maps and expected outputs for uint8 MNIST ``images``."""
+    cfg = d.model.fixed_point
+    q = d.model.quantized()
+    if d.index == 0:
+        x = input_fixed(images, cfg)
+    else:
+        _, acts = run(q, d.model.layers[: d.index], cfg, images, keep=True)
+        x = acts[d.model.layers[d.index - 1]["name"]]
+    want = spectral_layer_fixed(x, q, d.model.layers[d.index], cfg, OverflowCounter())
+    return x, want
+
+
+_BENCH = """`timescale 1ns/1ps
+// Self-checking-free stimulus bench: input words from input.hex, outputs to output.txt.
+module bench;
+  reg clk = 0, rst = 1, in_valid = 0, out_ready = 1;
+  reg signed [{iw}:0] in_x = 0;
+  wire in_ready, out_valid;
+  wire [{ow}:0] out_o;
+  wire [{yw}:0] out_y;
+  wire [{xw}:0] out_x;
+  wire signed [{vw}:0] out_v;
+  reg [{iw}:0] words [0:{nwords}];
+  integer i = 0, edges = 0, outputs = 0, fd, accepted;
+  {top} dut(clk, rst, in_valid, in_ready, in_x, out_valid, out_ready, out_o, out_y, out_x, out_v);
+  always #5 clk = ~clk;
+  always @(posedge clk) begin
+    edges = edges + 1;
+    if (out_valid && out_ready) begin
+      $fwrite(fd, "%0d %0d %0d %0d %0d\\n", edges, out_o, out_y, out_x, out_v);
+      outputs = outputs + 1;
+      if (outputs == {expected}) begin
+        $fclose(fd);
+        $finish;
+      end
+    end
+  end
+  initial begin
+    if ($test$plusargs("vcd")) begin
+      $dumpfile("wave.vcd");
+      $dumpvars(0, bench);
+    end
+    $readmemh("input.hex", words);
+    fd = $fopen("output.txt", "w");
+    @(negedge clk);
+    rst = 0;
+    while (i < {nwords1}) begin
+      in_valid = 1;
+      in_x = words[i];
+      accepted = in_ready;
+      @(negedge clk);
+      if (accepted) i = i + 1;
+    end
+    in_valid = 0;
+  end
+  initial begin
+    #{timeout};
+    $display("TIMEOUT after %0d edges, %0d outputs", edges, outputs);
+    $fclose(fd);
+    $finish;
+  end
+endmodule
+"""
+
+
+def _fast(
+    rtl: Path, man: dict, x: np.ndarray, expected: int, work: Path, vcd: str | None = None
+) -> tuple[list, int]:
+    """Plain Icarus run of the converted engine on ``x`` (no per-clock Python): the input words
+    from a $readmemh file, every output with its clock edge written to a file."""
+    ports = {p["name"]: p["width"] for p in man["ports"]}
+    top = man["top"]
+    words = x.reshape(-1)
+    bits = ports["in_x"]
+    (work / "input.hex").write_text("".join(f"{int(v) & ((1 << bits) - 1):x}\n" for v in words))
+    (work / "bench.v").write_text(
+        _BENCH.format(
+            iw=bits - 1,
+            ow=ports["out_o"] - 1,
+            yw=ports["out_y"] - 1,
+            xw=ports["out_x"] - 1,
+            vw=ports["out_v"] - 1,
+            nwords=len(words) - 1,
+            nwords1=len(words),
+            top=top,
+            expected=expected,
+            timeout=10 * (200_000 * len(x) + 10 * len(words)),
+        )
+    )
+    shutil.copyfile(rtl / f"{top}.v", work / f"{top}.v")
+    if (rtl / "mem").is_dir():
+        shutil.copytree(rtl / "mem", work / "mem")
+    run_tool(
+        "iverilog",
+        ["-g2005", "-s", "bench", "-o", "bench.vvp", f"{top}.v", "bench.v"],
+        cwd=work,
+        timeout=300,
+    )
+    proc = run_tool("vvp", ["-n", "bench.vvp"] + (["+vcd"] if vcd else []), cwd=work, timeout=3600)
+    if vcd:
+        shutil.copyfile(work / "wave.vcd", vcd)
+    if "TIMEOUT" in proc.stdout:
+        raise GenerateError(f"{rtl}: simulation timed out: {proc.stdout.strip()}")
+    rows = [
+        tuple(int(v) for v in line.split())
+        for line in (work / "output.txt").read_text().splitlines()
+    ]
+    return rows, (rows[-1][0] if rows else 0)
+
+
+def cosim_layer(
+    rtl_dir: str | Path,
+    schedule_dir: str | Path,
+    images: np.ndarray,
+    engine: str = "icarus",
+    vcd: str | None = None,
+) -> dict:
+    """Run ``images`` through the layer (Icarus on the converted Verilog, or the MyHDL model)
+    and compare every output with the fixed-point model; returns counts and measured clocks."""
+    from myhdl import Cosimulation, Simulation, StopSimulation, always, delay, instance
+
+    if vcd and engine != "fast":
+        raise GenerateError("--vcd needs --engine fast (the plain Icarus bench writes the VCD)")
+    rtl = Path(rtl_dir)
+    man_path = rtl / "manifest.json"
+    if not man_path.is_file():
+        raise GenerateError(f"{man_path}: missing; pass the directory `codesign generate` wrote")
+    man = json.loads(man_path.read_text())
+    d = layer_from_artifacts(schedule_dir, man["layer"])
+    x, want = _reference(d, images)
+    top = man["top"]
+    per_image = int(np.prod(want.shape[1:]))
+    expected = [
+        (o, y, xx, int(want[b, o, y, xx]))
+        for b in range(want.shape[0])
+        for o in range(want.shape[1])
+        for y in range(want.shape[2])
+        for xx in range(want.shape[3])
+    ]
+    if engine == "fast":
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            rows, edges = _fast(rtl, man, x, len(expected), Path(tmp), vcd)
+        got = rows
+        marks = {
+            "in_first": [2 + b * x[0].size for b in range(len(x))],
+            "out_first": [
+                rows[b * per_image][0] for b in range(len(x)) if len(rows) > b * per_image
+            ],
+            "out_last": [
+                rows[(b + 1) * per_image - 1][0]
+                for b in range(len(x))
+                if len(rows) >= (b + 1) * per_image
+            ],
+        }
+        return _report(man, engine, x, got, expected, per_image, edges, marks)
+    sig, inst = elaborate_layer(d)
+    if engine == "icarus":
+        args = ["-g2005", "-s", f"tb_{top}", "-o", f"{top}.vvp", f"{top}.v", f"tb_{top}.v"]
+        work = Path(rtl)
+        run_tool("iverilog", args, cwd=work, timeout=300)
+        dut = Cosimulation(myhdl_cosim_command(work / f"{top}.vvp", work), **sig)
+    else:
+        dut = inst
+    clk, got, marks = sig["clk"], [], {"in_first": [], "out_first": [], "out_last": []}
+    clock = [0]
+
+    @always(delay(5))
+    def tick():
+        clk.next = not clk
+
+    @always(clk.posedge)
+    def monitor():
+        clock[0] += 1
+        if sig["out_valid"] and sig["out_ready"]:
+            got.append(
+                (
+                    clock[0],
+                    int(sig["out_o"]),
+                    int(sig["out_y"]),
+                    int(sig["out_x"]),
+                    int(sig["out_v"]),
+                )
+            )
+            if len(got) % per_image == 1 or per_image == 1:
+                marks["out_first"].append(clock[0])
+            if len(got) % per_image == 0:
+                marks["out_last"].append(clock[0])
+
+    @instance
+    def stimulus():
+        sig["rst"].next = 1
+        yield clk.negedge
+        sig["rst"].next = 0
+        sig["out_ready"].next = 1
+        for b in range(len(x)):
+            marks["in_first"].append(clock[0] + 1)
+            for v in x[b].ravel():
+                sig["in_valid"].next = 1
+                sig["in_x"].next = int(v)
+                while True:  # in_ready now is what the coming rising edge samples
+                    accepted = bool(sig["in_ready"])
+                    yield clk.negedge
+                    if accepted:
+                        break
+            sig["in_valid"].next = 0
+        limit = clock[0] + 200_000 * len(x)
+        while len(got) < want.size and clock[0] < limit:
+            yield clk.negedge
+        raise StopSimulation
+
+    def simulate():
+        Simulation(dut, tick, monitor, stimulus).run(quiet=1)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(simulate).result()
+    return _report(man, engine, x, got, expected, per_image, clock[0], marks)
+
+
+def _report(man, engine, x, got, expected, per_image, cycles, marks) -> dict:
+    """Compare outputs ``got`` = [(clock edge, o, y, x, value)] with ``expected``."""
+    first_bad = next((i for i, (g, e) in enumerate(zip(got, expected)) if tuple(g[1:]) != e), None)
+    if first_bad is None and len(got) != len(expected):
+        first_bad = min(len(got), len(expected))
+    report = {
+        "layer": man["layer"],
+        "engine": engine,
+        "images": int(len(x)),
+        "outputs": len(got),
+        "expected": len(expected),
+        "bit_exact": first_bad is None,
+        "cycles": cycles,
+        "marks": marks,
+    }
+    if first_bad is not None:
+        b, r = divmod(first_bad, per_image)
+        o, y, xx, _ = expected[first_bad] if first_bad < len(expected) else (None,) * 4
+        report["first_mismatch"] = {
+            "layer": man["layer"],
+            "image": b,
+            "channel": o,
+            "position": (y, xx),
+            "expected": expected[first_bad][3] if first_bad < len(expected) else None,
+            "got": tuple(got[first_bad][1:]) if first_bad < len(got) else None,
+            "clock": got[first_bad][0] if first_bad < len(got) else None,
+        }
+    return report
+
+
+def verdict(report: dict) -> str | None:
+    """The one pass/fail rule of a :func:`cosim_accelerator` or :func:`cosim_layer` report: None
+    when every output is bit-exact, no framing error was flagged and (where compared) every
+    clock edge equals the cycle model; else what failed first."""
+    if not report["bit_exact"]:
+        return f"RTL disagrees with the fixed-point model: {report['first_mismatch']}"
+    if report.get("frame_error"):
+        return "RTL raised frame_error on correctly framed input"
+    timing = report.get("timing")
+    if timing and timing["checked"] and not timing["exact"]:
+        return f"RTL clocks differ from the cycle model: {timing['first_difference']}"
+    return None

@@ -29,18 +29,24 @@ is read (and FFT'd) once per chunk, the kernels and the output map once per imag
 initiation interval is then the larger of its compute time and its DRAM traffic divided by the
 board's DRAM bandwidth.
 
-Latency constants (pipeline depths) are model parameters here; the generate stage's RTL must
-reproduce them exactly.  DSP48E1 per complex multiplier: 3 (the three-multiplication form
-``k1 = c(a+b), k2 = a(d−c), k3 = b(c+d)``, exact in integer arithmetic; the pre-adders of the
-DSP48E1 take the sums).  Block RAM: the cheapest RAMB18 aspect ratio per memory; LUT/FF are rough
-per-unit estimates.
+Pipeline depths are not restated here but taken from the blocks that have them (``rfft2_latency``,
+``irfft2_latency`` and ``stage_plan`` of hdl/fft.py, ``hadamard_latency``, ``dense_timing``); a
+layer the generator builds is timed exactly by hdl/timing.py instead (see :mod:`~.dse`).  DSP48E1
+per complex multiplier: 3 (the three-multiplication form ``k1 = c(a+b), k2 = a(d−c),
+k3 = b(c+d)``, exact in integer arithmetic; the pre-adders of the DSP48E1 take the sums).  Block
+RAM: the cheapest RAMB18 aspect ratio per memory; LUT/FF are rough per-unit estimates.
 """
 
 from __future__ import annotations
 
 import math
 
+from codesign.hdl.signals import index_bits
 from codesign.spectral.arch import DenseArch, SpectralArch
+from codesign.spectral.fixedpoint import FixedPointConfig
+from codesign.spectral.hdl.dense import dense_timing
+from codesign.spectral.hdl.fft import irfft2_latency, rfft2_latency, stage_plan
+from codesign.spectral.hdl.hadamard import hadamard_latency
 
 __all__ = [
     "bram18",
@@ -48,10 +54,8 @@ __all__ = [
     "spectral_layer_cost",
     "dense_layer_cost",
     "activation_buffer_cost",
-    "fft1d_latency",
     "ifft_unit_cost",
     "network_cost",
-    "MULT_PIPELINE",
     "DSP_PER_CMUL",
 ]
 
@@ -64,7 +68,6 @@ LUTRAM_DEPTH = 64
 # per engine: the blocks without a model of their own (loader, sequencer, tile feeders, read-out,
 # overlap-add and pooling, delay lines); fitted on yosys synth_xilinx of the LeNet accelerator
 ENGINE_GLUE = {"lut": 1300, "ff": 1100}
-MULT_PIPELINE = 3  # register stages of a twiddle multiplier
 RAMB18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
 
 
@@ -75,25 +78,17 @@ def bram18(depth: int, width: int) -> int:
     return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in RAMB18_SHAPES)
 
 
-def signed_bits(n: int) -> int:
-    return max(1, math.ceil(math.log2(max(n, 2))))
-
-
-def fft1d_latency(n: int) -> int:
-    """Clocks through the streaming 1-D FFT (:func:`codesign.hdl.fft.fft1d`): a delay line per
-    stage plus its output register, plus 3 pipeline clocks per stage with a twiddle multiplier."""
-    stages = int(math.log2(n))
-    return n - 1 + stages + MULT_PIPELINE * max(stages - 2, 0)
-
-
 def fft_unit_cost(N: int, word_bits: int) -> dict:
-    """One streaming forward 2-D rFFT unit (:func:`codesign.hdl.fft.rfft2_unit`): row pass,
-    transpose buffer, column pass; ``latency`` from a tile's last sample to its last bin."""
-    stages = int(math.log2(N))
-    cmuls = 2 * max(stages - 2, 0)  # stages with only ±1, ±j twiddles need no multiplier
+    """One streaming forward 2-D rFFT unit (:func:`~codesign.spectral.hdl.fft.rfft2_unit`): row
+    pass, transpose buffer, column pass; ``cycles_per_channel`` and ``latency`` (a tile's last
+    sample to its last bin) are the unit's own :func:`~codesign.spectral.hdl.fft.rfft2_latency`."""
+    plan = stage_plan(N, FixedPointConfig(), inverse=False, bitrev_in=False)
+    stages = len(plan)
+    cmuls = 2 * sum(st["multiplier"] for st in plan)  # one per non-trivial stage and pass
+    timing = rfft2_latency(N)
     return {
-        "cycles_per_channel": N * N,
-        "latency": N * N // 2 - N + 5 + 2 * fft1d_latency(N),
+        "cycles_per_channel": timing["interval"],
+        "latency": timing["last"],
         "dsp": cmuls * DSP_PER_CMUL,
         "bram18": bram18(2 * N * N, 2 * word_bits),  # ping-pong transpose buffer
         # calibrated on yosys synth_xilinx of rfft2_unit, N = 8: 1,620 LUT, 875 FF
@@ -103,14 +98,16 @@ def fft_unit_cost(N: int, word_bits: int) -> dict:
 
 
 def ifft_unit_cost(N: int, word_bits: int) -> dict:
-    """One streaming inverse 2-D rFFT unit (:func:`codesign.hdl.fft.irfft2_unit`); ``latency``
-    from a tile's last bin to its last output sample.  The last row stage only needs the real
+    """One streaming inverse 2-D rFFT unit (:func:`~codesign.spectral.hdl.fft.irfft2_unit`);
+    ``latency`` from a tile's last bin to its last output sample
+    (:func:`~codesign.spectral.hdl.fft.irfft2_latency`).  The last row stage only needs the real
     part: one DSP fewer."""
     c = fft_unit_cost(N, word_bits)
-    stages = int(math.log2(N))
-    c["latency"] = 2 * fft1d_latency(N) + N * N // 2 + 6 + N * N - 1
+    timing = irfft2_latency(N)
+    c["cycles_per_channel"] = timing["interval"]
+    c["latency"] = timing["last"]
     c["dsp"] = max(c["dsp"] - 1, 0)
-    c["bram18"] = 2 * c["bram18"] if stages > 1 else c["bram18"]  # input and transpose buffers
+    c["bram18"] = 2 * c["bram18"] if N > 2 else c["bram18"]  # input and transpose buffers
     return c
 
 
@@ -147,14 +144,13 @@ def spectral_layer_cost(
     compute_ii = k * tiles * ii_tile
     latency = (
         t_fft
-        + t_had
+        + hadamard_latency(t_had)
         + t_ifft
         + (k * tiles - 1) * ii_tile
         + fu["latency"]
-        + arch.mac_latency
         + iu["latency"]
     )
-    acc_bits = arch.spectrum_bits + arch.weight_bits + signed_bits(C) + 1
+    acc_bits = arch.spectrum_bits + arch.weight_bits + index_bits(C) + 1
     bank_depth = math.ceil(C * F / arch.banks)
     kernel_depth = max(schedule_cycles, 1) if k == 1 else 2 * math.ceil(schedule_cycles / k)
     acc_depth = max(math.ceil(groups_per_pe / k), 1)
@@ -175,7 +171,7 @@ def spectral_layer_cost(
         )
         contributions = math.ceil(N / (N - kernel + 1)) ** 2
         mem["overlap_add"] = (
-            2 * pool * pool * bram18(O * Hp * Wp, arch.spectrum_bits + signed_bits(contributions))
+            2 * pool * pool * bram18(O * Hp * Wp, arch.spectrum_bits + index_bits(contributions))
         )
     dram = 0
     if chunks:
@@ -224,19 +220,22 @@ def spectral_layer_cost(
 def dense_layer_cost(arch: DenseArch, n_in: int, n_out: int, nnz_per_output: int) -> dict:
     """Cycles and resources of one dense layer with ``arch.macs`` MAC units (hdl/dense.py):
     per MAC a weight ROM (plus input indices when sparse) and a ping-pong result RAM; one
-    ping-pong input buffer (one per MAC when sparse)."""
+    ping-pong input buffer (one per MAC when sparse).  ``ii``: the MACs' clocks per image;
+    ``latency``: first input to last output of one image (:func:`dense_timing`)."""
     per_mac = math.ceil(n_out / arch.macs)
     ii = per_mac * nnz_per_output
     weights_per_mac = per_mac * nnz_per_output
     sparse = nnz_per_output < n_in
-    acc_bits = 2 * arch.weight_bits + signed_bits(max(nnz_per_output, 1)) + 1
+    acc_bits = 2 * arch.weight_bits + index_bits(max(nnz_per_output, 1)) + 1
     inputs = (arch.macs if sparse else 1) * _ram(2 * n_in, arch.activation_bits)
+    steps = max(nnz_per_output, 1)
+    latency = dense_timing(n_in, n_out, arch.macs, steps, [2])["latency"]
     return {
-        "cycles": {"ii": ii, "latency": ii + arch.mac_latency + 2},
+        "cycles": {"ii": ii, "latency": latency},
         "dram_bytes": 0,
         "dsp": arch.macs,
         "bram18": arch.macs
-        * bram18(weights_per_mac, arch.weight_bits + (signed_bits(n_in) if sparse else 0))
+        * bram18(weights_per_mac, arch.weight_bits + (index_bits(n_in) if sparse else 0))
         + inputs
         + arch.macs * _ram(2 * per_mac, acc_bits),
         "lut": arch.macs * 60 + 100,
@@ -258,11 +257,21 @@ def activation_buffer_cost(shape, bits: int, band_rows: int | None = None) -> in
 
 
 def network_cost(
-    layer_costs: list[dict], buffers_bram18: int, clock_mhz: float, external: bool = False
+    layer_costs: list[dict],
+    buffers_bram18: int,
+    clock_mhz: float,
+    external: bool = False,
+    exact: dict | None = None,
 ) -> dict:
-    """Whole-network figures: initiation interval, latency, throughput and resource totals."""
-    ii = max(c["cycles"]["ii"] for c in layer_costs)
-    latency = sum(c["cycles"]["latency"] for c in layer_costs)
+    """Whole-network figures: initiation interval, latency, throughput and resource totals.
+
+    The interval is the slowest layer's and the latency the layers' sum, unless ``exact`` gives
+    the network's own ``interval`` and ``latency`` (the generated accelerator's cycle model)."""
+    if exact:
+        ii, latency = exact["interval"], exact["latency"]
+    else:
+        ii = max(c["cycles"]["ii"] for c in layer_costs)
+        latency = sum(c["cycles"]["latency"] for c in layer_costs)
     total = {k: sum(c[k] for c in layer_costs) for k in ("dsp", "bram18", "lut", "ff")}
     total["bram18"] += buffers_bram18
     total["bram36"] = math.ceil(total["bram18"] / 2)

@@ -6,16 +6,24 @@ FFT/IFFT units, PEs and banks for a spectral layer — judged by the schedule's 
 the scheduler reaches — and fewest MACs for a dense one).  A binary search finds the smallest T
 whose whole design fits the board; the runners-up are the designs at a few larger T, and the first
 faster design that does not fit.  Forced fields (``--set``, TOML) are kept as given.
+
+Cycles: a spectral layer the generator builds (:func:`~codesign.spectral.hdl.engine.generatable`)
+is judged by its engine's exact interval (:func:`layer_timing`, hdl/timing.py), and a design whose
+every layer is built gets the exact interval and latency of the whole accelerator
+(:func:`exact_network`) — the figures co-simulation reproduces.  Model-only layers (``ifft_units``
+> 1 forced, the sequential style) keep the analytic model of :mod:`codesign.spectral.cost`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from codesign.eda.boards import Board
+from codesign.errors import CodesignError
 from codesign.spectral import schedule as sch
 from codesign.spectral.arch import DenseArch, SpectralArch, apply_overrides
 from codesign.spectral.cost import (
@@ -25,6 +33,9 @@ from codesign.spectral.cost import (
     network_cost,
     spectral_layer_cost,
 )
+from codesign.spectral.hdl.engine import IFFT_LANES, generatable
+from codesign.spectral.hdl.hadamard import kernel_word_layout
+from codesign.spectral.hdl.timing import engine_timing, network_timing
 
 __all__ = [
     "SpectralTask",
@@ -39,6 +50,10 @@ __all__ = [
     "evaluate",
     "kernel_word_width",
     "pool_of",
+    "engine_layer",
+    "layer_timing",
+    "network_stages",
+    "exact_network",
     "FIT_FRACTION",
 ]
 
@@ -46,7 +61,7 @@ FIT_FRACTION = {"dsp": 1.0, "bram36": 1.0, "lut": 0.8, "ff": 0.8}  # leave room 
 KERNEL_SHARE = 0.5  # of the board's block RAM for kernel memories in the sequential style
 
 
-class FitError(ValueError):
+class FitError(CodesignError, ValueError):
     """Even the smallest design does not fit the board; the message has the numbers."""
 
 
@@ -65,6 +80,7 @@ class SpectralTask:
     in_shape: tuple = (1, 1, 1)
     _bounds: dict = field(default_factory=dict, repr=False)
     _stats: tuple | None = field(default=None, repr=False)
+    _timing: dict = field(default_factory=dict, repr=False)
 
     @property
     def F(self) -> int:
@@ -190,12 +206,12 @@ def estimate_bound(task: SpectralTask, arch: SpectralArch) -> int:
 
 
 def kernel_word_width(task: SpectralTask, arch: SpectralArch, cycles: int) -> int:
-    """Bits of one sparse-kernel memory word: valid, first, bank, bank address, accumulator
-    address, weight real and imaginary parts."""
-    bits = lambda n: max(1, math.ceil(math.log2(max(n, 2))))  # noqa: E731
+    """Bits of one sparse-kernel memory word (:func:`kernel_word_layout`), its bank addresses and
+    accumulator addresses sized for perfectly balanced banks and PEs (before assignment)."""
     depth = math.ceil(task.C * task.F / arch.banks)
     groups = math.ceil(task.O * task.F / arch.pes)
-    return 2 + bits(arch.banks) + bits(depth) + bits(groups) + 2 * arch.weight_bits
+    last = kernel_word_layout(arch.banks, depth, groups, arch.weight_bits)[-1]
+    return last["lsb"] + last["width"]
 
 
 def _groups(task: SpectralTask) -> int:
@@ -238,19 +254,107 @@ def pool_of(task: SpectralTask) -> int:
     return max((H - task.K + 1) // out_h, 1) if out_h else 1
 
 
+def engine_layer(task: SpectralTask) -> dict:
+    """The layer dict of the engine's timing model (hdl/timing.py)."""
+    C, H, W = task.in_shape
+    return dict(C=C, O=task.O, H=H, W=W, K=task.K, N=task.N, pool=pool_of(task))
+
+
+ENGINE_IMAGES, NETWORK_IMAGES = 3, 4  # images the timing models replay (steady interval)
+
+
+def layer_timing(task: SpectralTask, arch: SpectralArch, cycles: int) -> dict:
+    """``latency`` (first input word to last output of one image) and ``interval`` (between
+    images) of the generated engine for ``cycles`` schedule slots per tile
+    (:func:`~codesign.spectral.hdl.timing.engine_timing`); cached on the task, as the search asks
+    for the same engine many times (only ``fft_units`` of the arch changes its timing)."""
+    key = (arch.fft_units, cycles)
+    if key not in task._timing:
+        t = engine_timing(engine_layer(task), arch.fft_units, cycles, ENGINE_IMAGES)
+        task._timing[key] = {"latency": t["latency"], "interval": t["interval"]}
+    return task._timing[key]
+
+
+def network_stages(tasks: list, archs: list, cycles: list) -> list | None:
+    """The stages of :func:`~codesign.spectral.hdl.timing.network_timing` for a pipelined design
+    (``cycles``: schedule slots per tile of each spectral layer), or None when a layer is one the
+    generator does not build."""
+    stages = []
+    for task, arch, c in zip(tasks, archs, cycles):
+        if isinstance(task, SpectralTask):
+            if generatable(arch) is not None:
+                return None
+            layer = engine_layer(task)
+            stages.append(
+                {"kind": "spectral", "fft_units": arch.fft_units, "cycles": c, "layer": layer}
+            )
+        else:
+            steps = max(task.nnz_per_output, 1)
+            stages.append(
+                {
+                    "kind": "dense",
+                    "n_in": task.n_in,
+                    "n_out": task.n_out,
+                    "macs": arch.macs,
+                    "steps": steps,
+                }
+            )
+    return stages
+
+
+def exact_network(tasks: list, archs: list, cycles: list) -> dict | None:
+    """The generated accelerator's exact ``latency`` and ``interval`` in clocks (AXI source and
+    sink never waiting), or None when a layer is not generated or a layer would hold back its
+    producer (back-pressure inside the network, which the timing model does not replay)."""
+    stages = network_stages(tasks, archs, cycles)
+    if stages is None:
+        return None
+    key = tuple(
+        tuple(sorted((k, tuple(v.items()) if isinstance(v, dict) else v) for k, v in st.items()))
+        for st in stages
+    )
+    t = _network_timing(key)
+    return None if t is None else {"latency": t[0], "interval": t[1]}
+
+
+@functools.lru_cache(maxsize=1024)
+def _network_timing(key: tuple) -> tuple[int, int] | None:
+    """:func:`network_timing` of the stages frozen in ``key``: (latency, interval) or None."""
+    stages = [{k: dict(v) if k == "layer" else v for k, v in st} for st in key]
+    try:
+        t = network_timing(stages, images=NETWORK_IMAGES)
+    except ValueError:
+        return None
+    return t["latency"], t["interval"]
+
+
 def _forced(overrides: dict, name: str) -> set:
     return set(overrides.get("all", {})) | set(overrides.get(name, {}))
 
 
-GENERATED_IFFT_UNITS = 1  # read-out/inverse-FFT lanes the generated engine has (hdl/engine.py)
+def _spectral_for(task: SpectralTask, T: int, overrides: dict) -> SpectralArch | None:
+    """Cheapest spectral engine whose image interval is at most ``T`` clocks (None if none is).
+
+    The analytic per-tile model proposes (:func:`_spectral_tile`); an engine the generator builds
+    must also meet ``T`` by its exact interval, else the per-tile target tightens by the excess."""
+    t_tile = T // task.tiles
+    while t_tile > 0:
+        a = _spectral_tile(task, t_tile, overrides)
+        if a is None or generatable(a) is not None:
+            return a
+        excess = layer_timing(task, a, _bound(task, a))["interval"] - T
+        if excess <= 0:
+            return a
+        t_tile -= -(-excess // task.tiles)
+    return None
 
 
-def _spectral_for(task: SpectralTask, t_tile: int, overrides: dict) -> SpectralArch | None:
-    """Cheapest spectral engine meeting ``t_tile`` clocks per tile (None if none can).
+def _spectral_tile(task: SpectralTask, t_tile: int, overrides: dict) -> SpectralArch | None:
+    """Cheapest spectral engine meeting ``t_tile`` clocks per tile in the analytic model.
 
     The exploration stays within what ``codesign generate`` builds (at most
-    ``GENERATED_IFFT_UNITS`` inverse-FFT lanes); forcing ``ifft_units`` explores beyond it as a
-    model only."""
+    :data:`~codesign.spectral.hdl.engine.IFFT_LANES` inverse-FFT lanes); forcing ``ifft_units``
+    explores beyond it as a model only."""
     base = apply_overrides(SpectralArch(task.name, task.N, 1, 1), overrides)
     forced = _forced(overrides, task.name)
     N2 = base.fft * base.fft
@@ -262,7 +366,7 @@ def _spectral_for(task: SpectralTask, t_tile: int, overrides: dict) -> SpectralA
         a = replace(a, fft_units=u)
     if "ifft_units" not in forced:
         u = math.ceil(task.O / max(t_tile // N2, 1)) if t_tile >= N2 else None
-        if u is None or u > min(task.O, GENERATED_IFFT_UNITS):
+        if u is None or u > min(task.O, IFFT_LANES):
             return None
         a = replace(a, ifft_units=u)
     if max(math.ceil(task.C / a.fft_units), math.ceil(task.O / a.ifft_units)) * N2 > t_tile:
@@ -297,7 +401,11 @@ def _dense_for(task: DenseTask, t: int, overrides: dict) -> DenseArch | None:
 def evaluate(
     tasks: list, board: Board, archs: list, cycles: list | None = None, style: str = "pipelined"
 ) -> Design:
-    """Cost a complete design (``cycles``: real schedule lengths; default: the lower bounds)."""
+    """Cost a complete design (``cycles``: real schedule lengths; default: the lower bounds).
+
+    Pipelined: a generated spectral layer's ``ii`` and ``latency`` are its engine's exact ones,
+    and the network's are the whole accelerator's (:func:`exact_network`) when every layer is
+    generated; the rest is the analytic model."""
     if style == "sequential":
         sched = cycles or [estimate_bound(t, a) for t, a in zip(tasks, archs)]
         return _sequential(tasks, board, archs[0], sched)
@@ -308,11 +416,17 @@ def evaluate(
     costs = []
     for i, (task, arch) in enumerate(zip(tasks, archs)):
         if isinstance(task, SpectralTask):
-            costs.append(_spectral_cost(task, arch, sched[i]))
+            c = _spectral_cost(task, arch, sched[i])
+            if generatable(arch) is None:
+                t = layer_timing(task, arch, sched[i])
+                c["cycles"].update(ii=t["interval"], latency=t["latency"])
+            costs.append(c)
         else:
             costs.append(dense_layer_cost(arch, task.n_in, task.n_out, task.nnz_per_output))
+    exact = exact_network(tasks, archs, sched)
     # every layer's cost holds its own input buffer (hdl/feed.py, hdl/dense.py)
-    return _verdict(board, archs, costs, network_cost(costs, 0, board.target_clock_mhz))
+    net = network_cost(costs, 0, board.target_clock_mhz, exact=exact)
+    return _verdict(board, archs, costs, net)
 
 
 def _verdict(board: Board, archs, costs, net) -> Design:
@@ -410,10 +524,11 @@ def explore_sequential(tasks: list, board: Board, overrides: dict | None = None)
 
 
 def _design_at(tasks, board, T: int, overrides: dict) -> Design | None:
+    """Every layer's cheapest configuration meeting the image interval ``T``, costed."""
     archs = []
     for task in tasks:
         if isinstance(task, SpectralTask):
-            a = _spectral_for(task, T // task.tiles, overrides)
+            a = _spectral_for(task, T, overrides)
         else:
             a = _dense_for(task, T, overrides)
         if a is None:
@@ -422,9 +537,10 @@ def _design_at(tasks, board, T: int, overrides: dict) -> Design | None:
     return evaluate(tasks, board, archs)
 
 
-def explore(tasks: list, board: Board, overrides: dict | None = None) -> dict:
-    """Best-throughput design that fits ``board``, with runners-up; raises FitError if none fits."""
-    overrides = overrides or {}
+def _search_range(tasks: list, overrides: dict) -> tuple[int, int]:
+    """Image intervals the search spans: from what one stage needs at full parallelism (a tile's
+    N² clocks, a dense output's non-zeros) to the smallest design's — analytic, raised to the
+    exact interval of an engine the generator builds."""
     lo = max(
         (t.tiles * t.N * t.N if isinstance(t, SpectralTask) else t.nnz_per_output) for t in tasks
     )
@@ -437,6 +553,17 @@ def explore(tasks: list, board: Board, overrides: dict | None = None) -> dict:
         for t in tasks
     )
     hi = max(hi, lo)
+    for t in tasks:
+        a = _spectral_tile(t, hi // t.tiles, overrides) if isinstance(t, SpectralTask) else None
+        if a is not None and generatable(a) is None:
+            hi = max(hi, layer_timing(t, a, _bound(t, a))["interval"])
+    return lo, hi
+
+
+def explore(tasks: list, board: Board, overrides: dict | None = None) -> dict:
+    """Best-throughput design that fits ``board``, with runners-up; raises FitError if none fits."""
+    overrides = overrides or {}
+    lo, hi = _search_range(tasks, overrides)
     smallest = _design_at(tasks, board, hi, overrides)
     if smallest is None or not smallest.fits:
         what = ", ".join(
@@ -480,18 +607,7 @@ def sweep(tasks: list, board: Board, overrides: dict | None = None, points: int 
     that can be built (fitting the board or not) to the smallest one, as :meth:`Design.row`
     rows sorted by ``ii_cycles``, one per distinct II (images/s then falls as II grows)."""
     overrides = overrides or {}
-    lo = max(
-        (t.tiles * t.N * t.N if isinstance(t, SpectralTask) else t.nnz_per_output) for t in tasks
-    )
-    hi = max(
-        (
-            t.tiles * max(t.nonzero, t.C * t.N * t.N, t.O * t.N * t.N, 1)
-            if isinstance(t, SpectralTask)
-            else t.n_out * t.nnz_per_output
-        )
-        for t in tasks
-    )
-    hi = max(hi, lo)
+    lo, hi = _search_range(tasks, overrides)
     if _design_at(tasks, board, hi, overrides) is None:
         return []
     a, b = lo, hi

@@ -24,6 +24,7 @@ from codesign.spectral.network import SPECTRAL
 __all__ = [
     "quantize_params",
     "spectral_layer_fixed",
+    "hadamard_fixed",
     "dense_layer_fixed",
     "run",
     "input_fixed",
@@ -58,7 +59,7 @@ def input_fixed(images: np.ndarray, cfg: FixedPointConfig) -> np.ndarray:
     return images.astype(np.int64)[:, None] << shift
 
 
-def _hadamard(xr, xi, wr, wi, cfg: FixedPointConfig, counter: OverflowCounter, where: str):
+def hadamard_fixed(xr, xi, wr, wi, cfg: FixedPointConfig, counter: OverflowCounter, where: str):
     """Σ_c X[c]·W[o, c] per bin, exact in the accumulator, rounded once to the product format."""
     acc_r = np.einsum("bcijuv,ocuv->boijuv", xr, wr) - np.einsum("bcijuv,ocuv->boijuv", xi, wi)
     acc_i = np.einsum("bcijuv,ocuv->boijuv", xr, wi) + np.einsum("bcijuv,ocuv->boijuv", xi, wr)
@@ -86,7 +87,7 @@ def spectral_layer_fixed(
     t = np.pad(t, [(0, 0)] * (t.ndim - 2) + [(0, N - g.L), (0, N - g.L)])
     t = round_shift(t, cfg.activation.frac - cfg.spectrum.frac)
     xr, xi = rfft2_fixed(t, cfg, counter, f"{n}.fft")
-    yr, yi = _hadamard(xr, xi, q[f"{n}.kernel_re"], q[f"{n}.kernel_im"], cfg, counter, n)
+    yr, yi = hadamard_fixed(xr, xi, q[f"{n}.kernel_re"], q[f"{n}.kernel_im"], cfg, counter, n)
     y = irfft2_fixed(yr, yi, cfg, counter, f"{n}.ifft")
     shift = cfg.product.frac - cfg.activation.frac
     acc = overlap_add(y, g) + round_shift(q[f"{n}.bias"], -shift)[None, :, None, None]

@@ -16,8 +16,8 @@ import numpy as np
 from codesign import __version__
 from codesign.artifacts import atomic_directory, save_arrays, sha256_file, write_json
 from codesign.eda.boards import Board
+from codesign.nn.sparsity import project
 from codesign.spectral import schedule as sch
-from codesign.spectral.admm import project
 from codesign.spectral.arch import check_override_layers
 from codesign.spectral.dse import (
     DenseTask,
@@ -25,13 +25,19 @@ from codesign.spectral.dse import (
     SpectralTask,
     assign,
     evaluate,
+    exact_network,
     explore,
     explore_sequential,
-    pool_of,
+    layer_timing,
 )
+from codesign.spectral.hdl.engine import generatable
+from codesign.spectral.hdl.hadamard import WORD_FIELDS, kernel_word_layout
 from codesign.spectral.network import DENSE, SPECTRAL, layer_shapes, vgg16_layers, weight_key
 
 __all__ = [
+    "kernel_weights",
+    "map_model_dir",
+    "map_vgg16",
     "LayerMap",
     "Mapping",
     "tasks_from_model",
@@ -51,7 +57,6 @@ __all__ = [
 
 FORMAT = "codesign-schedule"
 FORMAT_VERSION = 1
-WORD_FIELDS = ("w_im", "w_re", "acc", "addr", "bank", "first", "valid")  # LSB first
 
 
 @dataclass
@@ -234,7 +239,8 @@ def _dense_bound(task: SpectralTask, arch) -> int:
 
 
 def memory_image(lm: LayerMap, w_re: np.ndarray, w_im: np.ndarray) -> dict:
-    """Per-PE sparse-kernel memory: one word per schedule slot (fields of :data:`WORD_FIELDS`).
+    """Per-PE sparse-kernel memory: one word per schedule slot, laid out by
+    :func:`~codesign.spectral.hdl.hadamard.kernel_word_layout` (fields of :data:`WORD_FIELDS`).
 
     ``first`` marks a group's earliest update in the tile (write instead of accumulate); idle
     slots are all-zero words.  Weights are two's complement in ``weight_bits``.
@@ -261,25 +267,14 @@ def memory_image(lm: LayerMap, w_re: np.ndarray, w_im: np.ndarray) -> dict:
         "w_re": np.where(valid, w_re[o, c, f], 0) & mask,
         "w_im": np.where(valid, w_im[o, c, f], 0) & mask,
     }
-    bits = lambda n: max(1, math.ceil(math.log2(max(n, 2))))  # noqa: E731
-    widths = {
-        "w_im": wb,
-        "w_re": wb,
-        "acc": bits(int(lm.acc_addr.max()) + 1),
-        "addr": bits(int(lm.addr_of.max()) + 1),
-        "bank": bits(arch.banks),
-        "first": 1,
-        "valid": 1,
-    }
-    layout, lsb = [], 0
-    for name in WORD_FIELDS:
-        layout.append({"name": name, "lsb": lsb, "width": widths[name]})
-        lsb += widths[name]
-    for name in WORD_FIELDS:
-        v = fields_[name]
-        if v.size and (v.min() < 0 or v.max() >= (1 << widths[name])):
-            raise ValueError(f"layer {task.name}: field {name} does not fit {widths[name]} bits")
-    return {"fields": fields_, "layout": layout, "width": lsb}
+    layout = kernel_word_layout(
+        arch.banks, int(lm.addr_of.max()) + 1, int(lm.acc_addr.max()) + 1, wb
+    )
+    for e in layout:
+        v = fields_[e["name"]]
+        if v.size and (v.min() < 0 or v.max() >= (1 << e["width"])):
+            raise ValueError(f"layer {task.name}: field {e['name']} does not fit {e['width']} bits")
+    return {"fields": fields_, "layout": layout, "width": sum(e["width"] for e in layout)}
 
 
 def _words_hex(image: dict, p: int) -> str:
@@ -377,10 +372,8 @@ def map_tasks(
 
 def engine_cycles(task: SpectralTask, arch, cycles: int) -> dict:
     """Clocks of the generated layer engine (docs/engine.md) for this schedule: the latency of
-    one image and the interval between images, from :func:`codesign.hdl.timing.engine_timing`."""
-    from codesign.spectral.hdl.timing import engine_timing
-
-    t = engine_timing(_engine_layer(task), arch.fft_units, cycles, images=3)
+    one image and the interval between images (:func:`~codesign.spectral.dse.layer_timing`)."""
+    t = layer_timing(task, arch, cycles)
     return {
         "latency_cycles": t["latency"],
         "interval_cycles": t["interval"],
@@ -388,42 +381,16 @@ def engine_cycles(task: SpectralTask, arch, cycles: int) -> dict:
     }
 
 
-def _engine_layer(task: SpectralTask) -> dict:
-    """The layer dict of the engine's timing model (hdl/timing.py)."""
-    C, H, W = task.in_shape
-    return dict(C=C, O=task.O, H=H, W=W, K=task.K, N=task.N, pool=pool_of(task))
-
-
 def accelerator_cycles(m: Mapping) -> dict | None:
     """The generated accelerator's exact latency and interval (docs/accelerator.md) when every
-    layer can be generated (pipelined, memory images, one inverse-FFT lane); else None."""
-    from codesign.spectral.hdl.timing import network_timing
-
-    stages = []
-    for task, arch in zip(m.tasks, m.design.archs):
-        if isinstance(task, SpectralTask):
-            lm = m.layers[task.name]
-            if not lm.image or arch.ifft_units != 1:
-                return None
-            stages.append(
-                {
-                    "kind": "spectral",
-                    "fft_units": arch.fft_units,
-                    "cycles": int(lm.schedule.cycles),
-                    "layer": _engine_layer(task),
-                }
-            )
-        else:
-            stages.append(
-                {
-                    "kind": "dense",
-                    "n_in": task.n_in,
-                    "n_out": task.n_out,
-                    "macs": arch.macs,
-                    "steps": max(task.nnz_per_output, 1),
-                }
-            )
-    t = network_timing(stages, images=4)
+    layer can be generated (pipelined, memory images, :func:`generatable` engines); else None."""
+    spectral = [m.layers[t.name] if isinstance(t, SpectralTask) else None for t in m.tasks]
+    if any(lm is not None and not lm.image for lm in spectral):
+        return None
+    cycles = [int(lm.schedule.cycles) if lm else None for lm in spectral]
+    t = exact_network(m.tasks, m.design.archs, cycles)
+    if t is None:
+        return None
     return {
         "latency_cycles": t["latency"],
         "interval_cycles": t["interval"],
@@ -452,7 +419,7 @@ def describe(m: Mapping) -> dict:
                     "schedule": lm.report(),
                 }
             )
-            if lm.image and arch.ifft_units == 1:
+            if lm.image and generatable(arch) is None:
                 e["engine"] = engine_cycles(task, arch, int(lm.schedule.cycles))
             if lm.image:
                 e["memory_image"] = {
@@ -523,3 +490,48 @@ def save_mapping(m: Mapping, out: str | Path, write_images: bool = True) -> Path
 
 def model_source(model_dir: Path) -> dict:
     return {"path": str(model_dir), "sha256": sha256_file(Path(model_dir) / "model.json")}
+
+
+def kernel_weights(model) -> dict:
+    """Each spectral layer's quantised kernel as (re, im) integers of shape (O, C, bins): what
+    the memory images hold."""
+    q = model.quantized()
+    weights = {}
+    for layer in model.layers:
+        if layer["type"] == SPECTRAL:
+            n, O, C = layer["name"], layer["out_channels"], layer["in_channels"]
+            weights[n] = (
+                q[f"{n}.kernel_re"].reshape(O, C, -1),
+                q[f"{n}.kernel_im"].reshape(O, C, -1),
+            )
+    return weights
+
+
+def map_model_dir(model_dir: Path, board: Board, overrides: dict | None = None) -> Mapping:
+    """The map stage on a model artifact directory: its tasks, its weights, its provenance."""
+    from codesign.spectral.model import load_model
+
+    model = load_model(model_dir)
+    return map_tasks(
+        Path(model_dir).name,
+        tasks_from_model(model),
+        board,
+        overrides,
+        kernel_weights(model),
+        model_source(Path(model_dir)),
+    )
+
+
+def map_vgg16(density: float, seed: int, board: Board, overrides: dict | None = None):
+    """VGG16 (synthetic balanced masks at ``density``) on the shared-engine style, modeled, and
+    the best dense spectral design on the same board for comparison: (mapping, dense design)."""
+    sparse = map_tasks(
+        "vgg16",
+        vgg16_tasks(density, seed),
+        board,
+        overrides,
+        source={"name": "vgg16", "density": density, "seed": seed, "synthetic": True},
+        style="sequential",
+    )
+    dense = explore_sequential(vgg16_tasks(1.0, seed), board, overrides)["chosen"]
+    return sparse, dense

@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import json
 import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from codesign import __version__
 from codesign.artifacts import atomic_directory, load_arrays, save_arrays, sha256_file, write_json
+from codesign.errors import CodesignError
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.fxpmodel import quantize_params
 from codesign.spectral.network import DENSE, INPUT_SHAPE, SPECTRAL, layer_shapes, weight_key
-from codesign.spectral.prune import Model
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ModelError", "save_model", "load_model", "describe"]
+__all__ = [
+    "Model",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ModelError",
+    "save_model",
+    "load_model",
+    "describe",
+]
 
 FORMAT = "codesign-model"
 FORMAT_VERSION = 1
@@ -28,7 +37,23 @@ MODEL_JSON = "model.json"
 ARRAYS = "arrays.npz"
 
 
-class ModelError(ValueError):
+@dataclass
+class Model:
+    """A (pruned) spectral network: layers, float parameters, masks, formats and measurements."""
+
+    layers: list
+    params: dict
+    masks: dict
+    fixed_point: FixedPointConfig
+    metrics: dict = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    data_source: dict = field(default_factory=dict)
+
+    def quantized(self) -> dict:
+        return quantize_params(self.params, self.layers, self.fixed_point)
+
+
+class ModelError(CodesignError, ValueError):
     """A model artifact that cannot be used; the message names the file, the field and the fix."""
 
 

@@ -8,23 +8,24 @@ parameter dict, so scripts can run them one by one.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 import scipy.fft as sfft
 
 from codesign.data import Dataset
 from codesign.progress import progress
-from codesign.spectral.admm import AdmmConfig, admm_layer, layer_problem
+from codesign.spectral.admm import admm_layer, layer_problem
 from codesign.spectral.conv import geometry, tiles_of
 from codesign.spectral.fixedpoint import FixedPointConfig, Format, OverflowCounter
 from codesign.spectral.fxpmodel import accuracy_fixed, quantize_params
+from codesign.spectral.model import Model
 from codesign.spectral.network import SPECTRAL, forward, init_params, lenet5, weight_key
-from codesign.spectral.train import TrainConfig, accuracy, to_input, train
+from codesign.spectral.settings import PruneSettings
+from codesign.spectral.train import accuracy, to_input, train
 
 __all__ = [
     "PruneSettings",
-    "Model",
     "prune",
     "train_dense",
     "admm_prune",
@@ -32,49 +33,6 @@ __all__ = [
     "layer_inputs",
     "weight_limits",
 ]
-
-
-@dataclass(frozen=True)
-class PruneSettings:
-    """Everything the prune stage depends on (recorded in the artifact)."""
-
-    density: float = 0.25
-    dense_density: float = 1.0
-    balanced: bool = True
-    layer_density: dict = field(default_factory=dict)  # per-layer override: {"fc3": 0.5}
-    epochs: int = 12
-    retrain_epochs: int = 4
-    seed: int = 0
-    calibration_images: int = 2000
-    train: TrainConfig = TrainConfig()
-    admm: AdmmConfig = AdmmConfig()
-    fixed_point: FixedPointConfig = FixedPointConfig()
-
-    def density_of(self, layer: dict) -> float:
-        """The layer's own density if set, else the model-wide one for its kind."""
-        default = self.density if layer["type"] == SPECTRAL else self.dense_density
-        return self.layer_density.get(layer["name"], default)
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["fixed_point"] = self.fixed_point.to_dict()
-        return d
-
-
-@dataclass
-class Model:
-    """A (pruned) spectral network: layers, float parameters, masks, formats and measurements."""
-
-    layers: list
-    params: dict
-    masks: dict
-    fixed_point: FixedPointConfig
-    metrics: dict = field(default_factory=dict)
-    settings: dict = field(default_factory=dict)
-    data_source: dict = field(default_factory=dict)
-
-    def quantized(self) -> dict:
-        return quantize_params(self.params, self.layers, self.fixed_point)
 
 
 def _fmt_max(fmt: Format) -> float:

@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from codesign.artifacts import atomic_directory, sha256_file
+from codesign.errors import CodesignError
 
 __all__ = ["ReportError", "report_data", "write_report", "story", "PLOTS"]
 
@@ -44,7 +45,7 @@ FIGSIZE, DPI = (9.0, 4.2), 100
 COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3")
 
 
-class ReportError(ValueError):
+class ReportError(CodesignError, ValueError):
     """An artifact the report cannot use; the message names the file and what is wrong."""
 
 

@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from codesign.progress import progress
 from codesign.spectral.network import backward, forward, predict, softmax_xent
+from codesign.spectral.settings import TrainConfig
 
 __all__ = ["TrainConfig", "train", "to_input", "accuracy"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 12
-    batch: int = 32
-    lr: float = 2e-3
-    lr_decay: float = 0.8
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    weight_decay: float = 3e-4
-    shift: int = 0  # augmentation: random translation by up to this many pixels, zero fill
 
 
 def to_input(images: np.ndarray) -> np.ndarray:

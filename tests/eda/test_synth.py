@@ -22,7 +22,7 @@ from codesign.eda.synth import (
     yosys_script,
 )
 from codesign.eda.tools import ToolError, ToolNotFound, has_tool
-from codesign.hdl.rom import convert
+from codesign.hdl.convert import convert
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.network import accelerator, accelerator_signals
 
@@ -320,7 +320,7 @@ def test_yosys_override_pointing_nowhere(tmp_path, monkeypatch):
 
 
 def test_bad_rtl_directories(tmp_path):
-    with pytest.raises(SynthError, match=r"manifest\.json: file not found"):
+    with pytest.raises(SynthError, match=r"manifest\.json: missing \(file not found\)"):
         synthesise(tmp_path, "nexys4ddr")
     _manifest(tmp_path / "a", "m", ["missing.v"])
     with pytest.raises(SynthError, match="'missing.v'"):

@@ -10,9 +10,10 @@ from click.testing import CliRunner
 from codesign.cli import main
 from codesign.eda.tools import ToolNotFound
 from codesign.spectral import fxpmodel
-from codesign.spectral.accelerator import accelerator_from_artifacts, generate_accelerator
-from codesign.spectral.cosim import CosimError, cosim_accelerator, read_inputs, run_bench
-from codesign.spectral.generate import GenerateError
+from codesign.spectral.bench import run_bench
+from codesign.spectral.cosim import CosimError, cosim_accelerator, read_inputs
+from codesign.spectral.design import accelerator_from_artifacts
+from codesign.spectral.generate import GenerateError, generate_accelerator
 from codesign.spectral.hdl.timing import network_timing
 
 

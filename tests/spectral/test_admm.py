@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codesign.spectral.admm import AdmmConfig, admm_layer, keep_count, layer_problem, project
+from codesign.nn.sparsity import keep_count, project
+from codesign.spectral.admm import AdmmConfig, admm_layer, layer_problem
 
 
 def test_keep_count_floors_and_rejects_bad_density():

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from codesign.cli import main
 from codesign.eda.tools import run_tool
-from codesign.spectral.generate import GenerateError, cosim_layer, generate_layer
+from codesign.spectral.cosim import cosim_layer
+from codesign.spectral.generate import GenerateError, generate_layer
 
 
 @pytest.fixture(scope="module")

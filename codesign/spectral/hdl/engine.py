@@ -15,11 +15,35 @@ from codesign.hdl.buffers import pingpong_loader
 from codesign.hdl.signals import format_signal, uint_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.feed import front_end
-from codesign.spectral.hdl.hadamard import READOUT_LATENCY, hadamard_engine, hadamard_signals
+from codesign.spectral.hdl.hadamard import (
+    READ_PORTS,
+    READOUT_LATENCY,
+    hadamard_engine,
+    hadamard_signals,
+)
 from codesign.spectral.hdl.inverse import inverse_stage
 from codesign.spectral.hdl.oaa import oaa_unit
 
-__all__ = ["spectral_engine", "engine_signals"]
+__all__ = ["spectral_engine", "engine_signals", "generatable", "IFFT_LANES"]
+
+IFFT_LANES = 1  # read-out/inverse-FFT lanes of the engine (one inverse_stage, oaa_unit units=1)
+
+
+def generatable(arch) -> str | None:
+    """None if :func:`spectral_engine` builds a layer of ``arch`` (a SpectralArch), else why not:
+    the one rule that decides between the exact cycle model and the analytic one, and what
+    ``codesign generate`` accepts."""
+    if arch.ifft_units != IFFT_LANES:
+        return (
+            f"ifft_units = {arch.ifft_units}; the generated engine has {IFFT_LANES} "
+            f"read-out/inverse-FFT lane so far"
+        )
+    if arch.ports != READ_PORTS:
+        return (
+            f"ports = {arch.ports}; the generated engine's spectrum banks have {READ_PORTS} "
+            f"read port"
+        )
+    return None
 
 
 def engine_signals(layer: dict, cfg: FixedPointConfig | None = None) -> dict:

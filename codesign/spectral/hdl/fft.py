@@ -7,7 +7,7 @@ stage, so a stage whose twiddles are all trivial (``W^0 = 1``, ``W^(m/4) = ∓j`
 so swapping/negating gives the very same integers as multiplying) needs no multiplier, and every
 other stage owns ONE complex multiplier of three DSP48E1-sized products (``k1 = wr(br+bi)``,
 ``k2 = br(wi−wr)``, ``k3 = bi(wr+wi)``; ``Re = k1−k3``, ``Im = k1+k2`` exactly, then one rounding
-each, as the contract requires).  This is the unit :func:`codesign.cost.fft_unit_cost` models.
+each, as the contract requires).  :func:`codesign.spectral.cost.fft_unit_cost` models this unit.
 
 Relabelling the DIT graph gives two stream orders (``bitrev_in`` of :func:`fft1d`):
 

@@ -9,7 +9,7 @@ running the schedule of a :class:`~codesign.mapping.LayerMap` (docs/schedule-for
   them ping-pong: the FFT side writes one tile (``wr_*``, one word per clock — or, with U FFT units,
   one per unit into its own group of B/U banks) while the PEs read the other;
 * **sparse-kernel memories** — one ROM per PE holding the layer's memory image (one packed word per
-  schedule slot, fields of :data:`codesign.mapping.WORD_FIELDS`), read one word per clock;
+  schedule slot, fields of :data:`WORD_FIELDS`), read one word per clock;
 * **PE array** — one slot counter for all P PEs; per clock each PE fetches its word, the crossbar
   hands every bank the address of the PE reading it (the schedule allows at most one), the PE takes
   its bank's word, multiplies it exactly by its weight with three DSP48-sized products
@@ -46,8 +46,6 @@ Control registers have a synchronous active-high reset; data registers have none
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv
 
@@ -57,6 +55,7 @@ from codesign.hdl.signals import (
     delay_bits,
     delay_line,
     format_signal,
+    index_bits,
     pick,
     round_shift_register,
     saturate,
@@ -72,12 +71,17 @@ __all__ = [
     "hadamard_signals",
     "hadamard_plan",
     "hadamard_latency",
+    "kernel_word_layout",
     "PIPELINE_DEPTH",
     "READOUT_LATENCY",
+    "READ_PORTS",
+    "WORD_FIELDS",
 ]
 
 PIPELINE_DEPTH = 8  # start → slot counter, ROM, crossbar, bank read, operand, pre-add, product, sum
 READOUT_LATENCY = 5  # request, accumulator read, PE/parity select, rounding, saturation
+READ_PORTS = 1  # read ports of a spectrum bank
+WORD_FIELDS = ("w_im", "w_re", "acc", "addr", "bank", "first", "valid")  # kernel word, LSB first
 
 
 def hadamard_latency(cycles: int) -> int:
@@ -89,9 +93,24 @@ def hadamard_latency(cycles: int) -> int:
     return cycles + PIPELINE_DEPTH
 
 
-def _width(n: int) -> int:
-    """Bits of an unsigned index 0 … n − 1 (at least 1)."""
-    return max(1, math.ceil(math.log2(max(n, 2))))
+def kernel_word_layout(banks: int, bank_words: int, groups: int, weight_bits: int) -> list[dict]:
+    """The sparse-kernel ROM word (docs/schedule-format.md): per field of :data:`WORD_FIELDS`,
+    LSB first, its ``name``, ``lsb`` and ``width``, for ``banks`` banks of ``bank_words`` words,
+    ``groups`` accumulator addresses per PE and weights of ``weight_bits``."""
+    widths = {
+        "w_im": weight_bits,
+        "w_re": weight_bits,
+        "acc": index_bits(groups),
+        "addr": index_bits(bank_words),
+        "bank": index_bits(banks),
+        "first": 1,
+        "valid": 1,
+    }
+    layout, lsb = [], 0
+    for name in WORD_FIELDS:
+        layout.append({"name": name, "lsb": lsb, "width": widths[name]})
+        lsb += widths[name]
+    return layout
 
 
 def hadamard_plan(lm, cfg: FixedPointConfig | None = None, ports: int = 1) -> dict:
@@ -108,7 +127,7 @@ def hadamard_plan(lm, cfg: FixedPointConfig | None = None, ports: int = 1) -> di
     task, arch, image = lm.task, lm.arch, lm.image
     if not image:
         raise ValueError(f"layer {task.name}: no memory image (map the layer with its weights)")
-    if arch.ports != 1:
+    if arch.ports != READ_PORTS:
         raise ValueError(
             f"layer {task.name}: the engine's banks have one read port, "
             f"the schedule assumes ports = {arch.ports}"
@@ -169,7 +188,7 @@ def hadamard_plan(lm, cfg: FixedPointConfig | None = None, ports: int = 1) -> di
         "bank_bits": layout["bank"][1],
         "addr_bits": addr_bits,
         "acc_bits": acc_bits,
-        "pe_bits": _width(P),
+        "pe_bits": index_bits(P),
         "words": words,
         "product": product,
         "accumulator": accumulator,

@@ -9,15 +9,13 @@ file, outputs with their clock edges to a file; optional seeded random ``in_vali
 """
 
 import re
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from myhdl import Signal, Simulation, StopSimulation, always, delay, instance
+from myhdl import Signal, StopSimulation, always, instance
 
 from codesign.eda.tools import run_tool
-from codesign.hdl.rom import convert
+from codesign.hdl import sim
 from codesign.hdl.signals import sync_reset
 from codesign.spectral.fixedpoint import FixedPointConfig, Format, OverflowCounter
 from codesign.spectral.fxpmodel import dense_layer_fixed
@@ -25,9 +23,6 @@ from codesign.spectral.hdl.dense import dense_plan, dense_signals, dense_timing,
 
 CFG = FixedPointConfig()
 NARROW = FixedPointConfig(accumulator=Format(32, 0))  # 20 full-scale products saturate it
-# MyHDL leaves sign extension and truncation implicit (Verilog context widths); every narrowing
-# assignment is range-checked by the MyHDL simulation and the co-simulation proves equality.
-VERILATOR_WAIVERS = ["-Wno-WIDTH"]
 
 
 # --- layers and reference -------------------------------------------------------------------
@@ -73,13 +68,6 @@ def _reference(x, p):
 # --- MyHDL simulation -----------------------------------------------------------------------
 
 
-def _in_thread(fn, *args):
-    """``fn(*args)`` in a fresh thread: MyHDL calls ``inspect.stack()`` for every block and
-    generator it elaborates, which costs time proportional to the (deep) pytest call stack."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args).result()
-
-
 def _simulate(p, x, gap, stall, seed):
     """Feed ``x`` (images × n_in) back to back; ``gap``/``stall``: probability of an idle
     ``in_valid`` / a low ``out_ready`` clock.  Returns the edges accepting each image's first
@@ -93,10 +81,6 @@ def _simulate(p, x, gap, stall, seed):
     expected = x.shape[0] * n_out
     s = {"i": 0, "edge": 0, "held": None}
     rows = {"in_first": [], "out": [], "errors": []}
-
-    @always(delay(5))
-    def clock():
-        clk.next = not clk
 
     @always(clk.posedge)
     def monitor():
@@ -127,7 +111,7 @@ def _simulate(p, x, gap, stall, seed):
                 break
         raise StopSimulation
 
-    Simulation(dut, clock, monitor, drive).run(quiet=1)
+    sim.run(dut, sim.clock(clk), monitor, drive)
     return rows
 
 
@@ -185,20 +169,13 @@ endmodule
 
 def _convert(p, path, name):
     n_in, n_out = p["weight"].shape
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        convert(
-            dense_unit(Signal(bool(0)), sync_reset(), **dense_signals(n_in, n_out, p["cfg"]), **p),
-            path,
-            name,
-        )
-    assert not [str(w.message) for w in caught]
-    return path / f"{name}.v"
+    sig = dense_signals(n_in, n_out, p["cfg"])
+    return sim.convert(dense_unit(Signal(bool(0)), sync_reset(), **sig, **p), path, name)
 
 
 def _icarus(p, x, gap, stall, seed, path, name):
     """The same run as :func:`_simulate` on the converted Verilog (gap/stall in percent)."""
-    _in_thread(_convert, p, path, name)
+    sim.in_thread(_convert, p, path, name)
     n_in, n_out = p["weight"].shape
     bits = p["cfg"].activation.bits
     words = x.reshape(-1)
@@ -239,7 +216,7 @@ def _icarus(p, x, gap, stall, seed, path, name):
 
 def _run(engine, p, x, path=None, name="dense", gap=0.0, stall=0.0, seed=7):
     if engine == "myhdl":
-        return _in_thread(_simulate, p, x, gap, stall, seed)
+        return sim.in_thread(_simulate, p, x, gap, stall, seed)
     return _icarus(p, x, gap, stall, seed, path, name)
 
 
@@ -444,21 +421,15 @@ def test_rejects_what_it_cannot_build():
 def test_verilator_lint(tmp_path):
     for name in ("dense", "sparse"):
         top = f"dense_lint_{name}"
-        source = _in_thread(_convert, _small(name), tmp_path, top)
-        proc = run_tool(
-            "verilator",
-            ["--lint-only", "-Wall", *VERILATOR_WAIVERS, "--top-module", top, source],
-            cwd=tmp_path,
-            timeout=60,
-        )
-        assert "%Warning" not in proc.stderr + proc.stdout
+        source = sim.in_thread(_convert, _small(name), tmp_path, top)
+        assert sim.lint([source], top, tmp_path) == []
 
 
 def test_yosys_one_dsp48_per_mac(tmp_path):
     """``synth_xilinx`` of the small dense unit: one DSP48E1 per MAC holding the operand,
     product and accumulator registers (``P ← (first ? 0 : P) + M``), no other multiplier, the
     weight ROMs in block RAM, no memory left to flip-flops."""
-    source = _in_thread(_convert, _small("dense"), tmp_path, "dense_synth")
+    source = sim.in_thread(_convert, _small("dense"), tmp_path, "dense_synth")
     script = (
         f"read_verilog {source.name}; synth_xilinx -family xc7 -top dense_synth; "
         "tee -q -o stat.txt stat; tee -q -o dsp.txt dump t:DSP48E1"

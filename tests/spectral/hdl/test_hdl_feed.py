@@ -3,17 +3,16 @@ banks.  Every written word must equal ``rfft2_fixed`` of the tile at the bank an
 schedule gives (c, f), at the documented clock, in MyHDL and in Icarus."""
 
 import re
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from myhdl import Cosimulation, Signal, Simulation, StopSimulation, always, block, delay, instance
+from myhdl import Signal, StopSimulation, block, instance
 
-from codesign.eda.tools import find_myhdl_vpi, find_tool, run_tool
+from codesign.eda.tools import run_tool
+from codesign.hdl import sim
 from codesign.hdl.signals import sync_reset
+from codesign.nn.sparsity import project
 from codesign.spectral import schedule as sch
-from codesign.spectral.admm import project
 from codesign.spectral.arch import SpectralArch
 from codesign.spectral.conv import geometry, tiles_of
 from codesign.spectral.dse import SpectralTask, assign
@@ -97,43 +96,33 @@ def _signals(C, H, units, banks, depth):
 
 
 def _run(engine, C, H, units, banks, tiles, path):
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(_simulate, engine, C, H, units, banks, tiles, path).result()
+    return sim.in_thread(_simulate, engine, C, H, units, banks, tiles, path)
+
+
+def _params(C, H, units, banks):
+    bank_of, addr_of, image = _layer(C, 16, H, units, banks)
+    params = dict(C=C, H=H, W=H, K=K, N=N, units=units, bank_of=bank_of, addr_of=addr_of, cfg=CFG)
+    return params, _signals(C, H, units, banks, int(addr_of.max()) + 1), image
+
+
+def _lists(s, units):
+    """The flat per-lane ports of ``s`` as the lists :func:`front_end` takes."""
+    lists = {
+        k: [s[f"{k}{u}"] for u in range(units)]
+        for k in ("wr_en", "wr_bank", "wr_addr", "wr_re", "wr_im")
+    }
+    return {k: v for k, v in s.items() if not re.fullmatch(r"wr_\w+\d", k)} | lists
 
 
 def _simulate(engine, C, H, units, banks, tiles, path):
-    bank_of, addr_of, image = _layer(C, 16, H, units, banks)
-    params = dict(C=C, H=H, W=H, K=K, N=N, units=units, bank_of=bank_of, addr_of=addr_of, cfg=CFG)
-    depth = int(addr_of.max()) + 1
-    sig = _signals(C, H, units, banks, depth)
+    params, sig, image = _params(C, H, units, banks)
     if engine == "myhdl":
-        lists = {
-            k: [sig[f"{k}{u}"] for u in range(units)]
-            for k in ("wr_en", "wr_bank", "wr_addr", "wr_re", "wr_im")
-        }
-        plain = {k: v for k, v in sig.items() if not re.fullmatch(r"wr_\w+\d", k)}
-        dut = front_end(**plain, **lists, **params)
+        make = lambda **s: front_end(**_lists(s, units), **params)  # noqa: E731
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _flat(units)(**_signals(C, H, units, banks, depth), **params).convert(
-                hdl="Verilog", path=str(path), name="front"
-            )
-        run_tool(
-            "iverilog",
-            ["-g2005", "-s", "tb_front", "-o", "front.vvp", "front.v", "tb_front.v"],
-            cwd=path,
-            timeout=60,
-        )
-        dut = Cosimulation(
-            [find_tool("vvp"), "-n", "-m", find_myhdl_vpi(), str(path / "front.vvp")], **sig
-        )
+        make = lambda **s: _flat(units)(**s, **params)  # noqa: E731
+    dut = sim.device(engine, make, sig, path, "front")
     clk = sig["clk"]
     result = []
-
-    @always(delay(5))
-    def clock():
-        clk.next = not clk
 
     @instance
     def drive():
@@ -163,8 +152,8 @@ def _simulate(engine, C, H, units, banks, tiles, path):
             result.append((ty, tx, words, clocks))
         raise StopSimulation
 
-    Simulation(dut, clock, drive).run(quiet=1)
-    return result, bank_of, addr_of, image
+    sim.run(dut, sim.clock(clk), drive)
+    return result, params["bank_of"], params["addr_of"], image
 
 
 def _check(result, bank_of, addr_of, image, C, H, units):
@@ -199,23 +188,12 @@ def test_front_end_writes_the_scheduled_spectra(C, H, units, banks, tiles, tmp_p
 def test_front_end_in_icarus(tmp_path):
     res = _run("icarus", 6, 12, 2, 4, [(2, 1)], tmp_path)
     _check(*res, 6, 12, 2)
-    lint = run_tool(
-        "verilator",
-        ["--lint-only", "-Wall", "-Wno-WIDTH", "--top-module", "front", "front.v"],
-        cwd=tmp_path,
-        timeout=60,
-    )
-    assert "%Warning" not in lint.stderr + lint.stdout
+    assert sim.lint(["front.v"], "front", tmp_path) == []
 
 
 def test_front_end_synthesises_to_block_ram_and_dsp(tmp_path):
-    bank_of, addr_of, _ = _layer(6, 16, 12, 2, 4)
-    params = dict(C=6, H=12, W=12, K=K, N=N, units=2, bank_of=bank_of, addr_of=addr_of, cfg=CFG)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _flat(2)(**_signals(6, 12, 2, 4, int(addr_of.max()) + 1), **params).convert(
-            hdl="Verilog", path=str(tmp_path), name="front"
-        )
+    params, sig, _ = _params(6, 12, 2, 4)
+    sim.in_thread(lambda: sim.convert(_flat(2)(**sig, **params), tmp_path, "front"))
     run_tool(
         "yosys",
         [

@@ -6,14 +6,14 @@ through ``myhdl.Cosimulation``; both must equal ``fft_radix2`` / ``rfft2_fixed``
 """
 
 import re
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from myhdl import Cosimulation, Simulation, StopSimulation, always, delay, instance
+from myhdl import StopSimulation, instance
 
-from codesign.eda.tools import find_myhdl_vpi, find_tool, run_tool
+from codesign.eda.tools import run_tool
+from codesign.hdl import sim
 from codesign.spectral.cost import fft_unit_cost
 from codesign.spectral.fixedpoint import (
     FixedPointConfig,
@@ -40,10 +40,7 @@ from codesign.spectral.hdl.fft import (
 
 CFG = FixedPointConfig()
 START = 4  # first stimulus cycle; reset is held during cycles 0..2
-ENGINES = ["myhdl", "icarus"]
-# MyHDL leaves sign extension and truncation implicit (Verilog context widths); every narrowing
-# assignment is range-checked by the MyHDL simulation and the co-simulation proves equality.
-VERILATOR_WAIVERS = ["-Wno-WIDTH"]
+ENGINES = sim.ENGINES
 
 
 def _rev(i, bits):
@@ -53,51 +50,16 @@ def _rev(i, bits):
 # --- simulation harness ---------------------------------------------------------------------
 
 
-def _in_thread(fn, *args):
-    """``fn(*args)`` in a fresh thread: MyHDL calls ``inspect.stack()`` for every block and
-    generator it elaborates, which costs time proportional to the (deep) pytest call stack."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args).result()
-
-
-def _convert(top, sig, params, path, name):
-    return _in_thread(_convert_here, top, sig, params, path, name)
-
-
-def _convert_here(top, sig, params, path, name):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        top(**sig, **params).convert(hdl="Verilog", path=str(path), name=name)
-    assert not [str(w.message) for w in caught]
-    return path / f"{name}.v"
-
-
 def _run(*args):
-    return _in_thread(_simulate, *args)
+    return sim.in_thread(_simulate, *args)
 
 
 def _simulate(engine, top, make_signals, params, inputs, cycles, outputs, path, name):
     """Drive ``inputs`` (cycle → {port: value}, ``in_valid`` high on exactly those cycles) and
     return ``[(cycle, *outputs)]`` for every cycle with ``out_valid`` high."""
     sig = make_signals()
-    if engine == "myhdl":
-        dut = top(**sig, **params)
-    else:
-        _convert_here(top, make_signals(), params, path, name)
-        run_tool(
-            "iverilog",
-            ["-g2005", "-s", f"tb_{name}", "-o", f"{name}.vvp", f"{name}.v", f"tb_{name}.v"],
-            cwd=path,
-            timeout=60,
-        )
-        dut = Cosimulation(
-            [find_tool("vvp"), "-n", "-m", find_myhdl_vpi(), str(path / f"{name}.vvp")], **sig
-        )
+    dut = sim.device(engine, lambda **s: top(**s, **params), sig, path, name)
     clk, got = sig["clk"], []
-
-    @always(delay(5))
-    def clock():
-        clk.next = not clk
 
     @instance
     def drive():
@@ -112,8 +74,12 @@ def _simulate(engine, top, make_signals, params, inputs, cycles, outputs, path, 
                 sig[port].next = value
         raise StopSimulation
 
-    Simulation(dut, clock, drive).run(quiet=1)
+    sim.run(dut, sim.clock(clk), drive)
     return got
+
+
+def _convert(top, sig, params, path, name):
+    return sim.in_thread(lambda: sim.convert(top(**sig, **params), path, name))
 
 
 # --- twiddles -------------------------------------------------------------------------------
@@ -329,7 +295,7 @@ def test_rfft2_unit_with_gaps_between_rows_and_tiles(engine, tmp_path):
     tiles = _rfft2_tiles(n, cfg, kernel, np.random.default_rng(7))
     got, firsts, lasts = _rfft2_run(engine, n, cfg, tiles, True, tmp_path, "rfft2_gaps")
     er, ei = rfft2_fixed(np.array(tiles), cfg, OverflowCounter())
-    for k, (first, last, re_, im_) in enumerate(_spectra(got, n, len(tiles))):
+    for k, (_first, last, re_, im_) in enumerate(_spectra(got, n, len(tiles))):
         assert np.array_equal(re_, er[k]) and np.array_equal(im_, ei[k]), f"tile {k}"
         assert last - lasts[k] == rfft2_latency(n)["last"]
 
@@ -433,13 +399,7 @@ def test_irfft2_unit_matches_irfft2_fixed(n, engine, tmp_path):
 )
 def test_verilator_lint(name, top, make, params, tmp_path):
     source = _convert(top, make(), params, tmp_path, name)
-    proc = run_tool(
-        "verilator",
-        ["--lint-only", "-Wall", *VERILATOR_WAIVERS, "--top-module", name, source],
-        cwd=tmp_path,
-        timeout=60,
-    )
-    assert "%Warning" not in proc.stderr + proc.stdout
+    assert sim.lint([source], name, tmp_path) == []
 
 
 YOSYS_TEST = "test_yosys_maps_twiddle_multipliers_to_dsp48"

@@ -4,12 +4,11 @@ Three tiles run through the engine — buffers 0, 1, 0, the first two back to ba
 writing the next tile (one write port per FFT unit) and the readout draining the previous one while
 a tile accumulates, each at the tightest clock the documented timing allows — in the MyHDL
 simulator and, converted to Verilog, in Icarus through ``myhdl.Cosimulation``.  Every group read
-back must equal ``fxpmodel._hadamard`` exactly, ``done`` must come ``hadamard_latency`` clocks
+back must equal ``fxpmodel.hadamard_fixed`` exactly, ``done`` must come ``hadamard_latency`` clocks
 after ``start``.
 """
 
 import re
-import warnings
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -17,18 +16,18 @@ from functools import cache
 
 import numpy as np
 import pytest
-from myhdl import Cosimulation, Simulation, StopSimulation, always, block, delay, instance
+from myhdl import StopSimulation, block, instance
 
 from codesign.eda.boards import load_board
-from codesign.eda.tools import myhdl_cosim_command, run_tool
-from codesign.hdl.rom import convert
+from codesign.eda.tools import run_tool
+from codesign.hdl import sim
+from codesign.nn.sparsity import project
 from codesign.spectral import schedule as sch
-from codesign.spectral.admm import project
 from codesign.spectral.arch import SpectralArch
 from codesign.spectral.cost import bram18
 from codesign.spectral.dse import SpectralTask
 from codesign.spectral.fixedpoint import FixedPointConfig, Format, OverflowCounter
-from codesign.spectral.fxpmodel import _hadamard
+from codesign.spectral.fxpmodel import hadamard_fixed
 from codesign.spectral.hdl.hadamard import (
     PIPELINE_DEPTH,
     READOUT_LATENCY,
@@ -41,10 +40,7 @@ from codesign.spectral.mapping import LayerMap, map_tasks, memory_image, verify
 
 CFG = FixedPointConfig()
 START = 4  # first stimulus clock; reset is held during clocks 0..2
-ENGINES = ["myhdl", "icarus"]
-# MyHDL leaves sign extension and truncation implicit (Verilog context widths); every narrowing
-# assignment is range-checked by the MyHDL simulation and the co-simulation proves equality.
-VERILATOR_WAIVERS = ["-Wno-WIDTH"]
+ENGINES = sim.ENGINES
 CASES = {"p3b4u2": dict(pes=3, banks=4, fft_units=2), "p4b4u1": dict(pes=4, banks=4, fft_units=1)}
 
 
@@ -151,13 +147,13 @@ def _spectra(lm, rng, kinds):
 
 
 def _reference(lm, w_re, w_im, spectra, counter):
-    """``fxpmodel._hadamard`` of every tile: (tiles, O, F) real and imaginary parts."""
+    """``fxpmodel.hadamard_fixed`` of every tile: (tiles, O, F) real and imaginary parts."""
     C, O, N = lm.task.C, lm.task.O, lm.task.N
     shape = (len(spectra), C, 1, 1, N, N // 2 + 1)
     xr = np.array([t[0] for t in spectra]).reshape(shape)
     xi = np.array([t[1] for t in spectra]).reshape(shape)
     wshape = (O, C, N, N // 2 + 1)
-    yr, yi = _hadamard(xr, xi, w_re.reshape(wshape), w_im.reshape(wshape), CFG, counter, "had")
+    yr, yi = hadamard_fixed(xr, xi, w_re.reshape(wshape), w_im.reshape(wshape), CFG, counter, "had")
     return yr.reshape(len(spectra), O, -1), yi.reshape(len(spectra), O, -1)
 
 
@@ -304,20 +300,9 @@ def _top(lm):
     return _two_unit_engine, sig
 
 
-def _in_thread(fn, *args):
-    """``fn(*args)`` in a fresh thread: MyHDL calls ``inspect.stack()`` for every block and
-    generator it elaborates, which costs time proportional to the (deep) pytest call stack."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args).result()
-
-
-def _convert_here(lm, path, name):
+def _convert(lm, path, name):
     top, sig = _top(lm)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        convert(top(**sig, lm=lm, cfg=CFG), path, name)
-    assert not [str(w.message) for w in caught]
-    return path / f"{name}.v"
+    return sim.convert(top(**sig, lm=lm, cfg=CFG), path, name)
 
 
 def _simulate(engine, lm, inputs, end, path, name):
@@ -325,22 +310,8 @@ def _simulate(engine, lm, inputs, end, path, name):
     ``rd_valid`` high)."""
     top, sig = _top(lm)
     pulses = [p for p in sig if p.startswith(("wr_en", "rd_en")) or p == "start"]
-    if engine == "myhdl":
-        dut = top(**sig, lm=lm, cfg=CFG)
-    else:
-        _convert_here(lm, path, name)
-        run_tool(
-            "iverilog",
-            ["-g2005", "-s", f"tb_{name}", "-o", f"{name}.vvp", f"{name}.v", f"tb_{name}.v"],
-            cwd=path,
-            timeout=60,
-        )
-        dut = Cosimulation(myhdl_cosim_command(path / f"{name}.vvp", path), **sig)
+    dut = sim.device(engine, lambda **s: top(**s, lm=lm, cfg=CFG), sig, path, name)
     clk, done, got = sig["clk"], [], []
-
-    @always(delay(5))
-    def clock():
-        clk.next = not clk
 
     @instance
     def drive():
@@ -357,14 +328,14 @@ def _simulate(engine, lm, inputs, end, path, name):
                 sig[port].next = value
         raise StopSimulation
 
-    Simulation(dut, clock, drive).run(quiet=1)
+    sim.run(dut, sim.clock(clk), drive)
     return done, got
 
 
 def _check_run(engine, lm, w_re, w_im, spectra, path, name):
     """Run three tiles; assert bit-exactness and timing; return the reference's counter."""
     inputs, starts, reads, end = _stimulus(lm, spectra)
-    done, got = _in_thread(_simulate, engine, lm, inputs, end, path, name)
+    done, got = sim.in_thread(_simulate, engine, lm, inputs, end, path, name)
     counter = OverflowCounter()
     yr, yi = _reference(lm, w_re, w_im, spectra, counter)
     assert done == [s + hadamard_latency(int(lm.schedule.cycles)) for s in starts]
@@ -481,14 +452,8 @@ def test_rejects_what_it_cannot_build():
 
 def test_verilator_lint(tmp_path):
     lm, _, _ = _mapped("p3b4u2")
-    source = _in_thread(_convert_here, lm, tmp_path, "hadamard_lint")
-    proc = run_tool(
-        "verilator",
-        ["--lint-only", "-Wall", *VERILATOR_WAIVERS, "--top-module", "hadamard_lint", source],
-        cwd=tmp_path,
-        timeout=60,
-    )
-    assert "%Warning" not in proc.stderr + proc.stdout
+    source = sim.in_thread(_convert, lm, tmp_path, "hadamard_lint")
+    assert sim.lint([source], "hadamard_lint", tmp_path) == []
 
 
 YOSYS_TEST = "test_yosys_maps_products_to_dsp48_and_memories_to_block_ram"
@@ -503,7 +468,7 @@ def synthesis(request, tmp_path_factory):
         return
     path = tmp_path_factory.mktemp("yosys")
     lm, _, _ = _mapped("p3b4u2")
-    source = _in_thread(_convert_here, lm, path, "hadamard_p3")
+    source = sim.in_thread(_convert, lm, path, "hadamard_p3")
     script = (
         f"read_verilog {source.name}; synth_xilinx -family xc7 -top hadamard_p3; "
         "tee -q -o stat.txt stat"

@@ -3,14 +3,11 @@ accumulated half spectrum (zero for groups without non-zeros), tagged with (o, t
 documented clocks.  The Hadamard read-out port is played by the test bench with its documented
 latency; the whole engine test runs the real one."""
 
-import warnings
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pytest
-from myhdl import Signal, Simulation, StopSimulation, always, delay, instance, intbv
+from myhdl import Signal, StopSimulation, always, instance, intbv
 
-from codesign.eda.tools import run_tool
+from codesign.hdl import sim
 from codesign.hdl.signals import format_signal, sync_reset
 from codesign.spectral.fixedpoint import FixedPointConfig, OverflowCounter, irfft2_fixed
 from codesign.spectral.hdl.inverse import inverse_stage, inverse_stage_timing
@@ -73,10 +70,6 @@ def _simulate(O, P, tiles, seed):
     pipe = [None] * (RL - 1)
     out, events, clock = {}, [], [0]
 
-    @always(delay(5))
-    def tick():
-        clk.next = not clk
-
     @always(clk.posedge)
     def readout():
         pipe.insert(
@@ -116,15 +109,14 @@ def _simulate(O, P, tiles, seed):
             yield clk.negedge
         raise StopSimulation
 
-    Simulation(dut, tick, readout, monitor, stimulus).run(quiet=1)
+    sim.run(dut, sim.clock(clk), readout, monitor, stimulus)
     return pe_of_group, acc_addr, acc, out, events
 
 
 @pytest.mark.parametrize("O, P", [(3, 2), (6, 1)])
 def test_inverse_stage_matches_irfft2_fixed(O, P):
     tiles = [(2, 5, 1), (0, 1, 0)]
-    with ThreadPoolExecutor(1) as pool:  # MyHDL elaboration is slow under pytest's deep stack
-        pe_of_group, acc_addr, acc, out, events = pool.submit(_simulate, O, P, tiles, O).result()
+    pe_of_group, acc_addr, acc, out, events = sim.in_thread(_simulate, O, P, tiles, O)
     assert sorted(out) == sorted((o, ty, tx) for ty, tx, _ in tiles for o in range(O))
     for ty, tx, buf in tiles:
         for o in range(O):
@@ -144,21 +136,14 @@ def test_inverse_stage_matches_irfft2_fixed(O, P):
 
 def test_inverse_stage_converts_and_lints(tmp_path):
     pe_of_group, acc_addr, _ = _plan(4, 2, 0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        inverse_stage(
-            **_signals(4, 2),
-            O=4,
-            N=N,
-            pe_of_group=pe_of_group,
-            acc_addr=acc_addr,
-            readout_latency=RL,
-            cfg=CFG,
-        ).convert(hdl="Verilog", path=str(tmp_path), name="inverse")
-    lint = run_tool(
-        "verilator",
-        ["--lint-only", "-Wall", "-Wno-WIDTH", "--top-module", "inverse", "inverse.v"],
-        cwd=tmp_path,
-        timeout=60,
+    inst = lambda: inverse_stage(  # noqa: E731
+        **_signals(4, 2),
+        O=4,
+        N=N,
+        pe_of_group=pe_of_group,
+        acc_addr=acc_addr,
+        readout_latency=RL,
+        cfg=CFG,
     )
-    assert "%Warning" not in lint.stderr + lint.stdout
+    source = sim.in_thread(lambda: sim.convert(inst(), tmp_path, "inverse"))
+    assert sim.lint([source], "inverse", tmp_path) == []

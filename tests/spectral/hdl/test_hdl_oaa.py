@@ -8,15 +8,15 @@ simulator and (after conversion to Verilog) in Icarus through ``myhdl.Cosimulati
 """
 
 import re
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import numpy as np
 import pytest
-from myhdl import Cosimulation, Simulation, StopSimulation, always, delay, instance
+from myhdl import StopSimulation, instance
 
-from codesign.eda.tools import find_myhdl_vpi, find_tool, run_tool
+from codesign.eda.tools import run_tool
+from codesign.hdl import sim
 from codesign.spectral import fxpmodel
 from codesign.spectral.conv import geometry, overlap_add
 from codesign.spectral.fixedpoint import FixedPointConfig, Format, OverflowCounter, round_shift
@@ -34,9 +34,6 @@ ROUNDING = FixedPointConfig(product=Format(24, 14))  # shift 4: bias << 4, round
 WIDENING = FixedPointConfig(product=Format(20, 8))  # shift −2: bias rounded >> 2, acc << 2
 START = 4  # reset is held during cycles 0..2
 OUT = ("out_o", "out_y", "out_x", "out_v")
-# MyHDL leaves sign extension and truncation implicit (Verilog context widths); every narrowing
-# assignment is range-checked by the MyHDL simulation and the co-simulation proves equality.
-VERILATOR_WAIVERS = ["-Wno-WIDTH"]
 
 # name: (O, H, K, N, pool, relu, units, cfg)
 LAYERS = {
@@ -168,21 +165,8 @@ def _stress_streams(y, p):
 # --- simulation harness ---------------------------------------------------------------------
 
 
-def _in_thread(fn, *args):
-    """``fn(*args)`` in a fresh thread: MyHDL calls ``inspect.stack()`` for every block and
-    generator it elaborates, which costs time proportional to the (deep) pytest call stack."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args).result()
-
-
 def _convert(p, path, name):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        oaa_packed(**oaa_packed_signals(**_shape(p)), **p).convert(
-            hdl="Verilog", path=str(path), name=name
-        )
-    assert not [str(w.message) for w in caught]
-    return path / f"{name}.v"
+    return sim.convert(oaa_packed(**oaa_packed_signals(**_shape(p)), **p), path, name)
 
 
 def _shape(p):
@@ -221,7 +205,7 @@ class _Ports:
 
 
 def _run(*args):
-    return _in_thread(_simulate, *args)
+    return sim.in_thread(_simulate, *args)
 
 
 def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=200_000):
@@ -230,29 +214,15 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
     the accepted outputs [(cycle, o, y, x, v)], finish cycles and ``info``: the first
     ``in_ready`` cycle, the clocks a new image waited for ``in_ready``, and per output the cycle
     it was first offered (``out_valid``)."""
-    if engine == "myhdl":
-        sig = oaa_signals(**_shape(p))
-        dut = oaa_unit(**sig, **p)
+    if engine == "myhdl":  # list ports; MyHDL converts packed vectors only
+        sig, top = oaa_signals(**_shape(p)), oaa_unit
     else:
-        _convert(p, path, name)
-        run_tool(
-            "iverilog",
-            ["-g2005", "-s", f"tb_{name}", "-o", f"{name}.vvp", f"{name}.v", f"tb_{name}.v"],
-            cwd=path,
-            timeout=60,
-        )
-        sig = oaa_packed_signals(**_shape(p))
-        dut = Cosimulation(
-            [find_tool("vvp"), "-n", "-m", find_myhdl_vpi(), str(path / f"{name}.vvp")], **sig
-        )
+        sig, top = oaa_packed_signals(**_shape(p)), oaa_packed
+    dut = sim.device(engine, lambda **s: top(**s, **p), sig, path, name)
     ports = _Ports(sig, engine != "myhdl", p)
     clk, rng = sig["clk"], np.random.default_rng(7)
     total = len(images) * p["O"] * oaa_plan(**_shape(p))["Hp"] * oaa_plan(**_shape(p))["Wp"]
     got, finishes, info = [], [], {"ready": None, "waited": 0, "offered": []}
-
-    @always(delay(5))
-    def clock():
-        clk.next = not clk
 
     @instance
     def drive():
@@ -295,7 +265,7 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
                 break
         raise StopSimulation
 
-    Simulation(dut, clock, drive).run(quiet=1)
+    sim.run(dut, sim.clock(clk), drive)
     return got, finishes, info
 
 
@@ -399,14 +369,8 @@ def test_icarus_cosimulation(tmp_path):
 def test_verilator_lint(tmp_path):
     for name in ("conv1-u2", "small"):
         top = "oaa_" + name.replace("-", "_")  # "small" is a Verilog keyword
-        source = _in_thread(_convert, _params(name), tmp_path, top)
-        proc = run_tool(
-            "verilator",
-            ["--lint-only", "-Wall", *VERILATOR_WAIVERS, "--top-module", top, source],
-            cwd=tmp_path,
-            timeout=60,
-        )
-        assert "%Warning" not in proc.stderr + proc.stdout
+        source = sim.in_thread(_convert, _params(name), tmp_path, top)
+        assert sim.lint([source], top, tmp_path) == []
 
 
 YOSYS_TEST = "test_yosys_maps_the_map_buffers_to_block_ram"
@@ -420,7 +384,7 @@ def synthesis(request, tmp_path_factory):
         yield None
         return
     path = tmp_path_factory.mktemp("yosys")
-    source = _in_thread(_convert, _params("conv1-u2"), path, "oaa_c1")
+    source = sim.in_thread(_convert, _params("conv1-u2"), path, "oaa_c1")
     script = (
         f"read_verilog {source.name}; synth_xilinx -family xc7 -top oaa_c1; tee -q -o stat.txt stat"
     )

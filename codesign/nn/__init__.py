@@ -1,0 +1,1 @@
+"""Numpy training pieces shared by every system: sparsity projections and masks."""

@@ -1,0 +1,264 @@
+"""The spectral designs a schedule artifact describes, read back for generation and co-simulation.
+
+:func:`layer_from_artifacts` rebuilds one scheduled conv layer (its schedule, memory image,
+dimensions and biases); :func:`accelerator_from_artifacts` every layer of the network, ready to
+elaborate.  Both check that the model artifact the schedule records is unchanged
+(:func:`recorded_model`), so RTL is never built or checked against a model it was not mapped
+from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from codesign.artifacts import sha256_file
+from codesign.errors import CodesignError
+from codesign.hdl.convert import fresh_names
+from codesign.spectral import schedule as sch
+from codesign.spectral.arch import arch_from_dict
+from codesign.spectral.dse import SpectralTask
+from codesign.spectral.mapping import LayerMap
+from codesign.spectral.model import ModelError, load_model
+from codesign.spectral.network import SPECTRAL, layer_shapes, weight_key
+
+__all__ = [
+    "GenerateError",
+    "LayerDesign",
+    "AcceleratorDesign",
+    "recorded_model",
+    "schedule_and_model",
+    "layer_from_artifacts",
+    "accelerator_from_artifacts",
+    "accelerator_timing",
+    "elaborate_layer",
+    "elaborate_accelerator",
+]
+
+
+class GenerateError(CodesignError, ValueError):
+    """A schedule or RTL directory that cannot be used; names the file and the fix."""
+
+
+@dataclass
+class LayerDesign:
+    lm: LayerMap
+    layer: dict  # C, O, H, W, K, N, pool, relu
+    bias: tuple
+    model: object
+    index: int
+    schedule_json: dict
+
+
+def recorded_model(record: dict, where: Path, since: str, fix: str, error=GenerateError):
+    """The model artifact an artifact ``where`` records as ``{path, sha256}``, checked to be
+    unchanged ``since`` it was recorded (else ``error`` naming ``fix``)."""
+    model_dir = Path(record["path"])
+    try:
+        model = load_model(model_dir)
+    except ModelError as err:
+        raise error(f"{where}: its model artifact cannot be read: {err}") from None
+    if sha256_file(model_dir / "model.json") != record["sha256"]:
+        raise error(f"{where}: the model at {model_dir} changed {since}; {fix}")
+    return model
+
+
+def schedule_and_model(schedule_dir: str | Path) -> tuple[dict, object]:
+    """schedule.json and the model artifact it was mapped from, checked to be unchanged."""
+    sj_path = Path(schedule_dir) / "schedule.json"
+    if not sj_path.is_file():
+        raise GenerateError(f"{sj_path}: missing; pass the directory `codesign map --out` wrote")
+    sj = json.loads(sj_path.read_text())
+    return sj, recorded_model(sj["model"], sj_path, "since it was mapped", "re-run `codesign map`")
+
+
+def layer_from_artifacts(schedule_dir: str | Path, name: str, loaded=None) -> LayerDesign:
+    """The scheduled layer ``name`` with its memory image, dimensions and biases; ``loaded``:
+    :func:`schedule_and_model` of ``schedule_dir`` when the caller has it already."""
+    sd = Path(schedule_dir)
+    sj_path = sd / "schedule.json"
+    sj, model = loaded or schedule_and_model(sd)
+    entries = {e["name"]: e for e in sj.get("layers", [])}
+    spectral = [n for n, e in entries.items() if e.get("type") == "spectral_conv"]
+    if name not in spectral:
+        raise GenerateError(
+            f"{sj_path}: no spectral conv layer '{name}'; spectral layers: {spectral}"
+        )
+    e = entries[name]
+    if "memory_image" not in e:
+        raise GenerateError(
+            f"{sj_path}: layer '{name}' has no memory image (a model-only "
+            f"mapping such as VGG16 cannot be generated)"
+        )
+    arch = arch_from_dict(e["arch"])
+    if arch.ifft_units != 1:
+        raise GenerateError(
+            f"{sj_path}: layer '{name}' has ifft_units = {arch.ifft_units}; the generated engine "
+            f"has one read-out/inverse-FFT lane so far — map with `--set {name}.ifft_units=1`"
+        )
+    arrays = np.load(sd / e["arrays"])
+    idx = [layer["name"] for layer in model.layers].index(name)
+    ml = model.layers[idx]
+    C, O, N, K = ml["in_channels"], ml["out_channels"], ml["fft"], ml["kernel"]
+    shape = layer_shapes(model.layers)[idx]
+    _, H, W = shape["in"]
+    task = SpectralTask(
+        name, C, O, N, K, e["tiles"], arrays["nz"], tuple(shape["out"]), tuple(shape["in"])
+    )
+    s = e["schedule"]
+    schedule = sch.Schedule(
+        cycle=arrays["cycle"],
+        pe=arrays["pe"],
+        cycles=int(s["cycles_per_tile"]),
+        program=arrays["program"],
+        stall_cycles=int(s["stall_cycles"]),
+        konig=int(s["konig_bound"]),
+    )
+    image = {
+        "fields": {f["name"]: arrays[f"word_{f['name']}"] for f in e["memory_image"]["layout"]},
+        "layout": e["memory_image"]["layout"],
+        "width": e["memory_image"]["width"],
+    }
+    bound = {k: int(s[k]) for k in ("pe_bound", "bank_bound", "hazard_bound")}
+    bound.update(konig=int(s["konig_bound"]), bound=int(s["lower_bound"]))
+    lm = LayerMap(
+        task,
+        arch,
+        arrays["pe_of_group"],
+        arrays["bank_of"],
+        arrays["addr_of"],
+        arrays["acc_addr"],
+        schedule,
+        bound,
+        int(s["dense_cycles_per_tile"]),
+        image,
+    )
+    q = model.quantized()
+    layer = dict(C=C, O=O, H=H, W=W, K=K, N=N, pool=ml["pool"], relu=ml["relu"])
+    return LayerDesign(lm, layer, tuple(int(b) for b in q[f"{name}.bias"]), model, idx, sj)
+
+
+@dataclass
+class AcceleratorDesign:
+    model: object
+    stages: list  # hdl.network.accelerator stage dicts
+    timing_stages: list  # hdl.timing.network_timing stage dicts
+    schedule_json: dict
+    schedule_dir: Path
+
+    @property
+    def cfg(self):
+        return self.model.fixed_point
+
+    @property
+    def pixels(self) -> int:
+        return int(np.prod(self.input_shape))
+
+    @property
+    def input_shape(self) -> tuple:
+        first = self.stages[0]
+        if first["kind"] == "spectral":
+            return (first["layer"]["C"], first["layer"]["H"], first["layer"]["W"])
+        return (len(first["weight"]),)
+
+    @property
+    def classes(self) -> int:
+        last = self.stages[-1]
+        if last["kind"] != "dense":
+            raise GenerateError(
+                "the network must end in a dense layer (its outputs are the class scores)"
+            )
+        return int(last["weight"].shape[1])
+
+
+def accelerator_from_artifacts(schedule_dir: str | Path) -> AcceleratorDesign:
+    """Every layer of the schedule artifact, ready to elaborate (raises GenerateError)."""
+    sd = Path(schedule_dir)
+    sj_path = sd / "schedule.json"
+    sj, model = loaded = schedule_and_model(sd)
+    q = model.quantized()
+    entries = {e["name"]: e for e in sj.get("layers", [])}
+    stages, timing = [], []
+    for layer in model.layers:
+        name = layer["name"]
+        if name not in entries:
+            raise GenerateError(
+                f"{sj_path}: no entry for the model's layer '{name}'; re-run `codesign map`"
+            )
+        e = entries[name]
+        if layer["type"] == SPECTRAL:
+            d = layer_from_artifacts(sd, name, loaded)
+            stages.append(
+                {"kind": "spectral", "name": name, "lm": d.lm, "layer": d.layer, "bias": d.bias}
+            )
+            timing.append(
+                {
+                    "kind": "spectral",
+                    "layer": d.layer,
+                    "fft_units": d.lm.arch.fft_units,
+                    "cycles": int(d.lm.schedule.cycles),
+                }
+            )
+        else:
+            w = np.asarray(q[f"{name}.weight"], dtype=np.int64)
+            mask = model.masks.get(weight_key(layer))
+            if mask is not None and mask.all():
+                mask = None
+            macs = int(e["arch"]["macs"])
+            steps = int(w.shape[0] if mask is None else mask.sum(axis=0).max())
+            stages.append(
+                {
+                    "kind": "dense",
+                    "name": name,
+                    "weight": w,
+                    "mask": mask,
+                    "bias": tuple(int(b) for b in q[f"{name}.bias"]),
+                    "macs": macs,
+                    "relu": bool(layer["relu"]),
+                }
+            )
+            timing.append(
+                {
+                    "kind": "dense",
+                    "n_in": int(w.shape[0]),
+                    "n_out": int(w.shape[1]),
+                    "macs": macs,
+                    "steps": steps,
+                }
+            )
+    return AcceleratorDesign(model, stages, timing, sj, sd)
+
+
+def accelerator_timing(d: AcceleratorDesign, images: int, per_beat: int = 1) -> dict:
+    """The cycle model (:func:`codesign.hdl.timing.network_timing`) for ``images`` images."""
+    from codesign.spectral.hdl.timing import network_timing
+
+    return network_timing(d.timing_stages, images=images, cfg=d.cfg, per_beat=per_beat)
+
+
+def elaborate_layer(d: LayerDesign):
+    """Signals and instance of the layer's engine (fresh instance names: same Verilog)."""
+    fresh_names()
+    from myhdl import Signal
+
+    from codesign.hdl.signals import sync_reset
+    from codesign.spectral.hdl.engine import engine_signals, spectral_engine
+
+    sig = dict(
+        clk=Signal(bool(0)), rst=sync_reset(), **engine_signals(d.layer, d.model.fixed_point)
+    )
+    return sig, spectral_engine(**sig, lm=d.lm, layer=d.layer, bias=d.bias, cfg=d.model.fixed_point)
+
+
+def elaborate_accelerator(d: AcceleratorDesign, per_beat: int):
+    """Signals and instance of the whole accelerator (fresh instance names: same Verilog)."""
+    fresh_names()
+    from codesign.spectral.hdl.network import accelerator, accelerator_signals
+
+    sig = accelerator_signals(d.classes, d.cfg, per_beat)
+    return sig, accelerator(
+        **sig, stages=d.stages, pixels=d.pixels, classes=d.classes, cfg=d.cfg, per_beat=per_beat
+    )
