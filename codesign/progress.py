@@ -26,7 +26,8 @@ class _Bar:
 
 @contextmanager
 def progress(desc: str, total: int, quiet: bool = False):
-    """A progress bar on stderr with a free-text status column; yields an object with ``advance``."""
+    """A progress bar on stderr with a free-text status column; yields an object with
+    ``advance``."""
     if quiet:
         yield _Bar(None, None)
         return

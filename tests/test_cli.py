@@ -1,4 +1,5 @@
-"""The command line: prune writes a loadable artifact; bad input gives a clear error, no artifact."""
+"""The command line: prune writes a loadable artifact; bad input gives a clear error and no
+artifact."""
 
 from click.testing import CliRunner
 

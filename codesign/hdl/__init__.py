@@ -1,1 +1,2 @@
-"""Hardware blocks written in MyHDL, convertible to Verilog and bit-exact with :mod:`codesign.fixedpoint`."""
+"""The MyHDL library every accelerator shares: signals and small blocks, ROMs, ping-pong buffers,
+Verilog conversion and the block simulation harness."""

@@ -14,7 +14,8 @@ __all__ = ["keep_count", "project"]
 
 
 def keep_count(size: int, density: float) -> int:
-    """Non-zeros kept for ``density`` of ``size`` weights: floor, so the density is never exceeded."""
+    """Non-zeros kept for ``density`` of ``size`` weights: floor, so the density is never
+    exceeded."""
     if not 0.0 < density <= 1.0:
         raise ValueError(f"density must be in (0, 1], got {density}")
     return int(np.floor(density * size + 1e-9))

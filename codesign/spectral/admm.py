@@ -86,7 +86,8 @@ def _chol_target(G: np.ndarray, B: np.ndarray, ridge: float) -> tuple[np.ndarray
 
 
 def layer_problem(G: np.ndarray, B: np.ndarray, w_max: float, ridge: float = 1e-6) -> LayerProblem:
-    """Compile the W-step for Gram matrices ``G`` (blocks, n, n) and cross terms ``B`` (blocks, n, m).
+    """Compile the W-step for Gram matrices ``G`` (blocks, n, n) and cross terms ``B``
+    (blocks, n, m).
 
     Complex inputs (spectral, one block per bin) give a complex least-squares realised over real
     and imaginary parts; real inputs (dense, one block) a per-column least-squares.

@@ -304,8 +304,8 @@ def network_stages(tasks: list, archs: list, cycles: list) -> list | None:
 
 def exact_network(tasks: list, archs: list, cycles: list) -> dict | None:
     """The generated accelerator's exact ``latency`` and ``interval`` in clocks (AXI source and
-    sink never waiting), or None when a layer is not generated or a layer would hold back its
-    producer (back-pressure inside the network, which the timing model does not replay)."""
+    sink never waiting), or None when a layer is not generated or the timing model cannot replay
+    the design (a layer slower than its producer: back-pressure inside the network)."""
     stages = network_stages(tasks, archs, cycles)
     if stages is None:
         return None

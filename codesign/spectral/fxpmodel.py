@@ -105,7 +105,8 @@ def spectral_layer_fixed(
 def dense_layer_fixed(
     x: np.ndarray, q: dict, layer: dict, cfg: FixedPointConfig, counter: OverflowCounter
 ) -> np.ndarray:
-    """Dense layer: exact dot products + bias in the accumulator, rounded to the activation format."""
+    """Dense layer: exact dot products + bias in the accumulator, rounded to the activation
+    format."""
     n = layer["name"]
     fw = cfg.dense_weight.frac
     acc = x.reshape(x.shape[0], -1) @ q[f"{n}.weight"] + round_shift(q[f"{n}.bias"], -fw)

@@ -13,7 +13,8 @@ __all__ = ["TrainConfig", "train", "to_input", "accuracy"]
 
 
 def to_input(images: np.ndarray) -> np.ndarray:
-    """uint8 (n, 28, 28) → float (n, 1, 28, 28) = pixel / 256, the value the fixed-point input holds."""
+    """uint8 (n, 28, 28) → float (n, 1, 28, 28) = pixel / 256, the value the fixed-point input
+    holds."""
     return images.astype(np.float64)[:, None] / 256.0
 
 

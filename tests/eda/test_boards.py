@@ -2,7 +2,7 @@
 
 import pytest
 
-from codesign.eda.boards import BoardError, list_boards, load_board
+from codesign.eda.boards import FAMILIES, BoardError, list_boards, load_board
 
 
 def test_bundled_boards_have_data_sheet_capacities():
@@ -71,3 +71,14 @@ def test_good_file_by_path_and_env_directory(tmp_path, monkeypatch):
     monkeypatch.setenv("CODESIGN_BOARDS", str(tmp_path))
     assert load_board("mine").bram36 == 4
     assert load_board("mine").clock_frequency_mhz == 100.0
+
+
+def test_one_family_table_for_board_files_and_yosys(tmp_path):
+    """The families a board file may name are the ones Yosys synthesises (7-series: xc7); an
+    unknown one is refused with the list."""
+    assert FAMILIES == dict.fromkeys(("artix7", "kintex7", "virtex7", "spartan7", "zynq7"), "xc7")
+    assert {load_board(b).family for b in list_boards()} <= set(FAMILIES)
+    f = tmp_path / "bad.toml"
+    f.write_text(GOOD.replace('family = "artix7"', 'family = "ultrascale"'))
+    with pytest.raises(BoardError, match=r"'ultrascale', expected one of \('artix7', 'kintex7'"):
+        load_board(f)

@@ -7,6 +7,7 @@ from codesign.spectral.cost import (
     bram18,
     dense_layer_cost,
     fft_unit_cost,
+    ifft_unit_cost,
     network_cost,
     spectral_layer_cost,
 )
@@ -41,16 +42,24 @@ def test_fft_unit_n8_has_one_twiddle_multiplier_per_pass():
     assert fft_unit_cost(16, 24)["dsp"] == 2 * 2 * 3
 
 
-@pytest.mark.parametrize("n", [4, 8, 16])
-def test_fft_latencies_are_those_of_the_myhdl_units(n):
-    """The cycle model's FFT figures are the generated hardware's own timing."""
-    from codesign.spectral.cost import fft1d_latency, ifft_unit_cost
+@pytest.mark.parametrize(
+    "n, forward, inverse",
+    # hand-worked from the units' documented timing, L = N − 1 + log2 N + 3·(log2 N − 2):
+    # forward N²/2 − N + 5 + 2L (tile's last sample → last bin), inverse 2L + N²/2 + 6 + N² − 1
+    [(4, 19, 39), (8, 55, 127), (16, 167, 439), (32, 575, 1631)],
+)
+def test_fft_unit_timing_is_the_units_own(n, forward, inverse):
+    """The FFT units' cycle figures are the MyHDL units' timing (which their simulations check),
+    for every size: N² clocks per channel tile, the documented latencies."""
     from codesign.spectral.hdl import fft
 
-    assert fft1d_latency(n) == fft.fft1d_latency(n)
-    assert fft_unit_cost(n, 24)["latency"] == fft.rfft2_latency(n)["last"]
-    assert ifft_unit_cost(n, 24)["latency"] == fft.irfft2_latency(n)["last"]
-    assert fft_unit_cost(n, 24)["cycles_per_channel"] == fft.rfft2_latency(n)["interval"]
+    fu, iu = fft_unit_cost(n, 24), ifft_unit_cost(n, 24)
+    assert (fu["latency"], iu["latency"]) == (forward, inverse)
+    assert (fu["latency"], iu["latency"]) == (
+        fft.rfft2_latency(n)["last"],
+        fft.irfft2_latency(n)["last"],
+    )
+    assert fu["cycles_per_channel"] == iu["cycles_per_channel"] == n * n
 
 
 def test_spectral_layer_cycles_hand_worked():
@@ -72,7 +81,9 @@ def test_spectral_layer_cycles_hand_worked():
     cy = c["cycles"]
     assert (cy["fft_per_tile"], cy["hadamard_per_tile"], cy["ifft_per_tile"]) == (192, 320, 256)
     assert cy["ii_tile"] == 320 and cy["ii"] == 9 * 320 and cy["bottleneck"] == "hadamard"
-    assert cy["latency"] == 192 + 320 + 256 + 8 * 320 + 55 + 4 + 127
+    # stage times, then 8 more tiles, the forward unit's 55, the Hadamard stage's 8 pipeline
+    # clocks (start → last accumulator write) and the inverse unit's 127
+    assert cy["latency"] == 192 + 320 + 256 + 8 * 320 + 55 + 8 + 127
     # 3 per PE, 6 per forward FFT unit plus its 2 address multipliers, 5 per inverse unit
     assert c["dsp"] == 3 * 3 + 2 * (6 + 2) + 4 * 5
     m = c["bram18_by_memory"]
@@ -113,6 +124,9 @@ def test_external_memory_plan_adds_dram_time_and_chunks():
 def test_dense_layer_cost():
     c = dense_layer_cost(DenseArch("fc1", macs=10), 256, 120, 256)
     assert c["cycles"]["ii"] == 12 * 256 and c["dsp"] == 10
+    # one image: 256 inputs loaded, 12 rounds of 256 slots, 6 compute and 6 output pipeline
+    # clocks, 120 outputs (hdl/dense.py's documented timing)
+    assert c["cycles"]["latency"] == 256 + 12 * 256 + 6 + 6 + 120
     # yosys synth_xilinx of this layer (tests/test_hdl_dense.py): ten 3072×16 weight ROMs of 3
     # RAMB18 each, one 512×16 input buffer; the 24-word result RAMs are LUT RAM
     assert c["bram18"] == 10 * bram18(12 * 256, 16) + 1 == 31
@@ -145,3 +159,8 @@ def test_network_is_bottlenecked_by_slowest_layer():
     assert n["ii_cycles"] == 300 and n["latency_cycles"] == 470
     assert n["images_per_second"] == pytest.approx(1e8 / 300)
     assert n["resources"] == {"dsp": 8, "bram18": 8, "bram36": 4, "lut": 11, "ff": 22}
+    # the network's own exact figures replace the per-layer rule; resources stay the sum
+    x = network_cost(layers, 3, 100.0, exact={"interval": 333, "latency": 500})
+    assert (x["ii_cycles"], x["latency_cycles"], x["latency_us"]) == (333, 500, 5.0)
+    assert x["images_per_second"] == pytest.approx(1e8 / 333)
+    assert x["resources"] == n["resources"]

@@ -18,7 +18,8 @@ where ``E`` bounds the error carried in by every element, ``|b|`` bounds the exa
 ``r`` = sqrt(2)/2 is the once-per-part rounding of the twiddle product (0 when every twiddle of
 the stage is exact, i.e. 1 or -i, whose products need no rounding).  A forward stage outputs
 ``a ± t`` so  E' = E + (1+|dw|)E + |b||dw| + r ; an inverse stage halves with round-half-up
-(adds at most 0.5 per part, sqrt(2)/2 in modulus) so  E' = (E + (1+|dw|)E + |b||dw| + r)/2 + sqrt(2)/2.
+(adds at most 0.5 per part, sqrt(2)/2 in modulus) so
+E' = (E + (1+|dw|)E + |b||dw| + r)/2 + sqrt(2)/2.
 |b| is bounded by the exact partial DFTs: forward, a length-2**s partial DFT of data with at most
 ``nz`` non-zeros of modulus <= A is <= min(2**s, nz)*A; inverse (halved) it is <= A.
 """

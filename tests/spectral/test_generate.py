@@ -168,7 +168,7 @@ def test_cosim_cli_reports_agreement(rtl, schedule_dir):
 
 def test_a_mismatch_names_the_first_differing_output(rtl, schedule_dir, mnist, monkeypatch):
     """Alter one expected value: the report names layer, image, channel, position and clock."""
-    import codesign.spectral.generate as g
+    import codesign.spectral.cosim as g
 
     real = g._reference
 

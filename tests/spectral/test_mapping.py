@@ -1,6 +1,7 @@
 """The map stage on the pruned LeNet and on VGG16-shaped layers: optimal, valid, fitting designs."""
 
 import json
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -34,9 +35,18 @@ def test_default_lenet_design_meets_the_targets(lenet_schedule):
     assert net["fits"] and net["resources"]["dsp"] <= 240 and net["resources"]["bram36"] <= 135
     assert lenet_schedule["board"]["part"] == "xc7a100tcsg324-1"
     # conv1's one inverse-FFT lane (what the generator builds: 6 channels × 64 clocks for each of
-    # 49 tiles) sets the pace, and the design stays within the generator's limit
-    assert net["ii_cycles"] == 49 * 6 * 64
+    # 49 tiles, plus the engine's tile handshakes and pipeline fill) sets the pace, and the design
+    # stays within the generator's limit
     assert all(e["arch"]["ifft_units"] == 1 for e in spectral)
+    assert 49 * 6 * 64 < net["ii_cycles"] < 49 * 6 * 64 * 1.05
+    # the map stage's figures are the generated accelerator's exact ones, which the RTL reproduces
+    exact = net["accelerator"]
+    assert (net["ii_cycles"], net["latency_cycles"]) == (
+        exact["interval_cycles"],
+        exact["latency_cycles"],
+    )
+    assert net["ii_cycles"] == spectral[0]["engine"]["interval_cycles"]
+    assert net["ii_cycles"] == max(e["cost"]["cycles"]["ii"] for e in lenet_schedule["layers"])
     # the dense layers get just the MACs that keep up with that pace, no more
     macs = {e["name"]: e["arch"]["macs"] for e in lenet_schedule["layers"] if e["type"] == "dense"}
     assert macs == {"fc1": 2, "fc2": 1, "fc3": 1}
@@ -174,3 +184,37 @@ def test_scheduler_output_matches_artifact_arrays(small_schedule_dir):
     assert sorted(prog[prog >= 0].tolist()) == list(range(len(nz)))
     pe = sch.assign_pes(nz, 16, 40, prog.shape[0])
     assert np.array_equal(pe, f["pe_of_group"])
+
+
+def test_memory_word_layout_is_the_engine_kernel_word(small_schedule_dir):
+    """Every layer's memory image packs the fields of the engine's ROM word LSB first, each as
+    wide as its largest value needs (the index bits of banks, bank words and accumulators)."""
+    sj = json.loads((small_schedule_dir / "schedule.json").read_text())
+    for e in (x for x in sj["layers"] if x["type"] == "spectral_conv"):
+        f = np.load(small_schedule_dir / e["arrays"])
+        need = {
+            "valid": 1,
+            "first": 1,
+            "bank": max(1, math.ceil(math.log2(max(e["arch"]["banks"], 2)))),
+            "addr": max(1, math.ceil(math.log2(max(int(f["addr_of"].max()) + 1, 2)))),
+            "acc": max(1, math.ceil(math.log2(max(int(f["acc_addr"].max()) + 1, 2)))),
+            "w_re": e["arch"]["weight_bits"],
+            "w_im": e["arch"]["weight_bits"],
+        }
+        lay = e["memory_image"]["layout"]
+        assert [x["name"] for x in lay] == ["w_im", "w_re", "acc", "addr", "bank", "first", "valid"]
+        assert {x["name"]: x["width"] for x in lay} == need
+        assert [x["lsb"] for x in lay] == [sum(y["width"] for y in lay[:i]) for i in range(7)]
+        assert e["memory_image"]["width"] == sum(need.values())
+
+
+def test_kernel_word_width_before_assignment_hand_worked():
+    """The exploration sizes the word for balanced banks and PEs: LeNet conv2 (C = 6, O = 16,
+    40 bins) on 3 PEs and 4 banks: 60 words a bank (6 bits), 214 groups a PE (8 bits), bank 2
+    bits, valid and first, two 16-bit weight parts."""
+    from codesign.spectral.arch import SpectralArch
+    from codesign.spectral.dse import SpectralTask, kernel_word_width
+
+    task = SpectralTask("conv2", 6, 16, 8, 5, 9, np.zeros((0, 3), np.int64), (16, 4, 4))
+    arch = SpectralArch("conv2", 8, pes=3, banks=4)
+    assert kernel_word_width(task, arch, 0) == 6 + 8 + 2 + 2 + 2 * 16

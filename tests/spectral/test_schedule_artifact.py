@@ -258,7 +258,7 @@ def _check_layer(sd: Path, entry: dict, mlayer: dict, mj: dict, marrays, errors:
             "rule 2", "two non-zeros share one (pe, cycle) slot: more than one MAC per PE per clock"
         )
 
-    # --- rule 2: PE ownership ----------------------------------------------------------------------
+    # --- rule 2: PE ownership ---------------------------------------------------------------
     if ((pog < 0) | (pog >= P)).any():
         err("rule 2", "pe_of_group outside 0 .. P-1")
     else:
@@ -445,7 +445,7 @@ def _check_layer(sd: Path, entry: dict, mlayer: dict, mj: dict, marrays, errors:
         exp_words[f][pe, cyc] = vals  # idle slots stay 0 ("the whole word is 0")
 
     digits = math.ceil(width / 4)
-    line_re = re.compile(r"[0-9a-fA-F]{%d}" % digits)
+    line_re = re.compile(rf"[0-9a-fA-F]{{{digits}}}")
     decoded = {f: np.zeros((P, cycles), dtype=np.int64) for f in FIELD_ORDER}
     for p, rel in enumerate(files):
         path = sd / rel
@@ -706,7 +706,7 @@ def test_map_is_deterministic(small_schedule_dir, small_model_dir, tmp_path):
     assert differ == [], f"files differ between two identical `codesign map` runs: {differ}"
 
 
-# ---- the document against the artifact ------------------------------------------------------------
+# ---- the document against the artifact -----------------------------------------------------
 
 # Keys of schedule.json as the tables of docs/schedule-format.md list them.
 DOC_TOP = {

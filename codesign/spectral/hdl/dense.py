@@ -9,8 +9,8 @@ S = ``steps`` clocks per round, see :func:`dense_plan`):
   written together), each read at its own index;
 * **weight ROMs** — one block-RAM ROM per MAC (``rom.rom``, contents in ``mem/*.hex``) of R·S
   words: in round r MAC m computes output j = r·M + m and its word k is the k-th non-zero
-  ``(index, weight)`` of column j, padded with weight 0 (dense: the weight of input k, no index field); j ≥ n_out is a
-  dummy of zero weights;
+  ``(index, weight)`` of column j, padded with weight 0 (dense: the weight of input k, no index
+  field); j ≥ n_out is a dummy of zero weights;
 * **MACs** — per clock one product ``x · w`` (activation × dense weight), summed exactly over a
   round's S words: one DSP48E1 each, with operand (A, B), product (M) and accumulator (P)
   registers, ``P ← (first ? 0 : P) + M`` (the accumulator is sized for S full-scale products);

@@ -383,8 +383,9 @@ def front_end(
     """Input buffer, ``units`` tile feeders and forward FFT units, and the spectrum writers.
 
     Loading: ``in_x`` words in raster (c, y, x) order go to image buffer ``load_buf`` while
-    ``in_valid`` (one per clock; the engine loads only the buffer it is not reading).  Processing: ``start`` with (ty, tx, ``img_buf``) runs one tile; ``done`` pulses
-    once every unit has written its last bin (:func:`front_end_timing` clocks after ``start``).
+    ``in_valid`` (one per clock; the engine loads only the buffer it is not reading).
+    Processing: ``start`` with (ty, tx, ``img_buf``) runs one tile; ``done`` pulses once every
+    unit has written its last bin (:func:`front_end_timing` clocks after ``start``).
     """
     cfg = cfg or FixedPointConfig()
     lc, ly, lx = uint_signal(C), uint_signal(H), uint_signal(W)

@@ -256,9 +256,7 @@ def _map_bank(
     w_x = Signal(intbv(0, min=req_x.min, max=req_x.max))
     rd0, rd1, operand, w_sum, fwd_val = (Signal(intbv(0, min=rng[0], max=rng[1])) for _ in range(5))
     ports, rams = [], []
-    for b, (rd, w_we, c_mine, fin) in enumerate(
-        ((rd0, w_we0, c_mine0, fin0), (rd1, w_we1, c_mine1, fin1))
-    ):
+    for rd, w_we, c_mine, fin in ((rd0, w_we0, c_mine0, fin0), (rd1, w_we1, c_mine1, fin1)):
         ren, we = Signal(bool(0)), Signal(bool(0))
         raddr, waddr = uint_signal(depth), uint_signal(depth)
         wdata = Signal(intbv(0, min=rng[0], max=rng[1]))

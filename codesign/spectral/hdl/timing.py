@@ -33,10 +33,11 @@ def engine_timing(
 
     ``layer``: C, O, H, W, K, N, pool; ``cycles``: the schedule's clocks per tile.  Input: with
     ``offered`` None, a source that always has the next word (from edge ``in_first``) and waits
-    only for ``in_ready`` (its first word ready ``lead`` clocks late); otherwise image i's words are offered one per clock from edge
-    ``offered[i]`` by a producer that cannot wait (an upstream layer), and ValueError is raised
-    if the engine would hold it back.  The loader fills image i into buffer i mod 2, free again
-    two edges after image i − 2's last output sample leaves the inverse stage.
+    only for ``in_ready`` (its first word ready ``lead`` clocks late); otherwise image i's words
+    are offered one per clock from edge ``offered[i]`` by a producer that cannot wait (an
+    upstream layer), and ValueError is raised if the engine would hold it back.  The loader fills
+    image i into buffer i mod 2, free again two edges after image i − 2's last output sample
+    leaves the inverse stage.
     """
     C, O, H, W, K, N = (layer[k] for k in ("C", "O", "H", "W", "K", "N"))
     L = N - K + 1

@@ -1,0 +1,134 @@
+"""The exploration judges what the generator builds by its exact cycle model (hdl/timing.py), and
+model-only designs by the analytic one (cost.py)."""
+
+from collections import Counter
+
+import pytest
+
+from codesign.eda.boards import load_board
+from codesign.spectral import dse
+from codesign.spectral.arch import SpectralArch
+from codesign.spectral.dse import SpectralTask, explore, sweep
+from codesign.spectral.hdl.engine import generatable
+from codesign.spectral.hdl.timing import engine_timing, network_timing
+from codesign.spectral.mapping import map_tasks, tasks_from_model
+
+BOARD = "nexys4ddr"
+
+
+def _layer(task: SpectralTask) -> dict:
+    """The engine timing model's layer dict, from the task's shapes (pool from the map sizes)."""
+    C, H, W = task.in_shape
+    pool = (H - task.K + 1) // task.out_shape[1]
+    return dict(C=C, O=task.O, H=H, W=W, K=task.K, N=task.N, pool=pool)
+
+
+def _stages(tasks, design) -> list:
+    """network_timing's stages for a design, its schedule lengths read from its cost."""
+    stages = []
+    for task, arch, cost in zip(tasks, design.archs, design.costs):
+        if isinstance(task, SpectralTask):
+            cycles = cost["cycles"]["hadamard_per_tile"]  # one chunk on chip: the schedule
+            stages.append(
+                {
+                    "kind": "spectral",
+                    "layer": _layer(task),
+                    "fft_units": arch.fft_units,
+                    "cycles": cycles,
+                }
+            )
+        else:
+            stages.append(
+                {
+                    "kind": "dense",
+                    "n_in": task.n_in,
+                    "n_out": task.n_out,
+                    "macs": arch.macs,
+                    "steps": task.nnz_per_output,
+                }
+            )
+    return stages
+
+
+@pytest.fixture(scope="module")
+def tasks(small_model):
+    return tasks_from_model(small_model)
+
+
+def test_generatable_names_what_the_engine_lacks():
+    assert generatable(SpectralArch("c", 8, pes=3, banks=4, fft_units=2)) is None
+    assert "ifft_units = 2" in generatable(SpectralArch("c", 8, 1, 1, ifft_units=2))
+    assert "ports = 2" in generatable(SpectralArch("c", 8, 1, 1, ports=2))
+
+
+def test_every_design_explored_is_timed_exactly(tasks):
+    """The chosen design and every runner-up: each spectral layer's interval and latency are its
+    engine's (engine_timing), above the analytic stage bound; the network's are the
+    accelerator's (network_timing) — unless a layer is slower than its producer, which that model
+    does not replay (it raises): then the slowest layer sets the interval."""
+    res = explore(tasks, load_board(BOARD))
+    timed = []
+    for d in [res["chosen"], *res["runners_up"]]:
+        try:
+            t = network_timing(_stages(tasks, d), images=4)
+        except ValueError:
+            assert d.network["ii_cycles"] == max(c["cycles"]["ii"] for c in d.costs)
+        else:
+            timed.append(d)
+            exact = (t["interval"], t["latency"])
+            assert (d.network["ii_cycles"], d.network["latency_cycles"]) == exact
+        for task, arch, cost in zip(tasks, d.archs, d.costs):
+            if isinstance(task, SpectralTask):
+                c = cost["cycles"]
+                e = engine_timing(_layer(task), arch.fft_units, c["hadamard_per_tile"], images=3)
+                assert (c["ii"], c["latency"]) == (e["interval"], e["latency"])
+                assert c["ii"] > c["compute_ii"] == c["tiles"] * c["ii_tile"]
+    assert timed[0] is res["chosen"]
+
+
+def test_map_stage_interval_is_the_generated_accelerators(small_model, tasks):
+    """After scheduling for real, the mapping's network figures are the exact ones of the
+    accelerator the generate stage builds from it."""
+    m = map_tasks("lenet", tasks, load_board(BOARD))
+    t = network_timing(_stages(tasks, m.design), images=4)
+    assert m.design.network["ii_cycles"] == t["interval"]
+    assert m.design.network["latency_cycles"] == t["latency"]
+    assert m.design.network["images_per_second"] == pytest.approx(100e6 / t["interval"])
+
+
+def test_no_faster_design_fits_by_the_exact_model(tasks):
+    """Ranked by exact intervals, the chosen design is the fastest that fits: the sweep of
+    buildable designs (also exact) has none faster (conv1's single inverse-FFT lane sets it)."""
+    board = load_board(BOARD)
+    ii = explore(tasks, board)["chosen"].network["ii_cycles"]
+    rows = sweep(tasks, board, points=6)
+    assert rows and min(r["ii_cycles"] for r in rows if r["fits"]) == ii
+    assert all(r["ii_cycles"] >= ii for r in rows)
+
+
+def test_model_only_layers_keep_the_analytic_model(tasks):
+    """conv2 forced to 2 inverse-FFT lanes cannot be generated: its cycles are the analytic
+    model's, the network's the slowest layer's; conv1 is still timed exactly."""
+    d = explore(tasks, load_board(BOARD), {"conv2": {"ifft_units": "2"}})["chosen"]
+    conv1, conv2 = d.costs[0]["cycles"], d.costs[1]["cycles"]
+    assert d.archs[1].ifft_units == 2 and generatable(d.archs[1]) is not None
+    assert conv2["ii"] == conv2["compute_ii"] == conv2["tiles"] * conv2["ii_tile"]
+    assert conv1["ii"] > conv1["compute_ii"]
+    assert d.network["ii_cycles"] == max(c["cycles"]["ii"] for c in d.costs)
+    assert d.network["latency_cycles"] == sum(c["cycles"]["latency"] for c in d.costs)
+
+
+def test_exact_model_is_computed_once_per_engine(small_model, monkeypatch):
+    """The binary search asks for the same engines over and over: each (layer, FFT units,
+    schedule length) is replayed once."""
+    calls = Counter()
+
+    def counting(layer, fft_units, cycles, *args, **kw):
+        calls[(layer["C"], layer["O"], layer["H"], fft_units, cycles)] += 1
+        return engine_timing(layer, fft_units, cycles, *args, **kw)
+
+    monkeypatch.setattr(dse, "engine_timing", counting)
+    fresh = tasks_from_model(small_model)
+    explore(fresh, load_board(BOARD))
+    explore(fresh, load_board(BOARD))
+    assert calls and max(calls.values()) == 1
