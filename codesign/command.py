@@ -1,8 +1,9 @@
 """What every system's commands share: the error rule and the common options.
 
-A :class:`codesign.errors.CodesignError` (bad input, a missing tool, a design that does not fit)
-becomes a one-paragraph message and exit status 2; any other exception is a bug and keeps its
-traceback.
+Exit status: 0 success; 1 an expected failure, a :class:`codesign.errors.CodesignError` (bad
+input, a missing tool, a design that does not fit, RTL that disagrees with its model), printed as
+one paragraph naming the file, the field and the fix; 2 a usage error (an unknown or malformed
+flag, from click).  Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ DEFAULT_RTL = Path("rtl_out") / "accel"
 
 
 def friendly(fn):
-    """Run ``fn``; a :class:`CodesignError` exits with its message and status 2."""
+    """Run ``fn``; a :class:`CodesignError` exits with its message and status 1."""
 
     @functools.wraps(fn)
     def wrapper(*a, **kw):

@@ -1,8 +1,8 @@
 """The one base of every expected failure: bad input, a missing tool, a design that does not fit.
 
 Each stage raises a subclass naming the file, the field and the fix; the command line turns a
-:class:`CodesignError` into a one-paragraph message and exit status 2, and lets anything else
-(a bug) show its traceback.
+:class:`CodesignError` into a one-paragraph message and exit status 1, and lets anything else
+(a bug) show its traceback (codesign/command.py).
 """
 
 from __future__ import annotations

@@ -62,3 +62,39 @@ def test_corrupt_idx_gets_clear_error_and_no_artifact(tmp_path, mnist):
 def test_inspect_rejects_non_artifact(tmp_path):
     r = CliRunner().invoke(main, ["inspect", str(tmp_path)])
     assert r.exit_code != 0 and "model.json: missing" in r.output
+
+
+def test_exit_status_separates_expected_failures_usage_errors_and_bugs(tmp_path, monkeypatch):
+    """0 success; 1 an expected failure (one paragraph, no traceback); 2 a usage error; anything
+    else is a bug and keeps its exception (the CLI does not catch ValueError or OSError)."""
+    r = CliRunner().invoke(main, ["synth", "--rtl", str(tmp_path / "none")])
+    assert r.exit_code == 1 and isinstance(r.exception, SystemExit)
+    assert r.output.startswith("Error: ") and "not a directory" in r.output
+    assert "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["map", "--no-such-flag"])
+    assert r.exit_code == 2 and "No such option" in r.output
+
+    def bug(*a, **kw):
+        raise ValueError("a bug, not bad input")
+
+    monkeypatch.setattr("codesign.eda.synth.synthesise_and_print", bug)
+    r = CliRunner().invoke(main, ["synth", "--rtl", str(tmp_path)])
+    assert isinstance(r.exception, ValueError) and r.exit_code == 1
+
+
+def test_every_error_class_is_a_codesign_error():
+    """The CLI catches CodesignError only: every error class the package defines derives from it."""
+    import importlib
+    import pkgutil
+
+    import codesign
+    from codesign.errors import CodesignError
+
+    found = []
+    for info in pkgutil.walk_packages(codesign.__path__, "codesign."):
+        module = importlib.import_module(info.name)
+        for name, obj in vars(module).items():
+            if isinstance(obj, type) and name.endswith("Error") and obj.__module__ == info.name:
+                found.append(obj)
+    assert len(found) >= 10
+    assert [c.__name__ for c in found if not issubclass(c, CodesignError)] == []
