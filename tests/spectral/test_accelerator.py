@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from codesign.cli import main
 from codesign.eda.tools import ToolNotFound
+from codesign.hdl.sim import in_thread
 from codesign.spectral import fxpmodel
 from codesign.spectral.bench import run_bench
 from codesign.spectral.cosim import CosimError, cosim_accelerator, read_inputs
@@ -20,7 +21,7 @@ from codesign.spectral.hdl.timing import network_timing
 @pytest.fixture(scope="module")
 def accel(small_schedule_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("accel") / "rtl"
-    generate_accelerator(small_schedule_dir, out)
+    in_thread(generate_accelerator, small_schedule_dir, out)  # MyHDL: see codesign.hdl.sim
     return out
 
 
@@ -150,7 +151,7 @@ def test_icarus_compiles_and_runs_the_same_bench(accel, man, mnist, tmp_path):
 
 def test_generation_is_deterministic_and_atomic(accel, small_schedule_dir, tmp_path):
     again = tmp_path / "again"
-    generate_accelerator(small_schedule_dir, again)
+    in_thread(generate_accelerator, small_schedule_dir, again)
     before = (again / "codesign_accel.v").read_bytes()
     with pytest.raises(GenerateError, match="Verilog identifier"):
         generate_accelerator(small_schedule_dir, again, top="1bad")

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from codesign.cli import main
 from codesign.eda.tools import run_tool
+from codesign.hdl.sim import in_thread
 from codesign.spectral.cosim import cosim_layer
 from codesign.spectral.generate import GenerateError, generate_layer
 
@@ -43,7 +44,7 @@ def schedule_dir(small_model_dir, tmp_path_factory):
 def rtl(schedule_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("rtl")
     return {
-        name: (generate_layer(schedule_dir, name, root / name), root / name)
+        name: (in_thread(generate_layer, schedule_dir, name, root / name), root / name)
         for name in ("conv1", "conv2")
     }
 
@@ -90,7 +91,7 @@ def test_real_images_bit_exact_at_the_modelled_clocks(rtl, schedule_dir, mnist):
 def test_myhdl_cosimulation_of_the_converted_verilog(rtl, schedule_dir, mnist):
     """The same check through MyHDL's Cosimulation (vvp -m myhdl.vpi), per clock from Python."""
     man, path = rtl["conv2"]
-    r = cosim_layer(path, schedule_dir, mnist.test_x[10:11], engine="icarus")
+    r = in_thread(cosim_layer, path, schedule_dir, mnist.test_x[10:11], engine="icarus")
     assert r["bit_exact"], r.get("first_mismatch")
     assert r["marks"]["out_last"] == man["expected_cycles"]["out_last"][:1]
 
