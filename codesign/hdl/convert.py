@@ -1,9 +1,12 @@
 """Deterministic conversion of a MyHDL design to Verilog, with its ROM contents beside it.
 
-Equal designs must give equal bytes, whatever else the process elaborated before and whenever
-it runs: :func:`fresh_names` resets MyHDL's process-wide instance-name counters before an
-elaboration, and :func:`convert` drops the file-path and date lines of MyHDL's header and writes
-every :func:`codesign.hdl.rom.rom`'s contents to ``mem/rom_<hash>.hex``.
+Equal designs must give equal bytes, whatever else the process elaborated before, whenever it
+runs and whatever its hash seed: :func:`fresh_names` resets MyHDL's process-wide instance-name
+counters before an elaboration and makes MyHDL list a generator's signals in name order (it
+keeps them in sets of names, whose order follows ``PYTHONHASHSEED``: the order of reset
+assignments and sensitivity lists in the Verilog did too); :func:`convert` drops the file-path
+and date lines of MyHDL's header and writes every :func:`codesign.hdl.rom.rom`'s contents to
+``mem/rom_<hash>.hex``.
 """
 
 from __future__ import annotations
@@ -17,13 +20,44 @@ from codesign.hdl.rom import write_images
 __all__ = ["fresh_names", "normalise", "convert"]
 
 
+class _NameOrderedSet(set):
+    """A set of signal names that iterates in name order (so does the Verilog written from it)."""
+
+    def __iter__(self):
+        return iter(sorted(set.__iter__(self)))
+
+
+def _name_ordered_visitor():
+    """MyHDL's signal-name visitor with name-ordered sets (MyHDL has no option for this)."""
+    import myhdl._instance as mi
+
+    base = mi._SigNameVisitor
+    if getattr(base, "name_ordered", False):
+        return
+    ordered = type(
+        "NameOrderedSigNameVisitor",
+        (base,),
+        {
+            "name_ordered": True,
+            "__init__": lambda self, symdict: (
+                base.__init__(self, symdict),
+                setattr(self, "inputs", _NameOrderedSet()),
+                setattr(self, "outputs", _NameOrderedSet()),
+                setattr(self, "inouts", _NameOrderedSet()),
+            )[0],
+        },
+    )
+    mi._SigNameVisitor = ordered
+
+
 def fresh_names() -> None:
-    """Reset MyHDL's process-wide block-name counters so every elaboration of a design gets the
-    same instance names (and so the same Verilog), however many were elaborated before.  MyHDL
-    keeps these in module globals with no public reset."""
+    """Make the next elaboration give the same Verilog in any process: reset MyHDL's
+    process-wide block-name counters (module globals with no public reset), so instance names
+    do not depend on what was elaborated before, and order each generator's signals by name."""
     import myhdl._block as mb
     import myhdl._simulator as ms
 
+    _name_ordered_visitor()
     mb._name_set.clear()
     mb._inst_name_set.clear()
     for b in ms._blocks:

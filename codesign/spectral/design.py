@@ -21,6 +21,7 @@ from codesign.hdl.convert import fresh_names
 from codesign.spectral import schedule as sch
 from codesign.spectral.arch import arch_from_dict
 from codesign.spectral.dse import SpectralTask
+from codesign.spectral.hdl.engine import IFFT_LANES, generatable
 from codesign.spectral.mapping import LayerMap
 from codesign.spectral.model import ModelError, load_model
 from codesign.spectral.network import SPECTRAL, layer_shapes, weight_key
@@ -94,11 +95,14 @@ def layer_from_artifacts(schedule_dir: str | Path, name: str, loaded=None) -> La
             f"mapping such as VGG16 cannot be generated)"
         )
     arch = arch_from_dict(e["arch"])
-    if arch.ifft_units != 1:
-        raise GenerateError(
-            f"{sj_path}: layer '{name}' has ifft_units = {arch.ifft_units}; the generated engine "
-            f"has one read-out/inverse-FFT lane so far — map with `--set {name}.ifft_units=1`"
+    why = generatable(arch)
+    if why:
+        fix = (
+            f"--set {name}.ifft_units={IFFT_LANES}"
+            if "ifft_units" in why
+            else f"--set {name}.ports=1"
         )
+        raise GenerateError(f"{sj_path}: layer '{name}' has {why} — map with `{fix}`")
     arrays = np.load(sd / e["arrays"])
     idx = [layer["name"] for layer in model.layers].index(name)
     ml = model.layers[idx]
@@ -233,10 +237,18 @@ def accelerator_from_artifacts(schedule_dir: str | Path) -> AcceleratorDesign:
 
 
 def accelerator_timing(d: AcceleratorDesign, images: int, per_beat: int = 1) -> dict:
-    """The cycle model (:func:`codesign.hdl.timing.network_timing`) for ``images`` images."""
+    """The cycle model (:func:`codesign.spectral.hdl.timing.network_timing`) for ``images``
+    images.  The model needs every layer to keep up with its producer (no back-pressure inside
+    the network); a design whose layer is slower raises GenerateError with the fix."""
     from codesign.spectral.hdl.timing import network_timing
 
-    return network_timing(d.timing_stages, images=images, cfg=d.cfg, per_beat=per_beat)
+    try:
+        return network_timing(d.timing_stages, images=images, cfg=d.cfg, per_beat=per_beat)
+    except ValueError as e:
+        raise GenerateError(
+            f"{d.schedule_dir / 'schedule.json'}: the cycle model cannot time this design ({e}); "
+            f"give the slow layer more parallelism (e.g. --set fc1.macs=2) and map again"
+        ) from None
 
 
 def elaborate_layer(d: LayerDesign):

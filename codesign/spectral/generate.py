@@ -264,7 +264,7 @@ def generate_accelerator(
                 "images": TIMING_IMAGES,
                 "out_last": t["out_last"],
                 "stages": d.timing_stages,
-                "model": "codesign/hdl/timing.py",
+                "model": "codesign/spectral/hdl/timing.py",
             },
         }
         write_json(tmp / "manifest.json", manifest)

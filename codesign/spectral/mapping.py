@@ -377,7 +377,7 @@ def engine_cycles(task: SpectralTask, arch, cycles: int) -> dict:
     return {
         "latency_cycles": t["latency"],
         "interval_cycles": t["interval"],
-        "model": "codesign/hdl/timing.py",
+        "model": "codesign/spectral/hdl/timing.py",
     }
 
 
@@ -395,7 +395,7 @@ def accelerator_cycles(m: Mapping) -> dict | None:
         "latency_cycles": t["latency"],
         "interval_cycles": t["interval"],
         "images_per_second": m.board.target_clock_mhz * 1e6 / t["interval"],
-        "model": "codesign/hdl/timing.py network_timing (equal to the RTL)",
+        "model": "codesign/spectral/hdl/timing.py network_timing (equal to the RTL)",
     }
 
 
