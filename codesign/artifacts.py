@@ -1,4 +1,12 @@
-"""Atomic, deterministic file output shared by every stage."""
+"""Atomic, deterministic artifact output and checked input, shared by every stage.
+
+Writers: :func:`atomic_directory` builds an artifact in a temporary sibling and renames it into
+place, so a failed or killed stage never leaves a half-written artifact (and the next write
+removes the siblings a killed process left); :func:`check_target` tells before any work whether
+a target can be written.  Readers: :func:`read_json`, :func:`need` and :func:`read_arrays` raise
+the reader's own error type naming the file, the field and the fix, never a bare ``KeyError`` or
+``BadZipFile``.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +22,58 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["atomic_directory", "write_json", "save_arrays", "load_arrays", "sha256_file"]
+from codesign.errors import CodesignError
+
+__all__ = [
+    "ArtifactError",
+    "atomic_directory",
+    "check_target",
+    "write_json",
+    "save_arrays",
+    "load_arrays",
+    "sha256_file",
+    "read_json",
+    "need",
+    "read_arrays",
+    "relative_to",
+]
 
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class ArtifactError(CodesignError, OSError):
+    """An artifact that cannot be written where asked; names the path and the fix."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_siblings(target: Path) -> None:
+    """Remove ``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>-*`` siblings of dead processes."""
+    for kind in ("tmp", "old"):
+        for p in target.parent.glob(f".{target.name}.{kind}-*"):
+            pid = p.name[len(f".{target.name}.{kind}-") :].partition("-")[0]
+            if not pid.isdigit() or not _alive(int(pid)):
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def check_target(target: str | os.PathLike, error: type = ArtifactError) -> Path:
+    """``target`` (resolved) if an artifact directory can be written there, else ``error``
+    naming the path and the fix: not an existing file, and a writable parent directory."""
+    t = Path(target).resolve()
+    if t.exists() and not t.is_dir():
+        raise error(f"{t}: exists and is not a directory; choose another output path")
+    parent = next((p for p in (t.parent, *t.parent.parents) if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise error(f"{t}: cannot be written ({parent} is not a writable directory)")
+    return t
 
 
 @contextmanager
@@ -28,13 +85,19 @@ def atomic_directory(target: str | os.PathLike):
     """
     target = Path(target).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    _remove_stale_siblings(target)
+    tag = f"{os.getpid()}-"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{tag}", dir=target.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o755)
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.rename(target, old / "x")
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-{tag}", dir=target.parent))
+            try:
+                os.rename(target, old / "x")
+            except BaseException:
+                shutil.rmtree(old, ignore_errors=True)
+                raise
             os.rename(tmp, target)
             shutil.rmtree(old)
         else:
@@ -71,3 +134,53 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def relative_to(path: str | os.PathLike, base: str | os.PathLike) -> str:
+    """``path`` as recorded in an artifact at ``base``: relative to it (POSIX separators), so
+    the artifact and what it names can move together."""
+    return Path(os.path.relpath(Path(path).resolve(), Path(base).resolve())).as_posix()
+
+
+def read_json(path: str | os.PathLike, error: type, fix: str) -> dict:
+    """The JSON object in ``path``; a missing file, bad JSON or a non-object raises ``error``
+    naming the file and ``fix``."""
+    p = Path(path)
+    if not p.is_file():
+        raise error(f"{p}: missing; {fix}")
+    try:
+        d = json.loads(p.read_bytes())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise error(f"{p}: not valid JSON ({e}); {fix}") from None
+    if not isinstance(d, dict):
+        raise error(f"{p}: expected a JSON object; {fix}")
+    return d
+
+
+def need(d, key: str, typ, path, error: type, where: str = "", fix: str = ""):
+    """``d[key]`` checked to be of ``typ`` (a type or tuple; bool is not an int), else ``error``
+    naming the file and the field ``where + key``."""
+    if not isinstance(d, dict) or key not in d:
+        raise error(f"{path}: field '{where}{key}' is missing{'; ' + fix if fix else ''}")
+    v = d[key]
+    types = typ if isinstance(typ, tuple) else (typ,)
+    if not isinstance(v, types) or (isinstance(v, bool) and bool not in types):
+        names = "/".join(t.__name__ for t in types)
+        raise error(f"{path}: field '{where}{key}' must be {names}, got {v!r}")
+    return v
+
+
+def read_arrays(path: str | os.PathLike, keys, error: type, fix: str) -> dict:
+    """The arrays of an ``.npz`` written by :func:`save_arrays`, each of ``keys`` present; an
+    unreadable or truncated file raises ``error`` naming it and ``fix``."""
+    p = Path(path)
+    if not p.is_file():
+        raise error(f"{p}: missing; {fix}")
+    try:
+        arrays = load_arrays(p)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise error(f"{p}: unreadable ({type(e).__name__}: {e}); {fix}") from None
+    missing = sorted(set(keys) - set(arrays))
+    if missing:
+        raise error(f"{p}: arrays {missing} are missing; {fix}")
+    return arrays

@@ -3,8 +3,11 @@
 ``codesign generate`` writes the manifest; synthesis, export and co-simulation read it here, so
 every one of them accepts and refuses the same directories with the same messages.  A file the
 manifest names must be a relative path inside the directory (safe to put unquoted into Tcl, bash
-and YAML) and must exist.  Two kinds are known: a whole ``accelerator`` (format version 2, an
-AXI4-Stream core with its own test bench) and a single ``layer engine`` (format version 1).
+and YAML) and must exist; the manifest's ``sha256`` table (file → hash, written by ``codesign
+generate``) must match every file it lists, so an edited, truncated or swapped file (a ROM image,
+the Verilog) is named before any tool runs.  Two kinds are known: a whole ``accelerator`` (format
+version 2 or 3, an AXI4-Stream core with its own test bench) and a single ``layer engine``
+(format version 1).
 """
 
 from __future__ import annotations
@@ -14,9 +17,19 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codesign.artifacts import sha256_file
 from codesign.errors import CodesignError
 
-__all__ = ["Manifest", "ManifestError", "read_manifest", "MANIFEST", "FORMAT", "ACCELERATOR"]
+__all__ = [
+    "Manifest",
+    "ManifestError",
+    "read_manifest",
+    "file_hashes",
+    "MANIFEST",
+    "FORMAT",
+    "ACCELERATOR",
+    "LAYER_ENGINE",
+]
 
 MANIFEST = "manifest.json"
 FORMAT = "codesign-rtl"
@@ -155,4 +168,28 @@ def read_manifest(
                     f"{rtl / x}: listed in {MANIFEST} (field '{key}' names '{x}') but missing; "
                     f"{_FIX}"
                 )
+    _check_hashes(m, rtl, mp, error)
     return Manifest(rtl, mp, raw, m, kind, top, named["files"], named["memory_images"], error)
+
+
+def file_hashes(rtl_dir: str | Path, names) -> dict:
+    """``{name: sha256}`` of the files ``names`` (relative to ``rtl_dir``): the manifest's
+    ``sha256`` table."""
+    return {n: sha256_file(Path(rtl_dir) / n) for n in sorted(names)}
+
+
+def _check_hashes(m: dict, rtl: Path, mp: Path, error: type) -> None:
+    table = m.get("sha256")
+    if table is None:
+        return
+    if not isinstance(table, dict):
+        raise error(f"{mp}: field 'sha256' must map file names to hashes, got {table!r}")
+    for name, want in sorted(table.items()):
+        f = rtl / _relpath(name, mp, f"sha256.{name}", error)
+        if not f.is_file():
+            raise error(f"{f}: listed in {MANIFEST} (field 'sha256') but missing; {_FIX}")
+        if sha256_file(f) != want:
+            raise error(
+                f"{f}: changed since `codesign generate` wrote it (sha256 differs from "
+                f"{MANIFEST}); {_FIX}"
+            )

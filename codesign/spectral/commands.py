@@ -21,6 +21,17 @@ __all__ = ["COMMANDS"]
 _PATH_DIR = click.Path(file_okay=False, path_type=Path)
 
 
+def _model_option(fn):
+    return click.option(
+        "--model",
+        "model_dir",
+        type=_PATH_DIR,
+        default=None,
+        help="the model artifact, when not where the schedule or manifest records it "
+        "(its model.json must still have the recorded sha256)",
+    )(fn)
+
+
 @click.command("prune")
 @flow_options("prune")
 @click.option("--quiet", is_flag=True, help="no progress bars")
@@ -151,18 +162,21 @@ def map_cmd(model_arg, board_name, out, density, seed, arch_file, sets, quiet):
     show_default=True,
     help="pixels per s_axis beat (s_axis_tdata is 8 × this wide)",
 )
+@_model_option
 @friendly
-def generate_cmd(schedule_dir, layer, out, top, pixels_per_beat):
+def generate_cmd(schedule_dir, layer, out, top, pixels_per_beat, model_dir):
     """Build the accelerator (or one layer engine) in MyHDL and convert it to Verilog."""
     from codesign.spectral.generate import generate_layer
     from codesign.spectral.steps import run_generate
 
     if layer is None:
-        run_generate(schedule_dir, out or Path("rtl_out") / "accel", top, pixels_per_beat)
+        run_generate(
+            schedule_dir, out or Path("rtl_out") / "accel", top, pixels_per_beat, model_dir
+        )
         return
     t0 = time.perf_counter()
     out = out or Path("rtl_out") / layer
-    man = generate_layer(schedule_dir, layer, out)
+    man = generate_layer(schedule_dir, layer, out, model_dir)
     e = man["expected_cycles"]
     console.print(
         f"{layer}: {man['top']}.v, {len(man['memory_images'])} kernel memory images, "
@@ -179,9 +193,8 @@ def generate_cmd(schedule_dir, layer, out, top, pixels_per_beat):
 @click.option(
     "--images",
     type=click.IntRange(1),
-    default=10,
-    show_default=True,
-    help="how many bundled test images (or images of --inputs)",
+    default=None,
+    help="how many images: default 10 of the bundled test set, or every image of --inputs",
 )
 @click.option(
     "--data",
@@ -255,6 +268,7 @@ def generate_cmd(schedule_dir, layer, out, top, pixels_per_beat):
     "--vcd", type=click.Path(dir_okay=False), default=None, help="write a waveform of the whole run"
 )
 @click.option("--quiet", is_flag=True)
+@_model_option
 @friendly
 def cosim_cmd(rtl_dir, images, data_dir, inputs, report_file, schedule_dir, engine, **options):
     """Run images through the generated Verilog and compare with the fixed-point model."""
@@ -275,6 +289,7 @@ def cosim_cmd(rtl_dir, images, data_dir, inputs, report_file, schedule_dir, engi
             raise CosimError(
                 "--inputs needs a whole accelerator (`codesign generate` without --layer)"
             )
+        images = images or 10
         r = _cosim_layer(rtl_dir, schedule_dir, images, data_dir, engine, options["vcd"], man)
     failed = verdict(r)
     if failed:

@@ -11,7 +11,6 @@ one pass/fail rule of a report.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from codesign.eda.bench import default_jobs
-from codesign.eda.manifest import ACCELERATOR, read_manifest
+from codesign.eda.manifest import ACCELERATOR, LAYER_ENGINE, read_manifest
 from codesign.eda.tools import myhdl_cosim_command, run_tool
 from codesign.spectral.bench import MAX_BENCH_IMAGES, events, run_bench, verilator_model
 from codesign.spectral.design import (
@@ -33,6 +32,7 @@ from codesign.spectral.design import (
 )
 from codesign.spectral.fixedpoint import OverflowCounter
 from codesign.spectral.fxpmodel import input_fixed, run, spectral_layer_fixed
+from codesign.spectral.generate import ACCELERATOR_VERSION
 
 __all__ = [
     "CosimError",
@@ -85,18 +85,25 @@ def read_inputs(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _load_manifest(rtl: Path) -> dict:
     m = read_manifest(rtl, ACCELERATOR, error=CosimError)
+    if m.get("format_version") != ACCELERATOR_VERSION:
+        raise CosimError(
+            f"{m.path}: format version {m.get('format_version')!r}; this codesign co-simulates "
+            f"version {ACCELERATOR_VERSION} (paths relative to the RTL directory): re-run "
+            f"`codesign generate`"
+        )
     m.testbench()
     m.stream()
     return m.data
 
 
-def _model_of(man: dict, mp: Path):
+def _model_of(man: dict, mp: Path, model_dir=None):
     return recorded_model(
         man["model"],
         mp,
         "after this RTL was generated",
         "re-run `codesign map` and `codesign generate`",
         CosimError,
+        model_dir,
     )
 
 
@@ -118,11 +125,13 @@ def cosim_accelerator(
     jobs: int | None = None,
     quiet: bool = True,
     bad_tlast: int | None = None,
+    model_dir: str | Path | None = None,
 ) -> dict:
     """Run ``images`` (uint8 N×H×W) through the generated accelerator and compare every score
     beat, ``tlast`` and the predicted class with the fixed-point model; with no gaps and no
     reset, also every image's first-pixel, first-score and last-score clock edge with the cycle
-    model.  Returns a report dict (``bit_exact``, ``timing``, accuracies, clocks, speed)."""
+    model.  ``model_dir``: the model artifact, when not where the manifest records it.  Returns
+    a report dict (``bit_exact``, ``timing``, accuracies, clocks, speed)."""
 
     from codesign.progress import progress
     from codesign.spectral.fxpmodel import run
@@ -135,7 +144,7 @@ def cosim_accelerator(
     for name, v in (("--gap-in", gap_in), ("--gap-out", gap_out)):
         if not 0 <= v <= 90:
             raise CosimError(f"{name} {v}: a percentage of clocks from 0 to 90")
-    model = _model_of(man, rtl / "manifest.json")
+    model = _model_of(man, rtl / "manifest.json", model_dir)
     cfg = model.fixed_point
     pixels = int(np.prod(man["s_axis"]["image"]))
     images = np.asarray(images)
@@ -202,6 +211,12 @@ def cosim_accelerator(
             results = list(pool.map(simulate, range(len(chunks))))
         poll()
     wall = time.monotonic() - t1
+    if reset_at is not None and not any(e[0] == "R" for e in results[0]):
+        end = max((int(e[1]) for e in results[0]), default=0)
+        raise CosimError(
+            f"--reset-at {reset_at}: the run ended at clock edge {end}, before it; choose an "
+            f"edge inside the run"
+        )
     return _check(
         man,
         results,
@@ -441,7 +456,7 @@ def _fast(
     if vcd:
         shutil.copyfile(work / "wave.vcd", vcd)
     if "TIMEOUT" in proc.stdout:
-        raise GenerateError(f"{rtl}: simulation timed out: {proc.stdout.strip()}")
+        raise CosimError(f"{rtl}: simulation timed out: {proc.stdout.strip()}")
     rows = [
         tuple(int(v) for v in line.split())
         for line in (work / "output.txt").read_text().splitlines()
@@ -461,12 +476,9 @@ def cosim_layer(
     from myhdl import Cosimulation, Simulation, StopSimulation, always, delay, instance
 
     if vcd and engine != "fast":
-        raise GenerateError("--vcd needs --engine fast (the plain Icarus bench writes the VCD)")
+        raise CosimError("--vcd needs --engine fast (the plain Icarus bench writes the VCD)")
     rtl = Path(rtl_dir)
-    man_path = rtl / "manifest.json"
-    if not man_path.is_file():
-        raise GenerateError(f"{man_path}: missing; pass the directory `codesign generate` wrote")
-    man = json.loads(man_path.read_text())
+    man = read_manifest(rtl, LAYER_ENGINE, error=CosimError).data
     d = layer_from_artifacts(schedule_dir, man["layer"])
     x, want = _reference(d, images)
     top = man["top"]

@@ -9,7 +9,6 @@ from.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,15 @@ from codesign.spectral import schedule as sch
 from codesign.spectral.arch import arch_from_dict
 from codesign.spectral.dse import SpectralTask
 from codesign.spectral.hdl.engine import IFFT_LANES, generatable
-from codesign.spectral.mapping import LayerMap
+from codesign.spectral.mapping import (
+    LayerMap,
+    accumulator_addresses,
+    kernel_weights,
+    memory_image,
+    read_layer_arrays,
+    read_schedule,
+    verify,
+)
 from codesign.spectral.model import ModelError, load_model
 from codesign.spectral.network import SPECTRAL, layer_shapes, weight_key
 
@@ -54,36 +61,88 @@ class LayerDesign:
     schedule_json: dict
 
 
-def recorded_model(record: dict, where: Path, since: str, fix: str, error=GenerateError):
-    """The model artifact an artifact ``where`` records as ``{path, sha256}``, checked to be
-    unchanged ``since`` it was recorded (else ``error`` naming ``fix``)."""
-    model_dir = Path(record["path"])
+def recorded_model(
+    record,
+    where: Path,
+    since: str,
+    fix: str,
+    error=GenerateError,
+    model_dir: str | Path | None = None,
+):
+    """The model artifact that the artifact file ``where`` records as ``{path, sha256}`` (path
+    relative to ``where``'s directory), checked to be unchanged ``since`` it was recorded (else
+    ``error`` naming ``fix``).  ``model_dir`` replaces the recorded path (the artifacts moved
+    apart); its model.json must still have the recorded hash."""
+    if not isinstance(record, dict) or "sha256" not in record:
+        raise error(f"{where}: field 'model' must name the model artifact {{path, sha256}}")
+    if "path" not in record:
+        raise error(
+            f"{where}: a model-only mapping ({record.get('name', 'no model artifact')}): there "
+            f"is no model artifact to generate or check RTL from"
+        )
+    path = Path(model_dir) if model_dir is not None else Path(where).parent / record["path"]
     try:
-        model = load_model(model_dir)
+        model = load_model(path)
     except ModelError as err:
-        raise error(f"{where}: its model artifact cannot be read: {err}") from None
-    if sha256_file(model_dir / "model.json") != record["sha256"]:
-        raise error(f"{where}: the model at {model_dir} changed {since}; {fix}")
+        hint = "" if model_dir is not None else " (pass its directory with --model)"
+        raise error(f"{where}: its model artifact cannot be read{hint}: {err}") from None
+    if sha256_file(path / "model.json") != record["sha256"]:
+        raise error(f"{where}: the model at {path} changed {since}; {fix}")
     return model
 
 
-def schedule_and_model(schedule_dir: str | Path) -> tuple[dict, object]:
-    """schedule.json and the model artifact it was mapped from, checked to be unchanged."""
-    sj_path = Path(schedule_dir) / "schedule.json"
-    if not sj_path.is_file():
-        raise GenerateError(f"{sj_path}: missing; pass the directory `codesign map --out` wrote")
-    sj = json.loads(sj_path.read_text())
-    return sj, recorded_model(sj["model"], sj_path, "since it was mapped", "re-run `codesign map`")
+def schedule_and_model(schedule_dir: str | Path, model_dir=None) -> tuple[dict, object]:
+    """schedule.json (checked) and the model artifact it was mapped from, checked unchanged."""
+    sd = Path(schedule_dir)
+    sj = read_schedule(sd, GenerateError)
+    model = recorded_model(
+        sj["model"],
+        sd / "schedule.json",
+        "since it was mapped",
+        "re-run `codesign map`",
+        model_dir=model_dir,
+    )
+    return sj, model
 
 
-def layer_from_artifacts(schedule_dir: str | Path, name: str, loaded=None) -> LayerDesign:
-    """The scheduled layer ``name`` with its memory image, dimensions and biases; ``loaded``:
-    :func:`schedule_and_model` of ``schedule_dir`` when the caller has it already."""
+def _check_arrays(path: Path, task: SpectralTask, arch, a: dict, mask) -> None:
+    """The layer's arrays agree with the model's mask, with each other and with the validity
+    rules of docs/schedule-format.md (the schedule checker), or GenerateError."""
+    fix = "re-run `codesign map`"
+    O, C, F = task.O, task.C, task.F
+    shapes = {"pe_of_group": (O, F), "bank_of": (C, F), "addr_of": (C, F), "acc_addr": (O * F,)}
+    for k, shape in shapes.items():
+        if a[k].shape != shape:
+            raise GenerateError(f"{path}: array '{k}' has shape {a[k].shape}, expected {shape}")
+    if (
+        a["nz"].ndim != 2
+        or a["nz"].shape[1:] != (3,)
+        or not np.array_equal(a["nz"], sch.nonzeros_from_mask(mask))
+    ):
+        raise GenerateError(
+            f"{path}: array 'nz' is not the model's non-zeros of '{task.name}'; {fix}"
+        )
+    if not ((a["pe_of_group"] >= 0) & (a["pe_of_group"] < arch.pes)).all():
+        raise GenerateError(f"{path}: array 'pe_of_group' names a PE outside 0..{arch.pes - 1}")
+    if not ((a["bank_of"] >= 0) & (a["bank_of"] < arch.banks)).all():
+        raise GenerateError(f"{path}: array 'bank_of' names a bank outside 0..{arch.banks - 1}")
+    if not np.array_equal(a["addr_of"], sch.bank_addresses(a["bank_of"])):
+        raise GenerateError(f"{path}: array 'addr_of' disagrees with 'bank_of'; {fix}")
+    if not np.array_equal(a["acc_addr"], accumulator_addresses(a["nz"], a["pe_of_group"])):
+        raise GenerateError(f"{path}: array 'acc_addr' disagrees with 'pe_of_group'; {fix}")
+
+
+def layer_from_artifacts(
+    schedule_dir: str | Path, name: str, loaded=None, model_dir=None
+) -> LayerDesign:
+    """The scheduled layer ``name`` with its memory image, dimensions and biases, every array
+    checked (:func:`_check_arrays`, the schedule checker, the memory image rebuilt from the
+    model's weights); ``loaded``: :func:`schedule_and_model` when the caller has it already."""
     sd = Path(schedule_dir)
     sj_path = sd / "schedule.json"
-    sj, model = loaded or schedule_and_model(sd)
-    entries = {e["name"]: e for e in sj.get("layers", [])}
-    spectral = [n for n, e in entries.items() if e.get("type") == "spectral_conv"]
+    sj, model = loaded or schedule_and_model(sd, model_dir)
+    entries = {e["name"]: e for e in sj["layers"]}
+    spectral = [n for n, e in entries.items() if e["type"] == SPECTRAL]
     if name not in spectral:
         raise GenerateError(
             f"{sj_path}: no spectral conv layer '{name}'; spectral layers: {spectral}"
@@ -103,15 +162,26 @@ def layer_from_artifacts(schedule_dir: str | Path, name: str, loaded=None) -> La
             else f"--set {name}.ports=1"
         )
         raise GenerateError(f"{sj_path}: layer '{name}' has {why} — map with `{fix}`")
-    arrays = np.load(sd / e["arrays"])
-    idx = [layer["name"] for layer in model.layers].index(name)
+    names = [layer["name"] for layer in model.layers]
+    if name not in names or model.layers[names.index(name)]["type"] != SPECTRAL:
+        raise GenerateError(f"{sj_path}: the model has no spectral layer '{name}'; re-run map")
+    idx = names.index(name)
     ml = model.layers[idx]
     C, O, N, K = ml["in_channels"], ml["out_channels"], ml["fft"], ml["kernel"]
     shape = layer_shapes(model.layers)[idx]
+    if arch.fft != N or e["tiles"] != shape["tiles"]:
+        raise GenerateError(
+            f"{sj_path}: layer '{name}' has fft {arch.fft} and {e['tiles']} tiles; the model "
+            f"says {N} and {shape['tiles']}; re-run `codesign map`"
+        )
+    arrays = read_layer_arrays(sd, e, GenerateError)
+    npz = sd / e["arrays"]
     _, H, W = shape["in"]
     task = SpectralTask(
         name, C, O, N, K, e["tiles"], arrays["nz"], tuple(shape["out"]), tuple(shape["in"])
     )
+    mask = model.masks.get(weight_key(ml))
+    _check_arrays(npz, task, arch, arrays, np.ones((O, C, task.F), bool) if mask is None else mask)
     s = e["schedule"]
     schedule = sch.Schedule(
         cycle=arrays["cycle"],
@@ -121,6 +191,9 @@ def layer_from_artifacts(schedule_dir: str | Path, name: str, loaded=None) -> La
         stall_cycles=int(s["stall_cycles"]),
         konig=int(s["konig_bound"]),
     )
+    problems = verify(task, arch, arrays["pe_of_group"], arrays["bank_of"], schedule)
+    if problems:
+        raise GenerateError(f"{npz}: the schedule breaks its validity rules: {problems[:3]}")
     image = {
         "fields": {f["name"]: arrays[f"word_{f['name']}"] for f in e["memory_image"]["layout"]},
         "layout": e["memory_image"]["layout"],
@@ -140,9 +213,28 @@ def layer_from_artifacts(schedule_dir: str | Path, name: str, loaded=None) -> La
         int(s["dense_cycles_per_tile"]),
         image,
     )
+    _check_image(npz, lm, kernel_weights(model)[name])
     q = model.quantized()
     layer = dict(C=C, O=O, H=H, W=W, K=K, N=N, pool=ml["pool"], relu=ml["relu"])
     return LayerDesign(lm, layer, tuple(int(b) for b in q[f"{name}.bias"]), model, idx, sj)
+
+
+def _check_image(npz: Path, lm: LayerMap, weights) -> None:
+    """The stored memory-image words are the ones the schedule and the model's weights give."""
+    try:
+        want = memory_image(lm, *weights)
+    except ValueError as e:
+        raise GenerateError(f"{npz}: the memory image cannot be rebuilt: {e}") from None
+    if want["layout"] != lm.image["layout"] or want["width"] != lm.image["width"]:
+        raise GenerateError(
+            f"{npz}: the memory image layout disagrees with the schedule; re-run map"
+        )
+    for k, v in want["fields"].items():
+        if not np.array_equal(v, lm.image["fields"][k]):
+            raise GenerateError(
+                f"{npz}: memory-image field 'word_{k}' disagrees with the schedule and the "
+                f"model's weights; re-run `codesign map`"
+            )
 
 
 @dataclass
@@ -178,13 +270,14 @@ class AcceleratorDesign:
         return int(last["weight"].shape[1])
 
 
-def accelerator_from_artifacts(schedule_dir: str | Path) -> AcceleratorDesign:
-    """Every layer of the schedule artifact, ready to elaborate (raises GenerateError)."""
+def accelerator_from_artifacts(schedule_dir: str | Path, model_dir=None) -> AcceleratorDesign:
+    """Every layer of the schedule artifact, ready to elaborate (raises GenerateError);
+    ``model_dir``: the model artifact, when not where the schedule records it."""
     sd = Path(schedule_dir)
     sj_path = sd / "schedule.json"
-    sj, model = loaded = schedule_and_model(sd)
+    sj, model = loaded = schedule_and_model(sd, model_dir)
     q = model.quantized()
-    entries = {e["name"]: e for e in sj.get("layers", [])}
+    entries = {e["name"]: e for e in sj["layers"]}
     stages, timing = [], []
     for layer in model.layers:
         name = layer["name"]
@@ -211,7 +304,17 @@ def accelerator_from_artifacts(schedule_dir: str | Path) -> AcceleratorDesign:
             mask = model.masks.get(weight_key(layer))
             if mask is not None and mask.all():
                 mask = None
+            if e["type"] != layer["type"]:
+                raise GenerateError(
+                    f"{sj_path}: layer '{name}' is {e['type']} in the schedule, "
+                    f"{layer['type']} in the model; re-run `codesign map`"
+                )
             macs = int(e["arch"]["macs"])
+            if not 1 <= macs <= w.shape[1]:
+                raise GenerateError(
+                    f"{sj_path}: layer '{name}' has macs = {macs}; a dense "
+                    f"layer of {w.shape[1]} outputs takes 1..{w.shape[1]}"
+                )
             steps = int(w.shape[0] if mask is None else mask.sum(axis=0).max())
             stages.append(
                 {

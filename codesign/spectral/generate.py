@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from codesign import __version__
-from codesign.artifacts import atomic_directory, sha256_file, write_json
+from codesign.artifacts import atomic_directory, check_target, relative_to, sha256_file, write_json
+from codesign.eda.manifest import file_hashes
 from codesign.hdl.convert import convert
 from codesign.spectral.bench import BENCH_TOP, bench_source
 from codesign.spectral.design import (
@@ -83,9 +84,12 @@ def _convert_layer(d: LayerDesign, path: Path, top: str) -> list[str]:
     return convert(inst, path, top, quiet=True)
 
 
-def generate_layer(schedule_dir: str | Path, name: str, out: str | Path) -> dict:
+def generate_layer(
+    schedule_dir: str | Path, name: str, out: str | Path, model_dir: str | Path | None = None
+) -> dict:
     """Write the layer's RTL directory ``out`` atomically; returns the manifest."""
-    d = layer_from_artifacts(schedule_dir, name)
+    check_target(out, GenerateError)
+    d = layer_from_artifacts(schedule_dir, name, model_dir=model_dir)
     top = f"{name}_engine"
     cfg = d.model.fixed_point
     with atomic_directory(out) as tmp:
@@ -133,6 +137,9 @@ def generate_layer(schedule_dir: str | Path, name: str, out: str | Path) -> dict
             "fixed_point": cfg.to_dict(),
             "expected_cycles": _expected(d, images=EXPECTED_IMAGES),
         }
+        manifest["sha256"] = file_hashes(
+            tmp, manifest["files"] + manifest["memory_images"] + _bench_files(manifest)
+        )
         write_json(tmp / "manifest.json", manifest)
     return manifest
 
@@ -163,6 +170,7 @@ def _expected(d: LayerDesign, images: int) -> dict:
 
 
 MANIFEST_KIND = "accelerator"
+ACCELERATOR_VERSION = 3  # 3: model and schedule paths relative to the RTL directory
 
 
 TIMING_IMAGES = 4
@@ -194,12 +202,23 @@ _INPUTS = {"aclk", "aresetn", "s_axis_tdata", "s_axis_tvalid", "s_axis_tlast", "
 
 
 def generate_accelerator(
-    schedule_dir: str | Path, out: str | Path, top: str = "codesign_accel", pixels_per_beat: int = 1
+    schedule_dir: str | Path,
+    out: str | Path,
+    top: str = "codesign_accel",
+    pixels_per_beat: int = 1,
+    model_dir: str | Path | None = None,
 ) -> dict:
-    """Write the accelerator's RTL directory ``out`` atomically; returns the manifest."""
+    """Write the accelerator's RTL directory ``out`` atomically; returns the manifest.
+    ``model_dir``: the model artifact, when not where the schedule records it.  The manifest
+    records the model and the schedule relative to ``out``, so the build can move."""
     if not top.isidentifier():
         raise GenerateError(f"--top '{top}': not a Verilog identifier")
-    d = accelerator_from_artifacts(schedule_dir)
+    check_target(out, GenerateError)
+    d = accelerator_from_artifacts(schedule_dir, model_dir)
+    model_path = (
+        Path(model_dir) if model_dir else Path(schedule_dir) / d.schedule_json["model"]["path"]
+    )
+    here = Path(out).resolve()
     cfg = d.cfg
     k = pixels_per_beat
     if k < 1 or d.pixels % k:
@@ -216,7 +235,7 @@ def generate_accelerator(
         t = accelerator_timing(d, TIMING_IMAGES, k)
         manifest = {
             "format": "codesign-rtl",
-            "format_version": 2,
+            "format_version": ACCELERATOR_VERSION,
             "kind": MANIFEST_KIND,
             "codesign_version": __version__,
             "top": top,
@@ -250,9 +269,12 @@ def generate_accelerator(
                 "tuser": "predicted class on the tlast beat",
             },
             "layers": [_layer_entry(st) for st in d.stages],
-            "model": d.schedule_json["model"],
+            "model": {
+                "path": relative_to(model_path, here),
+                "sha256": d.schedule_json["model"]["sha256"],
+            },
             "schedule": {
-                "path": str(Path(schedule_dir)),
+                "path": relative_to(schedule_dir, here),
                 "sha256": sha256_file(Path(schedule_dir) / "schedule.json"),
             },
             "board": d.schedule_json.get("board"),
@@ -267,6 +289,9 @@ def generate_accelerator(
                 "model": "codesign/spectral/hdl/timing.py",
             },
         }
+        manifest["sha256"] = file_hashes(
+            tmp, manifest["files"] + manifest["memory_images"] + _bench_files(manifest)
+        )
         write_json(tmp / "manifest.json", manifest)
     return manifest
 
@@ -292,3 +317,8 @@ def _layer_entry(st: dict) -> dict:
         "macs": st["macs"],
         "sparse": st["mask"] is not None,
     }
+
+
+def _bench_files(manifest: dict) -> list:
+    tb = manifest["testbench"]
+    return [tb["file"] if isinstance(tb, dict) else tb]

@@ -14,11 +14,20 @@ from pathlib import Path
 import numpy as np
 
 from codesign import __version__
-from codesign.artifacts import atomic_directory, save_arrays, sha256_file, write_json
+from codesign.artifacts import (
+    atomic_directory,
+    need,
+    read_arrays,
+    read_json,
+    relative_to,
+    save_arrays,
+    sha256_file,
+    write_json,
+)
 from codesign.eda.boards import Board
 from codesign.nn.sparsity import project
 from codesign.spectral import schedule as sch
-from codesign.spectral.arch import check_override_layers
+from codesign.spectral.arch import ArchError, arch_from_dict, check_override_layers
 from codesign.spectral.dse import (
     DenseTask,
     Design,
@@ -35,6 +44,9 @@ from codesign.spectral.hdl.hadamard import WORD_FIELDS, kernel_word_layout
 from codesign.spectral.network import DENSE, SPECTRAL, layer_shapes, vgg16_layers, weight_key
 
 __all__ = [
+    "accumulator_addresses",
+    "read_schedule",
+    "read_layer_arrays",
     "kernel_weights",
     "map_model_dir",
     "map_vgg16",
@@ -56,7 +68,8 @@ __all__ = [
 ]
 
 FORMAT = "codesign-schedule"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: model.path relative to the schedule directory
+ARRAY_KEYS = ("nz", "cycle", "pe", "program", "pe_of_group", "bank_of", "addr_of", "acc_addr")
 
 
 @dataclass
@@ -176,7 +189,7 @@ def vgg16_tasks(density: float, seed: int, fft: int = 8) -> list:
     return tasks
 
 
-def _accumulator_addresses(nz: np.ndarray, pe_of_group: np.ndarray) -> np.ndarray:
+def accumulator_addresses(nz: np.ndarray, pe_of_group: np.ndarray) -> np.ndarray:
     """Local accumulator address of each used group (o, f) in its PE, in (o, f) order; −1 unused."""
     O, F = pe_of_group.shape
     used = np.zeros(O * F, dtype=bool)
@@ -351,7 +364,7 @@ def map_tasks(
             pe_of_group,
             bank_of,
             sch.bank_addresses(bank_of),
-            _accumulator_addresses(task.nz, pe_of_group),
+            accumulator_addresses(task.nz, pe_of_group),
             s,
             bound,
             dense,
@@ -484,12 +497,82 @@ def save_mapping(m: Mapping, out: str | Path, write_images: bool = True) -> Path
                     for p in range(lm.arch.pes):
                         (tmp / "mem" / f"{name}_pe{p}.hex").write_text(_words_hex(lm.image, p))
             save_arrays(tmp / "layers" / f"{name}.npz", arrays)
-        write_json(tmp / "schedule.json", json.loads(json.dumps(describe(m))))
+        d = json.loads(json.dumps(describe(m)))
+        if "path" in d["model"]:  # recorded relative to the artifact, so both can move
+            d["model"]["path"] = relative_to(d["model"]["path"], Path(out).resolve())
+        write_json(tmp / "schedule.json", d)
     return Path(out)
 
 
 def model_source(model_dir: Path) -> dict:
+    """The model a schedule is mapped from: its directory and the sha256 of its model.json."""
     return {"path": str(model_dir), "sha256": sha256_file(Path(model_dir) / "model.json")}
+
+
+_SCHEDULE_INTS = (
+    "cycles_per_tile",
+    "stall_cycles",
+    "konig_bound",
+    "lower_bound",
+    "pe_bound",
+    "bank_bound",
+    "hazard_bound",
+    "dense_cycles_per_tile",
+)
+
+
+def read_schedule(schedule_dir: str | Path, error: type) -> dict:
+    """schedule.json of ``schedule_dir``, checked against docs/schedule-format.md: format and
+    version, every layer's name, type, architecture and (spectral) schedule figures, arrays file
+    and memory image.  Any problem raises ``error`` naming the file, the field and the fix."""
+    sd = Path(schedule_dir)
+    path = sd / "schedule.json"
+    fix = "re-run `codesign map`"
+    sj = read_json(path, error, "pass the directory `codesign map --out` wrote")
+    if sj.get("format") != FORMAT or sj.get("format_version") != FORMAT_VERSION:
+        raise error(
+            f"{path}: format {sj.get('format')!r} version {sj.get('format_version')!r}; this "
+            f"codesign reads {FORMAT!r} version {FORMAT_VERSION}: {fix}"
+        )
+    need(sj, "model", dict, path, error, fix=fix)
+    need(sj, "network", dict, path, error, fix=fix)
+    for i, e in enumerate(need(sj, "layers", list, path, error, fix=fix)):
+        w = f"layers[{i}]."
+        need(e, "name", str, path, error, w, fix)
+        kind = need(e, "type", str, path, error, w, fix)
+        arch = need(e, "arch", dict, path, error, w, fix)
+        try:
+            arch_from_dict(arch)
+        except (ArchError, KeyError, TypeError, ValueError) as err:
+            raise error(
+                f"{path}: field '{w}arch' is not a valid architecture ({err}); {fix}"
+            ) from None
+        if kind == DENSE:
+            need(arch, "macs", int, path, error, f"{w}arch.", fix)
+            continue
+        if kind != SPECTRAL:
+            raise error(f"{path}: field '{w}type' is {kind!r}, not {SPECTRAL!r} or {DENSE!r}")
+        need(e, "tiles", int, path, error, w, fix)
+        arrays = need(e, "arrays", str, path, error, w, fix)
+        if arrays != f"layers/{e['name']}.npz":
+            raise error(f"{path}: field '{w}arrays' is {arrays!r}, not 'layers/{e['name']}.npz'")
+        s = need(e, "schedule", dict, path, error, w, fix)
+        for k in _SCHEDULE_INTS:
+            if need(s, k, int, path, error, f"{w}schedule.", fix) < 0:
+                raise error(f"{path}: field '{w}schedule.{k}' must be >= 0, got {s[k]}")
+        if "memory_image" in e:
+            mi = need(e, "memory_image", dict, path, error, w, fix)
+            need(mi, "layout", list, path, error, f"{w}memory_image.", fix)
+            need(mi, "width", int, path, error, f"{w}memory_image.", fix)
+    return sj
+
+
+def read_layer_arrays(schedule_dir: str | Path, entry: dict, error: type) -> dict:
+    """A spectral layer's arrays (``layers/<name>.npz``), each documented array present."""
+    keys = list(ARRAY_KEYS)
+    if "memory_image" in entry:
+        keys += [f"word_{f['name']}" for f in entry["memory_image"]["layout"]]
+    return read_arrays(Path(schedule_dir) / entry["arrays"], keys, error, "re-run `codesign map`")
 
 
 def kernel_weights(model) -> dict:

@@ -245,11 +245,13 @@ def prune_settings(s: FlowSettings) -> PruneSettings:
 
 def run_prune(out: Path, settings: PruneSettings, data_dir, quiet: bool):
     """Train, prune, retrain and quantise; write the model artifact ``out``."""
+    from codesign.artifacts import check_target
     from codesign.data import load
     from codesign.spectral.model import save_model
     from codesign.spectral.prune import prune
     from codesign.spectral.tables import prune_table
 
+    check_target(out)  # before minutes of training, not after
     data = load(data_dir, seed=settings.seed)
     model = prune(data, settings, quiet=quiet)
     save_model(model, out)
@@ -276,11 +278,14 @@ def run_map(
     quiet: bool,
 ):
     """Map a model artifact (or the modeled VGG16) onto a board; write the schedule ``out``."""
+    from codesign.artifacts import check_target
     from codesign.eda.boards import load_board
     from codesign.spectral.arch import load_overrides, parse_overrides
     from codesign.spectral.mapping import map_model_dir, map_vgg16, save_mapping
     from codesign.spectral.tables import print_map
 
+    if out is not None:
+        check_target(out)
     board = load_board(board_name)
     overrides = load_overrides(arch_file) if arch_file else {}
     for layer, kv in parse_overrides(sets).items():
@@ -306,12 +311,14 @@ def run_map(
     return m
 
 
-def run_generate(schedule_dir: Path, out: Path, top: str, pixels_per_beat: int = 1) -> dict:
+def run_generate(
+    schedule_dir: Path, out: Path, top: str, pixels_per_beat: int = 1, model_dir=None
+) -> dict:
     """Generate the whole accelerator from a schedule artifact into ``out``."""
     from codesign.spectral.generate import generate_accelerator
 
     t0 = time.perf_counter()
-    man = generate_accelerator(schedule_dir, out, top, pixels_per_beat)
+    man = generate_accelerator(schedule_dir, out, top, pixels_per_beat, model_dir)
     c, clock = man["cycle_model"], (man.get("board") or {}).get("target_clock_mhz", 100.0)
     console.print(
         f"generate: {man['top']}.v ({', '.join(x['name'] for x in man['layers'])}), "
@@ -327,11 +334,11 @@ def run_generate(schedule_dir: Path, out: Path, top: str, pixels_per_beat: int =
 
 
 def run_cosim(
-    rtl_dir, images: int, data_dir=None, inputs=None, *, quiet: bool = True, **options
+    rtl_dir, images: int | None, data_dir=None, inputs=None, *, quiet: bool = True, **options
 ) -> dict:
-    """Co-simulate ``images`` test images (or those of ``inputs``); ``options`` as
-    :func:`codesign.spectral.cosim.cosim_accelerator`'s.  Prints the table, returns the report
-    (pass or fail: :func:`codesign.spectral.cosim.verdict`)."""
+    """Co-simulate ``images`` test images (default 10), or of ``inputs`` (default all of them);
+    ``options`` as :func:`codesign.spectral.cosim.cosim_accelerator`'s.  Prints the table,
+    returns the report (pass or fail: :func:`codesign.spectral.cosim.verdict`)."""
     from codesign.data import load
     from codesign.spectral.cosim import cosim_accelerator, read_inputs
     from codesign.spectral.tables import cosim_table
@@ -342,7 +349,8 @@ def run_cosim(
         source = str(inputs)
     else:
         data = load(data_dir, seed=0)
-        x, labels, source = data.test_x[:images], data.test_y[:images], data.name
+        n = images or 10
+        x, labels, source = data.test_x[:n], data.test_y[:n], data.name
     r = cosim_accelerator(rtl_dir, x, labels, quiet=quiet, **options)
     console.print(cosim_table(r, source, rtl_dir))
     return r

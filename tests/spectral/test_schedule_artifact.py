@@ -75,7 +75,7 @@ def check_schedule_artifact(schedule_dir, model_dir) -> list[str]:
         return [f"model: [format] cannot read the model artifact: {exc}"]
 
     # --- schedule.json header ------------------------------------------------------------------
-    if sj.get("format") != "codesign-schedule" or sj.get("format_version") != 1:
+    if sj.get("format") != "codesign-schedule" or sj.get("format_version") != 2:
         errors.append(
             f"schedule.json: [format] format/format_version is "
             f"{sj.get('format')!r}/{sj.get('format_version')!r}, "
@@ -88,7 +88,7 @@ def check_schedule_artifact(schedule_dir, model_dir) -> list[str]:
             f"schedule.json: [model] model.sha256 {model_ref.get('sha256')!r} is not the "
             f"sha256 of {md / 'model.json'} ({sha})"
         )
-    if "path" in model_ref and Path(model_ref["path"]).resolve() != md.resolve():
+    if "path" in model_ref and (sd / model_ref["path"]).resolve() != md.resolve():
         errors.append(f"schedule.json: [model] model.path {model_ref['path']!r} is not {md}")
 
     # --- layers, in network order --------------------------------------------------------------

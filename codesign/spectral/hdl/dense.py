@@ -47,6 +47,7 @@ import numpy as np
 from myhdl import Signal, always, always_comb, always_seq, block, intbv
 
 from codesign.hdl.buffers import buffer_address, pingpong_loader
+from codesign.hdl.ram import sdp_ram
 from codesign.hdl.rom import rom
 from codesign.hdl.signals import (
     format_signal,
@@ -248,34 +249,6 @@ def dense_timing(
         "latency": lasts[0] - in_first[0] + 1,
         "interval": (lasts[-1] - lasts[0]) // (n - 1) if n > 1 else None,
     }
-
-
-# --- memories -------------------------------------------------------------------------------
-
-
-@block
-def _ram(clk, we, waddr, wdata, ren, raddr, rdata):
-    """Simple dual-port RAM with registered read (a block or distributed RAM); ``ren`` None
-    reads every clock."""
-    mem = [Signal(intbv(0, min=rdata.min, max=rdata.max)) for _ in range(1 << len(raddr))]
-
-    if ren is None:
-
-        @always(clk.posedge)
-        def access():
-            if we:
-                mem[waddr].next = wdata
-            rdata.next = mem[raddr]
-    else:
-
-        @always(clk.posedge)
-        def access():
-            if we:
-                mem[waddr].next = wdata
-            if ren:
-                rdata.next = mem[raddr]
-
-    return access
 
 
 # --- input side -----------------------------------------------------------------------------
@@ -741,21 +714,21 @@ def dense_unit(
             datapath += [
                 _weight_field(words[m], w1[m], index[m]),
                 buffer_address(buf1, index[m], raddr[m]),
-                _ram(clk, in_we, in_waddr, in_x, None, raddr[m], x2[m]),
+                sdp_ram(clk, in_we, in_waddr, in_x, raddr[m], x2[m]),
             ]
     else:
         raddr = Signal(intbv(0)[ab + 1 :])
         x2 = [format_signal(act)] * M
         datapath += [
             buffer_address(buf1, step1, raddr),
-            _ram(clk, in_we, in_waddr, in_x, None, raddr, x2[0]),
+            sdp_ram(clk, in_we, in_waddr, in_x, raddr, x2[0]),
         ]
         datapath += [_weight_field(words[m], w1[m], None) for m in range(M)]
     for m in range(M):
         datapath += [
             rom(clk, slot, words[m], words=g["words"][m]),
             _mac(clk, x2[m], w1[m], first4, acc[m]),
-            _ram(clk, we5, res_waddr, acc[m], advance, res_raddr, rd[m]),
+            sdp_ram(clk, we5, res_waddr, acc[m], res_raddr, rd[m], ren=advance),
         ]
 
     # output pass and post-processing

@@ -12,31 +12,14 @@ only ever writes its own bank group, so the ports never collide.
 
 from __future__ import annotations
 
-from myhdl import ConcatSignal, Signal, always, always_comb, always_seq, block, intbv
+from myhdl import ConcatSignal, Signal, always_comb, always_seq, block, intbv
 
+from codesign.hdl.ram import sdp_ram
 from codesign.hdl.signals import format_signal, uint_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.fft import rfft2_latency, rfft2_signals, rfft2_unit
 
-__all__ = ["input_buffer", "tile_feeder", "front_end", "front_end_signals", "front_end_timing"]
-
-
-@block
-def input_buffer(clk, we, waddr, wdata, raddr, rdata):
-    """Simple dual-port RAM of activations, registered read (block RAM)."""
-    depth = waddr.max
-    mem = [Signal(intbv(0, min=wdata.min, max=wdata.max)) for _ in range(depth)]
-
-    @always(clk.posedge)
-    def write():
-        if we:
-            mem[waddr].next = wdata
-
-    @always(clk.posedge)
-    def read():
-        rdata.next = mem[raddr]
-
-    return write, read
+__all__ = ["tile_feeder", "front_end", "front_end_signals", "front_end_timing"]
 
 
 @block
@@ -301,7 +284,7 @@ def _unit_front(
             H=H,
             W=W,
         ),
-        input_buffer(clk, we, waddr, wdata, raddr, rdata),
+        sdp_ram(clk, we, waddr, wdata, raddr, rdata),  # the input map, two images deep
         tile_feeder(
             clk,
             rst,

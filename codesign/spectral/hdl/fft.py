@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv, modbv
 
+from codesign.hdl.ram import sdp_ram
 from codesign.hdl.signals import (
     delay_bits,
     delay_line,
@@ -474,24 +475,6 @@ def rfft2_signals(n: int, cfg: FixedPointConfig | None = None) -> dict:
 
 
 @block
-def _transpose_ram(clk, we, waddr, w_re, w_im, raddr, r_re, r_im):
-    """Simple dual-port RAM of complex words, registered read (one block RAM pair)."""
-    depth = 1 << len(waddr)
-    mem_re = [Signal(intbv(0, min=w_re.val.min, max=w_re.val.max)) for _ in range(depth)]
-    mem_im = [Signal(intbv(0, min=w_im.val.min, max=w_im.val.max)) for _ in range(depth)]
-
-    @always(clk.posedge)
-    def access():
-        if we:
-            mem_re[waddr].next = w_re
-            mem_im[waddr].next = w_im
-        r_re.next = mem_re[raddr]
-        r_im.next = mem_im[raddr]
-
-    return access
-
-
-@block
 def rfft2_unit(
     clk,
     rst,
@@ -608,7 +591,7 @@ def rfft2_unit(
     ractive, rpar, c_valid = (Signal(bool(0)) for _ in range(3))
     rp, rv, ru = (Signal(modbv(0)[b:]) for _ in range(3))
     c_re, c_im = format_signal(spec), format_signal(spec)
-    ram = _transpose_ram(clk, we, waddr, r_re, r_im, raddr, c_re, c_im)
+    ram = [sdp_ram(clk, we, waddr, r_re, raddr, c_re), sdp_ram(clk, we, waddr, r_im, raddr, c_im)]
 
     @always_seq(clk.posedge, reset=rst)
     def read_sequence():
@@ -785,7 +768,10 @@ def irfft2_unit(
     c_off = Signal(intbv(0, min=0, max=bins))
     c_f = Signal(intbv(0, min=0, max=1 << fbits))
     c_re, c_im = format_signal(prod), format_signal(prod)
-    ram_a = _transpose_ram(clk, a_we, a_waddr, in_re, in_im, a_raddr, c_re, c_im)
+    ram_a = [
+        sdp_ram(clk, a_we, a_waddr, in_re, a_raddr, c_re),
+        sdp_ram(clk, a_we, a_waddr, in_im, a_raddr, c_im),
+    ]
 
     @always_comb
     def input_port():
@@ -848,7 +834,10 @@ def irfft2_unit(
     ractive, rpar, d_valid, d_real, d_conj = (Signal(bool(0)) for _ in range(5))
     rp, ru, rv = (Signal(modbv(0)[b:]) for _ in range(3))
     d_re, d_im = format_signal(prod), format_signal(prod)
-    ram_b = _transpose_ram(clk, m_valid, b_waddr, m_re, m_im, b_raddr, d_re, d_im)
+    ram_b = [
+        sdp_ram(clk, m_valid, b_waddr, m_re, b_raddr, d_re),
+        sdp_ram(clk, m_valid, b_waddr, m_im, b_raddr, d_im),
+    ]
 
     @always_seq(clk.posedge, reset=rst)
     def row_sequence():

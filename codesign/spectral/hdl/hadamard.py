@@ -50,6 +50,7 @@ import numpy as np
 from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv
 
 from codesign.hdl.buffers import buffer_address
+from codesign.hdl.ram import sdp_ram
 from codesign.hdl.rom import rom
 from codesign.hdl.signals import (
     delay_bits,
@@ -227,26 +228,40 @@ def hadamard_signals(lm, cfg: FixedPointConfig | None = None) -> dict:
 # --- memories -------------------------------------------------------------------------------
 
 
-@block
-def _complex_ram(clk, we, waddr, w_re, w_im, raddr, r_re, r_im):
-    """Simple dual-port RAM of complex words, both parts in one word (block RAM), registered
-    read.  A word holds the read ports' widths: a wider write value must fit them when written."""
-    nr, ni = len(r_re), len(r_im)
-    mem = [Signal(intbv(0)[nr + ni :]) for _ in range(1 << len(waddr))]
-    word = Signal(intbv(0)[nr + ni :])
+# A complex memory is one :func:`~codesign.hdl.ram.sdp_ram` of words ``concat(re, im)`` (both
+# parts in one block RAM word): :func:`_pack` before its write port, :func:`_unpack` after its read.
 
-    @always(clk.posedge)
-    def access():
-        if we:
-            mem[waddr].next = concat(w_re[nr:], w_im[ni:])
-        word.next = mem[raddr]
+
+def _complex_word(re, im) -> Signal:
+    """A packed word for the parts ``re``, ``im`` (the read side's widths)."""
+    return Signal(intbv(0)[len(re) + len(im) :])
+
+
+@block
+def _pack(re, im, word, *, im_bits: int):
+    """``word = concat(re, im)``, ``im`` in the low ``im_bits`` bits; a wider part is cut to its
+    field (its value must fit it)."""
+    re_bits = len(word) - im_bits
+
+    @always_comb
+    def join():
+        word.next = concat(re[re_bits:], im[im_bits:])
+
+    return join
+
+
+@block
+def _unpack(word, re, im):
+    """The signed parts ``re``, ``im`` of a word made by :func:`_pack` (``im`` the low
+    ``len(im)`` bits)."""
+    nr, ni = len(re), len(im)
 
     @always_comb
     def parts():
-        r_re.next = word[nr + ni : ni].signed()
-        r_im.next = word[ni:].signed()
+        re.next = word[nr + ni : ni].signed()
+        im.next = word[ni:].signed()
 
-    return access, parts
+    return parts
 
 
 @block
@@ -424,10 +439,14 @@ def _accumulator(
     old_re, old_im, w_re, w_im = (signed_signal(*acc_range) for _ in range(4))
     p_lo, p_hi = signal_range(p_re)
     new_re, new_im = (signed_signal(acc_range[0] + p_lo, acc_range[1] + p_hi) for _ in range(2))
-    rams = [
-        _complex_ram(clk, we[q], addr2, new_re, new_im, raddr[q], q_re[q], q_im[q])
-        for q in range(2)
-    ]
+    w_word = _complex_word(q_re[0], q_im[0])
+    r_word = [_complex_word(q_re[q], q_im[q]) for q in range(2)]
+    rams = [_pack(new_re, new_im, w_word, im_bits=len(q_im[0]))]
+    for q in range(2):
+        rams += [
+            sdp_ram(clk, we[q], addr2, w_word, raddr[q], r_word[q]),
+            _unpack(r_word[q], q_re[q], q_im[q]),
+        ]
     raddr0, raddr1, we0, we1 = raddr[0], raddr[1], we[0], we[1]
     q0_re, q0_im, q1_re, q1_im = q_re[0], q_im[0], q_re[1], q_im[1]
 
@@ -701,15 +720,21 @@ def hadamard_engine(
     raddr = [Signal(intbv(0)[g["addr_bits"] + 1 :]) for _ in range(B)]
     bank_re = [format_signal(cfg.spectrum) for _ in range(B)]
     bank_im = [format_signal(cfg.spectrum) for _ in range(B)]
-    writes = [buffer_address(wr_buf, port[2], waddr[u]) for u, port in enumerate(ports)]
+    w_word = [_complex_word(bank_re[0], bank_im[0]) for _ in ports]
+    r_word = [_complex_word(bank_re[b], bank_im[b]) for b in range(B)]
+    writes = []
+    for u, (_, _, w_addr, x_re, x_im) in enumerate(ports):
+        writes += [
+            buffer_address(wr_buf, w_addr, waddr[u]),
+            _pack(x_re, x_im, w_word[u], im_bits=len(bank_im[0])),
+        ]
     banks = []
     for b in range(B):
-        en, sel, _, x_re, x_im = ports[b // group]
+        en, sel = ports[b // group][:2]
         banks += [
             _bank_enable(en, sel, we[b], index=b),
-            _complex_ram(
-                clk, we[b], waddr[b // group], x_re, x_im, raddr[b], bank_re[b], bank_im[b]
-            ),
+            sdp_ram(clk, we[b], waddr[b // group], w_word[b // group], raddr[b], r_word[b]),
+            _unpack(r_word[b], bank_re[b], bank_im[b]),
         ]
 
     # slot counter; the ROM words of a slot appear one clock later

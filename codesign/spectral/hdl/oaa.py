@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv, modbv
 
+from codesign.hdl.ram import sdp_ram
 from codesign.hdl.signals import format_signal, signed_bits, signed_signal, sync_reset, uint_signal
 from codesign.spectral.conv import geometry
 from codesign.spectral.fixedpoint import FixedPointConfig, round_shift
@@ -159,21 +160,6 @@ def _output_signals(O: int, plan: dict, cfg: FixedPointConfig) -> dict:
 
 
 @block
-def _map_ram(clk, ren, raddr, rdata, we, waddr, wdata, *, depth: int):
-    """Simple dual-port RAM, registered read with enable (one block RAM)."""
-    mem = [Signal(intbv(0, min=rdata.min, max=rdata.max)) for _ in range(depth)]
-
-    @always(clk.posedge)
-    def access():
-        if we:
-            mem[waddr].next = wdata
-        if ren:
-            rdata.next = mem[raddr]
-
-    return access
-
-
-@block
 def _ram_ports(
     ren,
     raddr,
@@ -281,7 +267,7 @@ def _map_bank(
                 req_addr,
             )
         )
-        rams.append(_map_ram(clk, ren, raddr, rd, we, waddr, wdata, depth=depth))
+        rams.append(sdp_ram(clk, we, waddr, wdata, raddr, rd, ren=ren, depth=depth))
 
     if req_bank is None:
 
