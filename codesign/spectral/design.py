@@ -110,7 +110,7 @@ def _check_arrays(path: Path, task: SpectralTask, arch, a: dict, mask) -> None:
     rules of docs/schedule-format.md (the schedule checker), or GenerateError."""
     fix = "re-run `codesign map`"
     O, C, F = task.O, task.C, task.F
-    shapes = {"pe_of_group": (O, F), "bank_of": (C, F), "addr_of": (C, F), "acc_addr": (O * F,)}
+    shapes = {"pe_of_group": (O, F), "bank_of": (C, F), "addr_of": (C, F), "acc_addr": (O, F)}
     for k, shape in shapes.items():
         if a[k].shape != shape:
             raise GenerateError(f"{path}: array '{k}' has shape {a[k].shape}, expected {shape}")

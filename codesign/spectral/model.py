@@ -256,6 +256,21 @@ def load_model(path: str | Path) -> Model:
             if np.any(params[wk][~m] != 0):
                 raise ModelError(f"{af}: weights of '{n}' are non-zero outside their mask")
             masks[wk] = m
+    for k, v in params.items():
+        if not np.isfinite(v).all():
+            raise ModelError(
+                f"{af}: array 'float/{k}' holds {int(np.size(v) - np.isfinite(v).sum())} NaN or "
+                f"infinite values; re-run `codesign prune`"
+            )
+    for k, v in quantize_params(params, layers, cfg).items():
+        stored = arrays.get(f"fixed/{k}")
+        if stored is None:
+            raise ModelError(f"{af}: array 'fixed/{k}' is missing; re-run `codesign prune`")
+        if stored.shape != v.shape or not np.array_equal(stored, v):
+            raise ModelError(
+                f"{af}: array 'fixed/{k}' is not the quantised 'float/' weights in the "
+                f"formats of {mj} (docs/fixed-point.md); re-run `codesign prune`"
+            )
     metrics = {
         "accuracy": d.get("accuracy", {}),
         "test_images": d.get("test_images"),
