@@ -67,7 +67,8 @@ class Manifest:
     def testbench(self) -> tuple[str, str]:
         """(file, top module) of an accelerator's own test bench, checked."""
         tb = self.data.get("testbench")
-        if not isinstance(tb, dict) or not _IDENT.fullmatch(str(tb.get("top"))):
+        top = tb.get("top") if isinstance(tb, dict) else None
+        if not isinstance(top, str) or not _IDENT.fullmatch(top):
             raise self.error(f"{self.path}: field 'testbench' must be {{file, top}}, got {tb!r}")
         return _relpath(tb.get("file"), self.path, "testbench.file", self.error), tb["top"]
 
