@@ -182,6 +182,8 @@ def file_hashes(rtl_dir: str | Path, names) -> dict:
 def _check_hashes(m: dict, rtl: Path, mp: Path, error: type) -> None:
     table = m.get("sha256")
     if table is None:
+        if m.get("kind") == ACCELERATOR and m.get("format_version", 0) >= 3:
+            raise error(f"{mp}: field 'sha256' is missing (format 3 always has it); {_FIX}")
         return
     if not isinstance(table, dict):
         raise error(f"{mp}: field 'sha256' must map file names to hashes, got {table!r}")

@@ -1,39 +1,44 @@
 """The simple dual-port RAM of the library, and what yosys builds it from.
 
-:func:`sdp_ram` is every read-write memory of the accelerators: one write port, one read port with
-a registered (optionally enabled) read.  A memory of two parts (a complex word) is one
-:func:`sdp_ram` of the concatenated word, or one per part.
+:func:`sdp_ram` is every read-write memory of the accelerators: one write port, one read port
+with a registered (optionally enabled) read.  A memory of two parts is one :func:`sdp_ram` of the
+concatenated word (hdl/hadamard.py's complex banks and accumulators) or one per part (the FFT
+transpose buffers).
 
 Its resource rule, for the cost model: :func:`bram18` is the number of RAMB18 a depth × width
-block memory takes at its cheapest aspect ratio (a RAMB36 counts two); :func:`ram_style` is what
-``yosys synth_xilinx -family xc7`` builds an :func:`sdp_ram` from — ``"block"`` RAM,
-``"distributed"`` (LUT) RAM or ``"logic"`` (flip-flops) — and :func:`ram_bram18` the RAMB18 it
-takes (0 unless block RAM).  :func:`~codesign.hdl.rom.rom` memories are block RAM whatever their
-size (``rom_style = "block"``): they cost :func:`bram18`.
+block memory takes at its cheapest aspect ratio (a RAMB36 counts two; what a
+:func:`~codesign.hdl.rom.rom`, block RAM at any size, costs); :func:`ram_style` is what
+``yosys synth_xilinx -family xc7`` builds a depth × width :func:`sdp_ram` from — ``"block"`` RAM,
+``"distributed"`` (LUT) RAM or ``"logic"`` (flip-flops) — and :func:`ram_bram18` the RAMB18 that
+takes (0 unless block RAM).
 
-The choice is yosys' own (``memory_libmap``, Yosys 0.23, libraries ``lutrams_xc5v.txt`` and
-``brams_xc4v.txt``): every candidate cell type gets a cost and the cheapest wins.  A cell costs 129
-(RAMB18), 257 (RAMB36) or 8 (a LUT RAM: RAM32M = 32 × 6, RAM64M = 64 × 3, RAM128X1D = 128 × 1 …;
-7/8 of it in proportion to the bits used); a memory deeper than the cell adds ½ per bit of read
-multiplexer for each further slice of the cell's depth and ½ per slice of write decoder;
-flip-flops cost 1 per bit.  :func:`ram_style` evaluates that cost model, and matched every one of
-120 yosys runs of :func:`sdp_ram` (``synth_xilinx -family xc7 -noiopad -noclkbuf``; cells
-RAMB18E1/RAMB36E1 against RAM32M/RAM64M/RAM128X1D; read enable or not made no difference),
-widths 1 … 200 and depths 1 … 16384.  The measured facts:
+The choice is yosys' own (``memory_libmap`` of Yosys 0.23 with ``lutrams_xc5v.txt`` and
+``brams_xc4v.txt``): each candidate cell type gets a cost, the cheapest wins, a tie goes to
+flip-flops, then LUT RAM.  A cell costs 129 (RAMB18), 257 (RAMB36) or 7 … 8 (LUT RAM: RAM32M
+32 × 6 and RAM64M 64 × 3 as simple dual port, RAM32X1D … RAM128X1D as dual port; nearly all of
+it in proportion to the bits used); a memory deeper than the cell adds ½ per bit of read
+multiplexer for each further slice of the cell's depth and ½ per slice for the write decoder;
+the registered read adds 2 to every RAM; flip-flops cost 1 per bit.  :func:`ram_style` and
+:func:`ram_bram18` evaluate this model; they agree with all 124 yosys runs of :func:`sdp_ram`
+made to calibrate them (``synth_xilinx -family xc7 -noiopad -noclkbuf``, widths 1 … 200,
+depths 1 … 16384 and 15360 × 31; with or without read enable: no difference) and with the kind
+of every one of the 43 RAMs of the default LeNet accelerator.  The measured facts:
 
-* up to 64 words, a RAM is LUT RAM at every width (64 × 82: 28 RAM64M; 64 × 200: 67 RAM64M), so
-  small accumulators never take block RAM; 1 word (and 4 × 1) is flip-flops;
-* 65 … 128 words: LUT RAM unless the width fills block RAM well — 65 × 25 is 15 RAM32M but
-  65 × 26 one RAMB18, 65 × 50 LUT RAM but 65 × 51 one RAMB36, 65 × 77 LUT RAM but 65 × 78 three
-  RAMB18; 128 × 21 is 14 RAM64M but 128 × 22 one RAMB18, 128 × 43 LUT RAM but 128 × 44 one
-  RAMB36 (so the FFT transpose halves, 128 × 24, and the spectrum bank, 128 × 48, are block RAM;
-  a 120 × 39 dense result buffer is 26 RAM64M);
-* deeper, the widest LUT RAM narrows: 14 bits at 129 … 192 words (129 × 15 is one RAMB18),
-  10 at 256, 4 at 512, 2 at 1024, none from 2048 (2048 × 1 is one RAMB18);
-* block RAM comes at :func:`bram18`'s count — RAMB36 where one replaces two RAMB18 (128 × 48,
-  1568 × 16, 1024 × 36 one RAMB36; 128 × 82 and 256 × 86 three RAMB18; 1024 × 48 three RAMB18).
-  Only for memories of thousands of words and tens of bits does the model expect yosys to spend a
-  RAMB18 or two more to save read multiplexers (15360 × 31: 31, not 30).
+* up to 64 words a RAM is LUT RAM at any width (64 × 82: 28 RAM64M; 64 × 200: 67 RAM64M), but
+  for the tiniest: flip-flops (1 × 8, 4 × 1);
+* 65 … 128 words: LUT RAM unless the width fills block RAM well.  65 … 96 words: block RAM for
+  widths 26 … 36, 51 … 72 and from 78 (65 × 25: 15 RAM32M, 65 × 26: one RAMB18; 65 × 50 LUT RAM,
+  65 × 51 one RAMB36; 65 × 77 LUT RAM, 65 × 78 three RAMB18); 97 … 128 words: widths 22 … 36
+  and from 44 (128 × 21: 14 RAM64M, 128 × 22: one RAMB18; 128 × 40 and 128 × 43 LUT RAM,
+  128 × 44 one RAMB36).  So the FFT transpose halves (128 × 24) and a 128 × 48 spectrum bank
+  are block RAM, a 120 × 39 or 128 × 40 dense result buffer LUT RAM;
+* deeper, LUT RAM only up to a width that narrows with depth: 14 bits at 129 … 192 words
+  (129 × 14: 15 RAM32M, 129 × 15: one RAMB18; 168 × 39: one RAMB36), 10 at 193 … 256 (256 × 11:
+  one RAMB18), 4 at 512 (512 × 5: one RAMB18), 2 at 1024, none from 2048 (2048 × 1: one RAMB18);
+* block RAM takes :func:`bram18`'s count, a RAMB36 wherever one replaces two RAMB18 (128 × 48,
+  168 × 39, 1568 × 16, 1024 × 36, 600 × 36, 3000 × 9: one RAMB36; 128 × 82, 256 × 86 and
+  1024 × 48: three RAMB18), except where yosys spends more to save read multiplexers, in
+  memories of thousands of words and tens of bits: 15360 × 31 takes 31 RAMB18, not 30.
 """
 
 from __future__ import annotations

@@ -142,14 +142,16 @@ def lint(
     top: str | None,
     cwd: PathLike,
     *,
+    also_waive: Sequence[str] = (),
     check: bool = True,
     timeout: float = 120,
 ) -> list[str]:
     """``verilator --lint-only -Wall`` with :data:`LINT_WAIVERS` on ``verilog_files`` (top module
-    ``top``, or Verilator's choice if ``None``), run in ``cwd``.  Returns the warnings (their
+    ``top``, or Verilator's choice if ``None``), run in ``cwd``; ``also_waive`` names further
+    warnings this design may give (``"UNUSEDSIGNAL"``).  Returns the warnings (their
     ``%Warning-…`` lines); with ``check``, any warning raises :class:`LintWarnings` showing the
     whole report.  An error that is not a warning raises :class:`~codesign.eda.tools.ToolError`."""
-    args = ["--lint-only", "-Wall", "-Wno-fatal", *LINT_WAIVERS]
+    args = ["--lint-only", "-Wall", "-Wno-fatal", *LINT_WAIVERS, *(f"-Wno-{w}" for w in also_waive)]
     if top is not None:
         args += ["--top-module", top]
     proc = run_tool("verilator", [*args, *verilog_files], cwd=cwd, timeout=timeout)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codesign.artifacts import need
 from codesign.eda.bench import default_jobs
 from codesign.eda.manifest import ACCELERATOR, LAYER_ENGINE, read_manifest
 from codesign.eda.tools import myhdl_cosim_command, run_tool
@@ -93,6 +94,9 @@ def _load_manifest(rtl: Path) -> dict:
         )
     m.testbench()
     m.stream()
+    need(m.data, "model", dict, m.path, CosimError, fix="re-run `codesign generate`")
+    cycle = need(m.data, "cycle_model", dict, m.path, CosimError, fix="re-run `codesign generate`")
+    need(cycle, "stages", list, m.path, CosimError, "cycle_model.", "re-run `codesign generate`")
     return m.data
 
 
@@ -126,11 +130,13 @@ def cosim_accelerator(
     quiet: bool = True,
     bad_tlast: int | None = None,
     model_dir: str | Path | None = None,
+    source: str | None = None,
 ) -> dict:
     """Run ``images`` (uint8 N×H×W) through the generated accelerator and compare every score
     beat, ``tlast`` and the predicted class with the fixed-point model; with no gaps and no
     reset, also every image's first-pixel, first-score and last-score clock edge with the cycle
-    model.  ``model_dir``: the model artifact, when not where the manifest records it.  Returns
+    model.  ``model_dir``: the model artifact, when not where the manifest records it; ``source``:
+    the images' file, named in errors.  Returns
     a report dict (``bit_exact``, ``timing``, accuracies, clocks, speed)."""
 
     from codesign.progress import progress
@@ -150,7 +156,8 @@ def cosim_accelerator(
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1] * images.shape[2] != pixels:
         raise CosimError(
-            f"images must be uint8 N×H×W with {pixels} pixels each, got "
+            f"{source + ': ' if source else ''}images must be uint8 N×H×W with {pixels} "
+            f"pixels each, got "
             f"{images.dtype} {images.shape}"
         )
     n = len(images)

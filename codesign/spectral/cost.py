@@ -34,13 +34,16 @@ Pipeline depths are not restated here but taken from the blocks that have them (
 layer the generator builds is timed exactly by hdl/timing.py instead (see :mod:`~.dse`).  DSP48E1
 per complex multiplier: 3 (the three-multiplication form ``k1 = c(a+b), k2 = a(d−c),
 k3 = b(c+d)``, exact in integer arithmetic; the pre-adders of the DSP48E1 take the sums).  Block
-RAM: the cheapest RAMB18 aspect ratio per memory; LUT/FF are rough per-unit estimates.
+RAM: the rule of :mod:`codesign.hdl.ram` per memory — a ROM takes :func:`bram18` (the cheapest
+RAMB18 aspect ratio), a RAM :func:`~codesign.hdl.ram.ram_bram18` (none when yosys builds it from
+LUT RAM); LUT/FF are rough per-unit estimates.
 """
 
 from __future__ import annotations
 
 import math
 
+from codesign.hdl.ram import bram18, ram_bram18
 from codesign.hdl.signals import index_bits
 from codesign.spectral.arch import DenseArch, SpectralArch
 from codesign.spectral.fixedpoint import FixedPointConfig
@@ -63,19 +66,9 @@ DSP_PER_CMUL = 3
 # yosys synth_xilinx maps the input buffer's write and read address products (channel × H·W,
 # row × W) of each forward-FFT unit's feeder to DSP48E1s (measured on the LeNet accelerator)
 ADDRESS_DSP_PER_FFT_UNIT = 2
-# RAMs at most this deep become LUT RAM in yosys synth_xilinx (the small accumulators)
-LUTRAM_DEPTH = 64
 # per engine: the blocks without a model of their own (loader, sequencer, tile feeders, read-out,
 # overlap-add and pooling, delay lines); fitted on yosys synth_xilinx of the LeNet accelerator
 ENGINE_GLUE = {"lut": 1300, "ff": 1100}
-RAMB18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
-
-
-def bram18(depth: int, width: int) -> int:
-    """RAMB18 primitives for a depth × width memory (cheapest aspect ratio; 0 for an empty one)."""
-    if depth <= 0 or width <= 0:
-        return 0
-    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in RAMB18_SHAPES)
 
 
 def fft_unit_cost(N: int, word_bits: int) -> dict:
@@ -90,7 +83,7 @@ def fft_unit_cost(N: int, word_bits: int) -> dict:
         "cycles_per_channel": timing["interval"],
         "latency": timing["last"],
         "dsp": cmuls * DSP_PER_CMUL,
-        "bram18": bram18(2 * N * N, 2 * word_bits),  # ping-pong transpose buffer
+        "bram18": ram_bram18(2 * N * N, 2 * word_bits),  # ping-pong transpose buffer
         # calibrated on yosys synth_xilinx of rfft2_unit, N = 8: 1,620 LUT, 875 FF
         "lut": 270 * stages * 2,
         "ff": 2 * word_bits * (stages * 2 + N) + 200,
@@ -156,23 +149,23 @@ def spectral_layer_cost(
     acc_depth = max(math.ceil(groups_per_pe / k), 1)
     mem = {
         "kernel": arch.pes * bram18(kernel_depth, kernel_width),
+        # block RAM at any size here: 2·bank_depth is short of the RTL's bank (``concat(buffer,
+        # addr)``, a power of two), whose size decides LUT or block RAM (LeNet conv1: 80 words
+        # here, 128 × 48 in the RTL, one RAMB36 — as 80 × 48 it would be LUT RAM)
         "spectrum": arch.banks * bram18(2 * bank_depth, 2 * arch.spectrum_bits),
         # one RAM per tile parity; yosys builds the small ones from LUTs
-        "accumulator": 0
-        if acc_depth <= LUTRAM_DEPTH
-        else 2 * arch.pes * bram18(acc_depth, 2 * acc_bits),
+        "accumulator": 2 * arch.pes * ram_bram18(acc_depth, 2 * acc_bits),
         "fft": arch.fft_units * fu["bram18"] + arch.ifft_units * iu["bram18"],
     }
     if not chunks:  # the engine's own image buffers (hdl/feed.py, hdl/oaa.py)
         _, H, W = in_shape
         _, Hp, Wp = out_shape
-        mem["input"] = arch.fft_units * bram18(
+        mem["input"] = arch.fft_units * ram_bram18(
             2 * math.ceil(C / arch.fft_units) * H * W, arch.activation_bits
         )
         contributions = math.ceil(N / (N - kernel + 1)) ** 2
-        mem["overlap_add"] = (
-            2 * pool * pool * bram18(O * Hp * Wp, arch.spectrum_bits + index_bits(contributions))
-        )
+        oaa_bits = arch.spectrum_bits + index_bits(contributions)
+        mem["overlap_add"] = 2 * pool * pool * ram_bram18(O * Hp * Wp, oaa_bits)
     dram = 0
     if chunks:
         act = arch.activation_bits / 8
@@ -227,7 +220,7 @@ def dense_layer_cost(arch: DenseArch, n_in: int, n_out: int, nnz_per_output: int
     weights_per_mac = per_mac * nnz_per_output
     sparse = nnz_per_output < n_in
     acc_bits = 2 * arch.weight_bits + index_bits(max(nnz_per_output, 1)) + 1
-    inputs = (arch.macs if sparse else 1) * _ram(2 * n_in, arch.activation_bits)
+    inputs = (arch.macs if sparse else 1) * ram_bram18(2 * n_in, arch.activation_bits)
     steps = max(nnz_per_output, 1)
     latency = dense_timing(n_in, n_out, arch.macs, steps, [2])["latency"]
     return {
@@ -237,23 +230,17 @@ def dense_layer_cost(arch: DenseArch, n_in: int, n_out: int, nnz_per_output: int
         "bram18": arch.macs
         * bram18(weights_per_mac, arch.weight_bits + (index_bits(n_in) if sparse else 0))
         + inputs
-        + arch.macs * _ram(2 * per_mac, acc_bits),
+        + arch.macs * ram_bram18(2 * per_mac, acc_bits),
         "lut": arch.macs * 60 + 100,
         "ff": arch.macs * 80 + 100,
     }
-
-
-def _ram(depth: int, width: int) -> int:
-    """RAMB18 of a RAM that yosys builds from block RAM once it is deeper than LUT RAM pays
-    (the dense layers' result buffers: 120 words became LUT RAM, 168 block RAM)."""
-    return 0 if depth <= 2 * LUTRAM_DEPTH else bram18(depth, width)
 
 
 def activation_buffer_cost(shape, bits: int, band_rows: int | None = None) -> int:
     """RAMB18 of the ping-pong buffer between two layers for an activation map (C, H, W); with
     ``band_rows`` only that many rows are buffered (maps streamed from external memory)."""
     C, H, W = shape
-    return bram18(2 * C * (min(H, band_rows) if band_rows else H) * W, bits)
+    return ram_bram18(2 * C * (min(H, band_rows) if band_rows else H) * W, bits)
 
 
 def network_cost(

@@ -20,6 +20,7 @@ from codesign.artifacts import atomic_directory, check_target, relative_to, sha2
 from codesign.eda.manifest import file_hashes
 from codesign.hdl.convert import convert
 from codesign.spectral.bench import BENCH_TOP, bench_source
+from codesign.spectral.cocotb_bench import write_cocotb_bench
 from codesign.spectral.design import (
     AcceleratorDesign,
     GenerateError,
@@ -79,9 +80,9 @@ def _ports(sig: dict, d: LayerDesign) -> list:
     return out
 
 
-def _convert_layer(d: LayerDesign, path: Path, top: str) -> list[str]:
-    _, inst = elaborate_layer(d)
-    return convert(inst, path, top, quiet=True)
+def _convert_layer(d: LayerDesign, path: Path, top: str) -> tuple[list[str], dict]:
+    sig, inst = elaborate_layer(d)
+    return convert(inst, path, top, quiet=True), sig
 
 
 def generate_layer(
@@ -94,8 +95,7 @@ def generate_layer(
     cfg = d.model.fixed_point
     with atomic_directory(out) as tmp:
         with ThreadPoolExecutor(1) as pool:  # MyHDL elaboration is slow on a deep call stack
-            mem_files = pool.submit(_convert_layer, d, tmp, top).result()
-        sig, _ = elaborate_layer(d)
+            mem_files, sig = pool.submit(_convert_layer, d, tmp, top).result()
         L = d.layer["N"] - d.layer["K"] + 1
         out_h = (d.layer["H"] - d.layer["K"] + 1) // d.layer["pool"]
         out_w = (d.layer["W"] - d.layer["K"] + 1) // d.layer["pool"]
@@ -176,9 +176,11 @@ ACCELERATOR_VERSION = 3  # 3: model and schedule paths relative to the RTL direc
 TIMING_IMAGES = 4
 
 
-def _convert_accelerator(d: AcceleratorDesign, path: Path, top: str, per_beat: int) -> list[str]:
-    _, inst = elaborate_accelerator(d, per_beat)
-    return convert(inst, path, top, quiet=True, testbench=False)
+def _convert_accelerator(
+    d: AcceleratorDesign, path: Path, top: str, per_beat: int
+) -> tuple[list[str], dict]:
+    sig, inst = elaborate_accelerator(d, per_beat)
+    return convert(inst, path, top, quiet=True, testbench=False, initial_values=True), sig
 
 
 _MEANING = {
@@ -228,10 +230,9 @@ def generate_accelerator(
         )
     with atomic_directory(out) as tmp:
         with ThreadPoolExecutor(1) as pool:  # MyHDL elaboration is slow on a deep call stack
-            mem_files = pool.submit(_convert_accelerator, d, tmp, top, k).result()
+            mem_files, sig = pool.submit(_convert_accelerator, d, tmp, top, k).result()
         bench = f"{BENCH_TOP}.v"
         (tmp / bench).write_text(bench_source(top, d.pixels, d.classes, cfg, k))
-        sig, _ = elaborate_accelerator(d, k)
         t = accelerator_timing(d, TIMING_IMAGES, k)
         manifest = {
             "format": "codesign-rtl",
@@ -289,8 +290,13 @@ def generate_accelerator(
                 "model": "codesign/spectral/hdl/timing.py",
             },
         }
+        manifest["cocotb"] = write_cocotb_bench(tmp, manifest, d.model)  # docs/accelerator.md
         manifest["sha256"] = file_hashes(
-            tmp, manifest["files"] + manifest["memory_images"] + _bench_files(manifest)
+            tmp,
+            manifest["files"]
+            + manifest["memory_images"]
+            + _bench_files(manifest)
+            + manifest["cocotb"]["files"],
         )
         write_json(tmp / "manifest.json", manifest)
     return manifest

@@ -542,14 +542,23 @@ def read_schedule(schedule_dir: str | Path, error: type) -> dict:
         kind = need(e, "type", str, path, error, w, fix)
         arch = need(e, "arch", dict, path, error, w, fix)
         try:
-            arch_from_dict(arch)
+            a = arch_from_dict(arch)
         except (ArchError, KeyError, TypeError, ValueError) as err:
             raise error(
                 f"{path}: field '{w}arch' is not a valid architecture ({err}); {fix}"
             ) from None
+        for k, v in a.to_dict().items():
+            if isinstance(v, bool) or not isinstance(v, int):
+                continue
+            if v < 1:
+                raise error(f"{path}: field '{w}arch.{k}' must be >= 1, got {v}; {fix}")
         if kind == DENSE:
-            need(arch, "macs", int, path, error, f"{w}arch.", fix)
             continue
+        if a.fft < 2 or a.fft & (a.fft - 1) or a.banks % a.fft_units:
+            raise error(
+                f"{path}: field '{w}arch' has fft {a.fft} (a power of two >= 2) and banks "
+                f"{a.banks} (a multiple of fft_units {a.fft_units}); {fix}"
+            )
         if kind != SPECTRAL:
             raise error(f"{path}: field '{w}type' is {kind!r}, not {SPECTRAL!r} or {DENSE!r}")
         need(e, "tiles", int, path, error, w, fix)

@@ -184,6 +184,19 @@ def _from_toml(f, v):
     return v
 
 
+def _allowed(param) -> str:
+    """What a flag accepts, for an error message: a range (click's notation), the choices, or
+    the type."""
+    t = param.type
+    if isinstance(t, click.FloatRange | click.IntRange):
+        lo = "" if t.min is None else f"{t.min}{'<' if t.min_open else '<='}"
+        hi = "" if t.max is None else f"{'<' if t.max_open else '<='}{t.max}"
+        return f" (allowed: {lo}x{hi})"
+    if isinstance(t, click.Choice):
+        return f" (allowed: {', '.join(map(str, t.choices))})"
+    return f" (expected {t.name})"
+
+
 def settings_from(values: dict, config: str | None = None) -> FlowSettings:
     """Flow settings from the flags' ``values``; with ``config``, a TOML file's values replace
     the flags left at their defaults, each checked by its flag's own type."""
@@ -206,7 +219,9 @@ def settings_from(values: dict, config: str | None = None) -> FlowSettings:
                 v = _from_toml(f, raw)
                 values[f.name] = params[f.name].type_cast_value(ctx, v) if f.name in params else v
             except click.BadParameter as e:
-                raise FlowError(f"{config}: [{table}] {key} = {raw!r}: {e.message}") from None
+                raise FlowError(
+                    f"{config}: [{table}] {key} = {raw!r}: {e.message}{_allowed(params[f.name])}"
+                ) from None
     return FlowSettings(
         **{f.name: values[f.name] for f in fields(FlowSettings) if f.name in values}
     )
@@ -351,7 +366,9 @@ def run_cosim(
         data = load(data_dir, seed=0)
         n = images or 10
         x, labels, source = data.test_x[:n], data.test_y[:n], data.name
-    r = cosim_accelerator(rtl_dir, x, labels, quiet=quiet, **options)
+    r = cosim_accelerator(
+        rtl_dir, x, labels, quiet=quiet, source=str(inputs) if inputs else None, **options
+    )
     console.print(cosim_table(r, source, rtl_dir))
     return r
 
