@@ -4,13 +4,14 @@ clocks of the timing model; lint and synthesis of the generated Verilog."""
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from click.testing import CliRunner
 
 from codesign.cli import main
 from codesign.eda.tools import run_tool
-from codesign.hdl.sim import in_thread
+from codesign.hdl.sim import in_thread, lint
 from codesign.spectral.cosim import cosim_layer
 from codesign.spectral.generate import GenerateError, generate_layer
 
@@ -124,38 +125,42 @@ def test_several_inverse_lanes_are_refused_with_the_fix(wide_schedule_dir, tmp_p
     assert r.exit_code != 0 and f"--set {name}.ifft_units=1" in r.output
 
 
-def test_generated_verilog_lints_and_maps_to_dsp_and_block_ram(rtl):
+SYNTH_TEST = "test_generated_verilog_lints_and_maps_to_dsp_and_block_ram"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def synthesis(request, tmp_path_factory):
+    """Yosys ``synth_xilinx`` of the conv1 engine, started with the module's first test (when the
+    synthesis test is selected) so that the slow run overlaps the simulations."""
+    if not any(item.name == SYNTH_TEST for item in request.session.items):
+        yield None
+        return
+    _, path = request.getfixturevalue("rtl")["conv1"]
+    out = tmp_path_factory.mktemp("synth")
+    script = (
+        "read_verilog conv1_engine.v; synth_xilinx -family xc7 -top conv1_engine; "
+        f"tee -q -o {out / 'stat.txt'} stat; "
+        f"tee -q -o {out / 'bram.txt'} select -list t:RAMB18E1 t:RAMB36E1; "
+        f"tee -q -o {out / 'lutram.txt'} select -list t:RAM32M t:RAM64M t:RAM128X1D"
+    )
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(run_tool, "yosys", ["-q", "-p", script], cwd=path, timeout=600), out
+
+
+def test_generated_verilog_lints_and_maps_to_dsp_and_block_ram(rtl, synthesis):
     _, path = rtl["conv1"]
-    # WIDTH: MyHDL leaves sign extension/truncation implicit (range-checked in simulation);
     # UNUSEDSIGNAL: sub-block outputs this engine does not need (e.g. the read-out valid flag)
-    lint = run_tool(
-        "verilator",
-        ["--lint-only", "-Wall", "-Wno-WIDTH", "-Wno-UNUSEDSIGNAL", "conv1_engine.v"],
-        cwd=path,
-        timeout=120,
-    )
-    assert "%Warning" not in lint.stdout + lint.stderr
-    run_tool(
-        "yosys",
-        [
-            "-q",
-            "-p",
-            "read_verilog conv1_engine.v; synth_xilinx -family xc7 -top "
-            "conv1_engine; tee -q -o stat.txt stat; "
-            "tee -q -o bram.txt select -list t:RAMB18E1 t:RAMB36E1; "
-            "tee -q -o lutram.txt select -list t:RAM32M t:RAM64M t:RAM128X1D",
-        ],
-        cwd=path,
-        timeout=600,
-    )
-    stat = (path / "stat.txt").read_text()
+    assert lint(["conv1_engine.v"], None, path, also_waive=["UNUSEDSIGNAL"]) == []
+    job, out = synthesis
+    job.result()
+    stat = (out / "stat.txt").read_text()
     cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", stat, re.M)}
     assert cells.get("DSP48E1", 0) >= 3 + 6 + 5  # one PE, forward and inverse FFT units
-    bram = (path / "bram.txt").read_text()
-    lutram = (path / "lutram.txt").read_text()
+    bram = (out / "bram.txt").read_text()
+    lutram = (out / "lutram.txt").read_text()
     # the sparse-kernel memory and the spectrum bank are block RAM, never LUT RAM
-    assert "_rom.contents" in bram and "hadamard_engine0__complex_ram0" in bram
-    assert "_rom.contents" not in lutram and "hadamard_engine0__complex_ram0" not in lutram
+    assert "_rom.contents" in bram and "hadamard_engine0_sdp_ram3" in bram
+    assert "_rom.contents" not in lutram and "hadamard_engine0_sdp_ram3" not in lutram
 
 
 def test_cosim_cli_reports_agreement(rtl, schedule_dir):
