@@ -227,9 +227,9 @@ def _read_manifest(rtl: Path) -> dict:
     }
 
 
-def _estimate(manifest: dict) -> dict:
+def _estimate(manifest: dict, rtl: Path) -> dict:
     """The map stage's resource estimate of the design, from the schedule it was generated from
-    (a relative path is taken from the current directory, as ``codesign generate`` wrote it)."""
+    (its path relative to the RTL directory, format 3; from the current directory before)."""
     sched = manifest.get("schedule")
     path = sched.get("path") if isinstance(sched, dict) else None
     if not path:
@@ -238,7 +238,8 @@ def _estimate(manifest: dict) -> dict:
             "status": "the manifest names no schedule directory",
             "resources": None,
         }
-    f = Path(path) / "schedule.json"
+    base = rtl if manifest.get("format_version", 0) >= 3 else Path.cwd()
+    f = base / path / "schedule.json"
     if not f.is_file():
         return {"schedule": str(f), "status": "not found", "resources": None}
     if sched.get("sha256") and sha256_file(f) != sched["sha256"]:
@@ -300,7 +301,7 @@ def synthesise(rtl_dir, board: str, out=None, *, timeout: float = 3600, quiet=Tr
         raise SynthError(
             f"output directory {target} would replace the RTL directory {rtl}; choose another --out"
         )
-    est = _estimate(info["manifest"])
+    est = _estimate(info["manifest"], rtl)
     files = [str(rtl / x) for x in info["files"]]
     script = yosys_script(files, info["top"], family)
     with atomic_directory(target) as tmp:

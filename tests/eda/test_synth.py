@@ -202,15 +202,19 @@ def test_yosys_script():
 def test_estimate_is_the_schedule_when_unchanged(tmp_path):
     sched = tmp_path / "schedule"
     sched.mkdir()
+    rtl = tmp_path / "rtl"
+    rtl.mkdir()
     res = {"dsp": 2, "bram18": 2, "bram36": 1, "lut": 300, "ff": 250}
     (sched / "schedule.json").write_text(json.dumps({"network": {"resources": res}}))
     sha = hashlib.sha256((sched / "schedule.json").read_bytes()).hexdigest()
-    e = _estimate({"schedule": {"path": str(sched), "sha256": sha}})
+    v3 = {"format_version": 3}  # paths relative to the RTL directory
+    e = _estimate({**v3, "schedule": {"path": "../schedule", "sha256": sha}}, rtl)
     assert e["status"] == "used" and e["resources"] == res
-    e = _estimate({"schedule": {"path": str(sched), "sha256": "0" * 64}})
+    e = _estimate({**v3, "schedule": {"path": "../schedule", "sha256": "0" * 64}}, rtl)
     assert e["resources"] is None and "sha256 differs" in e["status"]
-    assert _estimate({"schedule": {"path": str(tmp_path / "gone")}})["status"] == "not found"
-    assert _estimate({"schedule": {"cycles_per_tile": 4}})["resources"] is None
+    assert _estimate({**v3, "schedule": {"path": "../gone"}}, rtl)["status"] == "not found"
+    assert _estimate({"schedule": {"path": str(sched), "sha256": sha}}, rtl)["status"] == "used"
+    assert _estimate({"schedule": {"cycles_per_tile": 4}}, rtl)["resources"] is None
 
 
 # ---- real Yosys runs -----------------------------------------------------------------------
