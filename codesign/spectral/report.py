@@ -114,11 +114,9 @@ def _model_part(model_dir: Path) -> tuple[dict, dict]:
 
 
 def _schedule_part(sj_path: Path) -> dict:
-    d = _read_json(sj_path, "directory `codesign map --out` wrote", "`codesign map`")
-    if d.get("format") != "codesign-schedule":
-        raise ReportError(
-            f"{sj_path}: field 'format' is {d.get('format')!r}, expected 'codesign-schedule'"
-        )
+    from codesign.spectral.mapping import read_schedule
+
+    d = read_schedule(sj_path.parent, ReportError)  # the one reader of schedule artifacts
     net = _need(d, "network", dict, sj_path)
     for k in ("ii_cycles", "images_per_second", "resources", "capacity", "clock_mhz"):
         _need(net, k, (int, float, dict), sj_path, "network.")
