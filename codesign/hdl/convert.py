@@ -112,7 +112,7 @@ def reset_state(inst) -> dict:
     ``driven``/``read`` marks): those are restored, so converting ``inst`` afterwards gives the
     same Verilog as before."""
     import myhdl._simulator as msim
-    from myhdl import Simulation, delay
+    from myhdl import Simulation, delay, intbv
 
     signals, _ = _design_signals(inst)
     marks = [(s, s._driven, s._read, s._name, s._inList) for s in msim._signals]
@@ -123,7 +123,7 @@ def reset_state(inst) -> dict:
     sim = Simulation(inst, tick())
     try:
         sim.run(1, quiet=1)
-        state = {id(s): s._val for s in signals}
+        state = {id(s): s._val for s in signals if isinstance(s._val, (bool, int, intbv))}
         state = {k: (bool(v) if isinstance(v, bool) else int(v)) for k, v in state.items()}
     finally:
         sim.quit()
@@ -195,8 +195,8 @@ def _initial_values(inst):
     signals, _ = _design_signals(inst)
     changed = []
     for s in signals:
-        v = state[id(s)]
-        if v == s._init:
+        v = state.get(id(s))  # None: not a number (enum, tristate): MyHDL's own value
+        if v is None or v == s._init:
             continue
         changed.append((s, s._init))
         if isinstance(s._init, bool):
@@ -205,7 +205,7 @@ def _initial_values(inst):
             new = deepcopy(s._init)
             new._val = v
             s._init = new
-    ports = {n: _literal(s, state[id(s)]) for n, s in _port_signals(inst).items()}
+    ports = {n: _literal(s, state[id(s)]) for n, s in _port_signals(inst).items() if id(s) in state}
     try:
         yield ports
     finally:

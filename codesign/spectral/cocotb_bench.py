@@ -3,7 +3,7 @@
 :func:`write_cocotb_bench` (called by ``codesign generate``) writes three files into the RTL
 directory and returns the manifest's ``cocotb`` field:
 
-* ``test_<top>.py`` (:func:`test_source`): a self-contained cocotb test module — cocotb and
+* ``test_<top>.py`` (:func:`cocotb_source`): a self-contained cocotb test module — cocotb and
   cocotbext-axi only, no codesign, no numpy — whose one test streams images through ``s_axis``
   with cocotbext-axi's ``AxiStreamSource``, takes the scores from ``m_axis`` with an
   ``AxiStreamSink``, both pausing at random (``set_pause_generator``), and checks every score,
@@ -34,8 +34,8 @@ __all__ = [
     "MAKEFILE",
     "VECTORS_FORMAT",
     "REQUIRES",
-    "test_module",
-    "test_source",
+    "cocotb_module",
+    "cocotb_source",
     "makefile_source",
     "vectors_text",
     "expected_scores",
@@ -48,12 +48,12 @@ IMAGES = 4  # bundled test images written at generate time (first image: latency
 VECTORS = "cocotb_vectors.json"
 MAKEFILE = "Makefile"
 VECTORS_FORMAT = "codesign-cocotb-vectors"
-REQUIRES = ["cocotb>=2.0", "cocotbext-axi>=0.1.26"]  # tested: cocotb 2.1.0, cocotbext-axi 0.1.28
+REQUIRES = ["cocotb>=2.0", "cocotbext-axi>=0.1.28"]  # tested: cocotb 2.1.0, cocotbext-axi 0.1.28
 PAUSE_IN = 0.3  # default probability that the source holds back a beat on a clock
 PAUSE_OUT = 0.5  # … that the sink holds tready low
 
 
-def test_module(manifest: dict) -> str:
+def cocotb_module(manifest: dict) -> str:
     """The cocotb test module's name, ``test_<top>``."""
     return f"test_{manifest['top']}"
 
@@ -62,7 +62,7 @@ def _outputs(manifest: dict) -> list:
     return [p["name"] for p in manifest["ports"] if p["direction"] == "output"]
 
 
-def test_source(manifest: dict) -> str:
+def cocotb_source(manifest: dict) -> str:
     """The cocotb test module (Python source) for the accelerator ``manifest`` describes."""
     s, m, cm = manifest["s_axis"], manifest["m_axis"], manifest["cycle_model"]
     pixels = int(np.prod(s["image"]))
@@ -91,7 +91,7 @@ def test_source(manifest: dict) -> str:
     header = "\n".join(_assignment(k, v) for k, v in constants.items())
     top = manifest["top"]
     return (
-        _TEST_DOC.format(top=top, module=test_module(manifest), vectors=VECTORS)
+        _TEST_DOC.format(top=top, module=cocotb_module(manifest), vectors=VECTORS)
         + _TEST_IMPORTS
         + "# The accelerator, from manifest.json (codesign generate).\n"
         + header
@@ -199,6 +199,12 @@ def pauses(rng, p):
         yield rng.random() < p
 
 
+async def stop_pauses(source):
+    """Once the last pixel is out, stop the source's pause generator (one task less a clock)."""
+    await source.wait()
+    source.clear_pause_generator()
+
+
 async def check_scores(dut, sink, vectors):
     for i, (_, want, label) in enumerate(vectors):
         frame = await sink.recv(compact=False)
@@ -233,9 +239,10 @@ async def stream_images(dut):
     rng = random.Random(cocotb.RANDOM_SEED)
     clock, reset = getattr(dut, CLOCK), getattr(dut, RESET)
 
-    # The usual bench: reset low, clock, source and sink all from time 0.
+    # The usual bench: reset low, clock, source and sink, all from time 0 (the first rising
+    # edge half a period later, once the source's and sink's first values are in).
     reset.value = 0
-    Clock(clock, CLOCK_NS, unit="ns").start()
+    Clock(clock, CLOCK_NS, unit="ns").start(start_high=False)
     s_bus, m_bus = AxiStreamBus.from_prefix(dut, "s_axis"), AxiStreamBus.from_prefix(dut, "m_axis")
     source = AxiStreamSource(s_bus, clock, reset, reset_active_level=False, byte_size=PIXEL_BITS)
     sink = AxiStreamSink(m_bus, clock, reset, reset_active_level=False, byte_size=SCORE_BITS)
@@ -250,6 +257,7 @@ async def stream_images(dut):
 
     for pixels, _, _ in vectors:
         source.send_nowait(AxiStreamFrame(pixels))
+    cocotb.start_soon(stop_pauses(source))
     beats = PIXELS // PIXELS_PER_BEAT
     clocks = LATENCY_CYCLES + (n - 1) * INTERVAL_CYCLES
     clocks = 2 * (clocks + n * (beats / (1 - p_in) + CLASSES / (1 - p_out))) + 1000
@@ -318,7 +326,7 @@ if __name__ == "__main__":
 
 def makefile_source(manifest: dict) -> str:
     """A Makefile running the test module through cocotb's makefiles (Icarus)."""
-    top, module = manifest["top"], test_module(manifest)
+    top, module = manifest["top"], cocotb_module(manifest)
     sources = " ".join(f"$(CURDIR)/{f}" for f in manifest["files"])
     return f"""# cocotb test of {top}, written by `codesign generate` (docs/accelerator.md, cocotb).
 #   make                                   all images of {VECTORS}, random pauses
@@ -363,18 +371,23 @@ def default_images(shape, n: int = IMAGES):
     return x[:, 0] if shape[0] == 1 else x, None, f"{n} random images (numpy seed 0)"
 
 
+def _check_images(manifest: dict, images) -> np.ndarray:
+    images = np.asarray(images)
+    pixels = int(np.prod(manifest["s_axis"]["image"]))
+    if images.dtype != np.uint8 or not len(images) or images[0].size != pixels:
+        raise ValueError(
+            f"images must be uint8, N × {' × '.join(map(str, manifest['s_axis']['image']))} "
+            f"({pixels} pixels each), got {images.dtype} {' × '.join(map(str, images.shape))}"
+        )
+    return images
+
+
 def vectors_text(manifest: dict, images, scores, labels=None, source: str = "") -> str:
     """The vectors file: images (uint8, N × [C ×] H × W), expected ``scores`` (N × classes)."""
-    images = np.asarray(images)
+    images = _check_images(manifest, images)
     scores = np.asarray(scores)
     n = len(images)
-    pixels = int(np.prod(manifest["s_axis"]["image"]))
     classes = manifest["m_axis"]["beats_per_image"]
-    if images.dtype != np.uint8 or images.reshape(n, -1).shape[1] != pixels:
-        raise ValueError(
-            f"images must be uint8 with {pixels} pixels each, got {images.dtype} "
-            f"{'×'.join(map(str, images.shape))}"
-        )
     if scores.shape != (n, classes):
         raise ValueError(f"scores must be {n} × {classes}, got {scores.shape}")
     if labels is not None and len(labels) != n:
@@ -422,7 +435,7 @@ def write_vectors(
     mdir = Path(model_dir) if model_dir else Path(rtl_dir) / man["model"]["path"]
     if sha256_file(mdir / "model.json") != man["model"]["sha256"]:
         raise ValueError(f"{mdir}: not the model {Path(rtl_dir)} was generated from (sha256)")
-    images = np.asarray(images, dtype=np.uint8)
+    images = _check_images(man.data, images)
     scores = expected_scores(load_model(mdir), images)
     text = vectors_text(man.data, images, scores, labels, source=f"{len(images)} user images")
     Path(out).write_text(text)
@@ -439,10 +452,10 @@ def write_cocotb_bench(
     source = "your images"
     if images is None:
         images, labels, source = default_images(manifest["s_axis"]["image"])
-    scores = expected_scores(model, np.asarray(images))
-    module = test_module(manifest)
+    scores = expected_scores(model, _check_images(manifest, images))
+    module = cocotb_module(manifest)
     files = {
-        f"{module}.py": test_source(manifest),
+        f"{module}.py": cocotb_source(manifest),
         MAKEFILE: makefile_source(manifest),
         VECTORS: vectors_text(manifest, images, scores, labels, source),
     }

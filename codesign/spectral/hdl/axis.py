@@ -7,6 +7,12 @@ stream.  Images are framed by count (``pixels`` beats each); ``tlast`` is checke
 count, and a disagreement sets the sticky ``frame_error`` flag until reset.  On the output, every
 beat's ``tuser`` is the index of the highest score among the image's beats so far (ties to the
 lower index, as ``numpy.argmax``), so on the ``tlast`` beat it is the predicted class.
+
+Every top-level output comes from here: ``s_axis_tready`` is the first layer's ``in_ready`` (or,
+with several pixels per beat, the beat register's state), the ``m_axis`` outputs follow the last
+layer's ``out_valid``/``out_v`` and this block's count and running maximum, ``frame_error`` is a
+register.  All are functions of registers with reset values, so with the initial values of
+:func:`codesign.hdl.convert.convert` they are defined from time 0 (docs/accelerator.md).
 """
 
 from __future__ import annotations

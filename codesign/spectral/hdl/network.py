@@ -5,7 +5,11 @@ Stages are chained by valid/ready handshakes of one activation per clock in the 
 layer consumes them ((c, y, x) raster for maps, feature order for vectors), so every stage
 buffers exactly one image ahead (ping-pong) and back-pressure travels from ``m_axis_tready`` to
 ``s_axis_tready`` without loss.  One clock ``aclk``; ``aresetn`` is an active-low synchronous
-reset of every control register.
+reset of every control register.  ``codesign generate`` converts it with initial values
+(:func:`codesign.hdl.convert.convert`, ``initial_values``): in simulation every register starts
+at its reset value and every output is defined from time 0 — ``s_axis_tready`` high (the
+first layer's input buffers are free), the ``m_axis`` outputs and ``frame_error`` 0
+(docs/accelerator.md, "Initial values").
 """
 
 from __future__ import annotations
