@@ -1,10 +1,49 @@
-"""Shared fixtures: a small real-MNIST dataset and a quickly pruned model built from it."""
+"""Shared fixtures: a small real-MNIST dataset and a quickly pruned model built from it; the
+order in which the test files are handed to the xdist workers."""
+
+import warnings
+from pathlib import Path
 
 import pytest
 
 from codesign.data import Dataset, load_bundled
 from codesign.spectral.admm import AdmmConfig
 from codesign.spectral.prune import PruneSettings, prune
+
+# The longest test files, longest first (rough wall seconds, -n 2 on two busy cores).  They are
+# handed out first, the rest in collection order behind them (``--no-loadscope-reorder`` in
+# pyproject.toml), so that both workers of ``--dist loadfile`` finish at about the same time.
+SLOW_FILES = [
+    "spectral/test_generate.py",  # (120) layer engines: generate, Icarus, yosys
+    "spectral/test_accelerator.py",  # (90) the accelerator: generated twice, Verilator
+    "spectral/test_cocotb.py",  # (75) the accelerator: generated, cocotb on Icarus
+    "spectral/test_corruption.py",  # (65)
+    "spectral/hdl/test_hdl_fft.py",  # (60)
+    "spectral/hdl/test_hdl_oaa.py",  # (50)
+    "spectral/hdl/test_hdl_hadamard.py",  # (40)
+    "spectral/hdl/test_hdl_dense.py",  # (35)
+    "spectral/hdl/test_hdl_feed.py",  # (30) yosys in the background
+    "hdl/test_ram.py",  # (25)
+    "eda/test_synth.py",  # (20)
+    "spectral/test_determinism.py",  # (20) two processes generating RTL
+    "spectral/test_model.py",  # (15)
+]
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(__file__).parent
+    rank = {f: i for i, f in enumerate(SLOW_FILES)}
+    stale = [f for f in SLOW_FILES if not (root / f).is_file()]
+    if stale:
+        warnings.warn(f"tests/conftest.py: SLOW_FILES names missing files {stale}", stacklevel=1)
+
+    def slowness(item):
+        try:
+            return rank.get(item.path.relative_to(root).as_posix(), len(rank))
+        except ValueError:  # a test outside tests/
+            return len(rank)
+
+    items.sort(key=slowness)  # stable: a file's own tests keep their order
 
 
 @pytest.fixture(scope="session")

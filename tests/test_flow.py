@@ -95,10 +95,24 @@ def test_config_errors_name_the_file_and_key(tmp_path):
         load_config(tmp_path / "none.toml", KEYS)
 
 
-def test_flow_cli_resumes_and_takes_its_settings_from_toml(tmp_path):
+def _idx_dir(path, data):
+    """``data`` as the four MNIST IDX files ``--data`` reads."""
+    from codesign.data import write_idx
+
+    path.mkdir()
+    write_idx(path / "train-images-idx3-ubyte", data.train_x)
+    write_idx(path / "train-labels-idx1-ubyte", data.train_y.astype("uint8"))
+    write_idx(path / "t10k-images-idx3-ubyte", data.test_x)
+    write_idx(path / "t10k-labels-idx1-ubyte", data.test_y.astype("uint8"))
+    return path
+
+
+def test_flow_cli_resumes_and_takes_its_settings_from_toml(tmp_path, small_data):
+    """On the small subset (600 training images): the flow's bookkeeping, not accuracy."""
+    data = _idx_dir(tmp_path / "idx", small_data)
     cfg = tmp_path / "flow.toml"
     cfg.write_text(
-        f"[prune]\nepochs = 1\nretrain_epochs = 0\nadmm_iterations = 2\n"
+        f"[prune]\nepochs = 1\nretrain_epochs = 0\nadmm_iterations = 2\ndata = '{data}'\n"
         f"[flow]\nout = '{tmp_path / 'build'}'\nquiet = true\n"
     )
     args = ["flow", "--config", str(cfg), "--until", "map"]
@@ -106,7 +120,7 @@ def test_flow_cli_resumes_and_takes_its_settings_from_toml(tmp_path):
     assert r.exit_code == 0, r.output
     assert "ran" in r.output and (tmp_path / "build" / "schedule" / "schedule.json").is_file()
     model = json.loads((tmp_path / "build" / "model" / "model.json").read_text())
-    assert model["settings"]["epochs"] == 1
+    assert model["settings"]["epochs"] == 1 and model["test_images"] == 200
     r = CliRunner().invoke(main, args)
     assert r.exit_code == 0 and r.output.count("up to date") >= 2, r.output
     r = CliRunner().invoke(main, args + ["--board", "vc707"])  # a flag wins over the file

@@ -236,6 +236,8 @@ def convert(
         if initial_values:
             ports = stack.enter_context(_initial_values(inst))
             kw = {**kw, "initial_values": "skip_zero_mem_init"}
+        else:  # MyHDL keeps the option from an earlier conversion: always state it
+            kw = {**kw, "initial_values": False}
         with warnings.catch_warnings():
             if quiet:
                 warnings.simplefilter("ignore")

@@ -14,12 +14,22 @@ from __future__ import annotations
 import copy
 import os
 import warnings
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from myhdl import Cosimulation, ResetSignal, Signal, SignalType, Simulation, always, delay
+import myhdl._simulator as myhdl_simulator  # private: the process-wide list of signals
+from myhdl import (
+    Cosimulation,
+    ResetSignal,
+    Signal,
+    SignalType,
+    Simulation,
+    always,
+    delay,
+)
 
 from codesign.eda.tools import ToolError, myhdl_cosim_command, run_tool
 from codesign.hdl import convert as _convert
@@ -34,6 +44,7 @@ __all__ = [
     "device",
     "clock",
     "run",
+    "tool_in_background",
     "lint",
 ]
 
@@ -63,11 +74,20 @@ class LintWarnings(ToolError):
 
 
 def in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)`` in a fresh thread.  MyHDL calls ``inspect.stack()`` for every block
-    and generator it elaborates, which costs time in proportion to the caller's stack (deep under
-    pytest); a new thread starts with an empty one."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args, **kwargs).result()
+    """``fn(*args, **kwargs)`` in a fresh thread, ``fn`` doing all its MyHDL work itself (elaborate,
+    simulate, convert) and returning plain results.  MyHDL calls ``inspect.stack()`` for every
+    block and generator it elaborates, which costs time in proportion to the caller's stack (deep
+    under pytest); a new thread starts with an empty one.  MyHDL also keeps every signal it ever
+    made in a process-wide list that each simulation walks (twice): the signals ``fn`` made are
+    dropped from it when ``fn`` returns, so that the simulations after a large design (an
+    accelerator has some 40,000 signals) are not slowed down by it."""
+    made = myhdl_simulator._signals
+    before = len(made)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(fn, *args, **kwargs).result()
+    finally:
+        del made[before:]
 
 
 def convert(block_instance: Any, path: PathLike, name: str, **kw: Any) -> Path:
@@ -135,6 +155,18 @@ def clock(clk: Any, half_period: int = 5) -> Any:
 def run(*instances: Any) -> None:
     """Simulate ``instances`` (blocks, generators, a ``Cosimulation``) until ``StopSimulation``."""
     Simulation(*instances).run(quiet=1)
+
+
+@contextmanager
+def tool_in_background(
+    name: str, args: Sequence[PathLike], *, cwd: PathLike, timeout: float
+) -> Iterator[Future]:
+    """``run_tool(name, args)`` in a background thread, e.g. a slow synthesis overlapping the
+    simulations: yields its future, waits for it on exit.  The tool gets a copy of the
+    environment: ``myhdl.Cosimulation`` sets environment variables in the meantime, and a program
+    started from the process environment while that changes may fail to start ("Bad address")."""
+    with ThreadPoolExecutor(1) as pool:
+        yield pool.submit(run_tool, name, args, cwd=cwd, timeout=timeout, env={})
 
 
 def lint(

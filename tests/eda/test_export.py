@@ -27,6 +27,7 @@ from codesign.eda.boards import BoardError
 from codesign.eda.export import ExportError, export, export_fusesoc, export_vivado
 from codesign.eda.tools import ToolNotFound, find_tool
 from codesign.hdl.convert import convert, fresh_names, normalise
+from codesign.hdl.sim import in_thread
 from codesign.spectral.bench import bench_source
 from codesign.spectral.fixedpoint import FixedPointConfig, OverflowCounter
 from codesign.spectral.fxpmodel import dense_layer_fixed, input_fixed
@@ -59,12 +60,16 @@ def tiny_rtl(tmp_path_factory):
     d = tmp_path_factory.mktemp("rtl") / "tiny"
     d.mkdir(parents=True)
     st = _stage()
-    fresh_names()
-    sig = accelerator_signals(CLASSES, CFG, 1)
-    inst = accelerator(**sig, stages=[st], pixels=PIXELS, classes=CLASSES, cfg=CFG, per_beat=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mems = convert(inst, d, "tiny", testbench=False)
+
+    def elaborate_and_convert():
+        fresh_names()
+        sig = accelerator_signals(CLASSES, CFG, 1)
+        inst = accelerator(**sig, stages=[st], pixels=PIXELS, classes=CLASSES, cfg=CFG, per_beat=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return convert(inst, d, "tiny", testbench=False)
+
+    mems = in_thread(elaborate_and_convert)
     (d / "tiny.v").write_text(normalise((d / "tiny.v").read_text()))
     (d / "codesign_bench.v").write_text(bench_source("tiny", PIXELS, CLASSES, CFG, 1))
     manifest = {

@@ -11,7 +11,7 @@ import stat
 import textwrap
 
 import pytest
-from myhdl import Cosimulation, Signal, Simulation, StopSimulation, delay, intbv, negedge, posedge
+from myhdl import Cosimulation, Signal, StopSimulation, delay, intbv, negedge, posedge
 
 from codesign.eda.tools import (
     ToolError,
@@ -22,6 +22,7 @@ from codesign.eda.tools import (
     run_tool,
     tool_env_var,
 )
+from codesign.hdl import sim
 
 
 def _script(path, body):
@@ -253,11 +254,6 @@ def test_cosimulation_registered_incrementer(tmp_path):
     observed = []
     sampled = []
 
-    def clock():
-        while True:
-            yield delay(5)
-            clk.next = not clk
-
     def stimulus():
         for i in range(cycles):
             rst.next = resets[i]
@@ -272,7 +268,7 @@ def test_cosimulation_registered_incrementer(tmp_path):
             yield delay(1)
             observed.append(int(q))
 
-    Simulation(dut, clock(), stimulus(), monitor()).run(quiet=1)
+    sim.run(dut, sim.clock(clk), stimulus(), monitor())
 
     expected = []
     count = 0

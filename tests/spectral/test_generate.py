@@ -10,8 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from codesign.cli import main
-from codesign.eda.tools import run_tool
-from codesign.hdl.sim import in_thread, lint
+from codesign.hdl.sim import in_thread, lint, tool_in_background
 from codesign.spectral.cosim import cosim_layer
 from codesign.spectral.generate import GenerateError, generate_layer
 
@@ -72,8 +71,6 @@ def test_real_images_bit_exact_at_the_modelled_clocks(rtl, schedule_dir, mnist):
     """conv1 on MNIST test digits, conv2 on the fixed-point model's conv1 activations of them;
     the two Icarus runs go in parallel (one per core).  Three images: back to back, so both
     input buffers and both map buffers are reused (the whole accelerator runs many more)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(2) as pool:
         runs = {
             layer: pool.submit(
@@ -143,8 +140,8 @@ def synthesis(request, tmp_path_factory):
         f"tee -q -o {out / 'bram.txt'} select -list t:RAMB18E1 t:RAMB36E1; "
         f"tee -q -o {out / 'lutram.txt'} select -list t:RAM32M t:RAM64M t:RAM128X1D"
     )
-    with ThreadPoolExecutor(1) as pool:
-        yield pool.submit(run_tool, "yosys", ["-q", "-p", script], cwd=path, timeout=600), out
+    with tool_in_background("yosys", ["-q", "-p", script], cwd=path, timeout=600) as job:
+        yield job, out
 
 
 def test_generated_verilog_lints_and_maps_to_dsp_and_block_ram(rtl, synthesis):

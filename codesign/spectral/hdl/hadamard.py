@@ -1,7 +1,7 @@
 """The Hadamard stage of a spectral conv layer engine in MyHDL, bit-exact with the contract.
 
 Per tile, every accumulator group ``(o, f)`` gets ``Σ_c X[c, f]·W[o, c, f]`` summed exactly, then
-one ``round_shift`` to the product format and saturation (:func:`codesign.fxpmodel._hadamard`), by
+one ``round_shift`` to the product format and saturation (:func:`codesign.fxpmodel.hadamard_fixed`), by
 running the schedule of a :class:`~codesign.mapping.LayerMap` (docs/schedule-format.md):
 
 * **spectrum banks** — B simple dual-port RAMs of complex spectrum words; word ``(c, f)`` lives in
@@ -683,7 +683,7 @@ def hadamard_engine(
     cfg: FixedPointConfig | None = None,
 ):
     """The Hadamard stage of layer ``lm`` (a :class:`~codesign.mapping.LayerMap` with its memory
-    image), bit-exact with ``fxpmodel._hadamard``.
+    image), bit-exact with ``fxpmodel.hadamard_fixed``.
 
     Write port (FFT side): when ``wr_en``, spectrum word ``(wr_re, wr_im)`` goes to bank
     ``wr_bank``, address ``wr_addr`` of buffer ``wr_buf``, at the end of the clock.  With U FFT

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from myhdl import Signal, StopSimulation, block, instance
 
-from codesign.eda.tools import run_tool
 from codesign.hdl import sim
 from codesign.hdl.signals import sync_reset
 from codesign.nn.sparsity import project
@@ -191,20 +190,28 @@ def test_front_end_in_icarus(tmp_path):
     assert sim.lint(["front.v"], "front", tmp_path) == []
 
 
-def test_front_end_synthesises_to_block_ram_and_dsp(tmp_path):
+YOSYS_TEST = "test_front_end_synthesises_to_block_ram_and_dsp"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def synthesis(request, tmp_path_factory):
+    """Yosys ``synth_xilinx`` of the two-unit front end, started before the first test of this
+    module (when the Yosys test is selected) so that the slow run overlaps the simulations."""
+    if not any(item.name == YOSYS_TEST for item in request.session.items):
+        yield None
+        return
+    path = tmp_path_factory.mktemp("yosys")
     params, sig, _ = _params(6, 12, 2, 4)
-    sim.in_thread(lambda: sim.convert(_flat(2)(**sig, **params), tmp_path, "front"))
-    run_tool(
-        "yosys",
-        [
-            "-q",
-            "-p",
-            "read_verilog front.v; synth_xilinx -family xc7 -top front; tee -q -o stat.txt stat",
-        ],
-        cwd=tmp_path,
-        timeout=300,
-    )
-    stat = (tmp_path / "stat.txt").read_text()
+    sim.in_thread(lambda: sim.convert(_flat(2)(**sig, **params), path, "front"))
+    script = "read_verilog front.v; synth_xilinx -family xc7 -top front; tee -q -o stat.txt stat"
+    with sim.tool_in_background("yosys", ["-q", "-p", script], cwd=path, timeout=300) as job:
+        yield job, path
+
+
+def test_front_end_synthesises_to_block_ram_and_dsp(synthesis):
+    job, path = synthesis
+    job.result()
+    stat = (path / "stat.txt").read_text()
     cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", stat, re.M)}
     assert cells.get("DSP48E1") == 2 * 6  # two FFT units
     # two input buffers (2 images × 3 channels × 144 words × 16 bit) + two transpose RAMs

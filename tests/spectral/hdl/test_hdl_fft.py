@@ -6,13 +6,11 @@ through ``myhdl.Cosimulation``; both must equal ``fft_radix2`` / ``rfft2_fixed``
 """
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from myhdl import StopSimulation, instance
 
-from codesign.eda.tools import run_tool
 from codesign.hdl import sim
 from codesign.spectral.cost import fft_unit_cost
 from codesign.spectral.fixedpoint import (
@@ -418,8 +416,8 @@ def synthesis(request, tmp_path_factory):
         f"read_verilog {source.name}; synth_xilinx -family xc7 -top rfft2_n8; "
         "tee -q -o stat.txt stat"
     )
-    with ThreadPoolExecutor(1) as pool:
-        yield pool.submit(run_tool, "yosys", ["-q", "-p", script], cwd=path, timeout=300), path
+    with sim.tool_in_background("yosys", ["-q", "-p", script], cwd=path, timeout=300) as job:
+        yield job, path
 
 
 def test_yosys_maps_twiddle_multipliers_to_dsp48(synthesis):

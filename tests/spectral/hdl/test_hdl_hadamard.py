@@ -10,7 +10,6 @@ after ``start``.
 
 import re
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cache
 
@@ -19,7 +18,6 @@ import pytest
 from myhdl import StopSimulation, block, instance
 
 from codesign.eda.boards import load_board
-from codesign.eda.tools import run_tool
 from codesign.hdl import sim
 from codesign.nn.sparsity import project
 from codesign.spectral import schedule as sch
@@ -473,8 +471,8 @@ def synthesis(request, tmp_path_factory):
         f"read_verilog {source.name}; synth_xilinx -family xc7 -top hadamard_p3; "
         "tee -q -o stat.txt stat"
     )
-    with ThreadPoolExecutor(1) as pool:
-        yield pool.submit(run_tool, "yosys", ["-q", "-p", script], cwd=path, timeout=300), path
+    with sim.tool_in_background("yosys", ["-q", "-p", script], cwd=path, timeout=300) as job:
+        yield job, path
 
 
 def test_yosys_maps_products_to_dsp48_and_memories_to_block_ram(synthesis):

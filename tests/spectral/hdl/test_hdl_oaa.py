@@ -8,14 +8,12 @@ simulator and (after conversion to Verilog) in Icarus through ``myhdl.Cosimulati
 """
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import numpy as np
 import pytest
 from myhdl import StopSimulation, instance
 
-from codesign.eda.tools import run_tool
 from codesign.hdl import sim
 from codesign.spectral import fxpmodel
 from codesign.spectral.conv import geometry, overlap_add
@@ -214,7 +212,7 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
     the accepted outputs [(cycle, o, y, x, v)], finish cycles and ``info``: the first
     ``in_ready`` cycle, the clocks a new image waited for ``in_ready``, and per output the cycle
     it was first offered (``out_valid``)."""
-    if engine == "myhdl":  # list ports; MyHDL converts packed vectors only
+    if engine == "myhdl":  # list ports (MyHDL converts none: the Verilog top packs them)
         sig, top = oaa_signals(**_shape(p)), oaa_unit
     else:
         sig, top = oaa_packed_signals(**_shape(p)), oaa_packed
@@ -388,8 +386,8 @@ def synthesis(request, tmp_path_factory):
     script = (
         f"read_verilog {source.name}; synth_xilinx -family xc7 -top oaa_c1; tee -q -o stat.txt stat"
     )
-    with ThreadPoolExecutor(1) as pool:
-        yield pool.submit(run_tool, "yosys", ["-q", "-p", script], cwd=path, timeout=300), path
+    with sim.tool_in_background("yosys", ["-q", "-p", script], cwd=path, timeout=300) as job:
+        yield job, path
 
 
 def test_yosys_maps_the_map_buffers_to_block_ram(synthesis):
