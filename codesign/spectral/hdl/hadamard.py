@@ -1,8 +1,8 @@
 """The Hadamard stage of a spectral conv layer engine in MyHDL, bit-exact with the contract.
 
 Per tile, every accumulator group ``(o, f)`` gets ``Σ_c X[c, f]·W[o, c, f]`` summed exactly, then
-one ``round_shift`` to the product format and saturation (:func:`codesign.fxpmodel.hadamard_fixed`), by
-running the schedule of a :class:`~codesign.mapping.LayerMap` (docs/schedule-format.md):
+one ``round_shift`` to the product format and saturation
+(:func:`codesign.spectral.fxpmodel.hadamard_fixed`), by running the schedule of a :class:`~codesign.mapping.LayerMap` (docs/schedule-format.md):
 
 * **spectrum banks** — B simple dual-port RAMs of complex spectrum words; word ``(c, f)`` lives in
   bank ``bank_of[c, f]`` at ``concat(buffer, addr_of[c, f])``.  The buffer bit (address MSB) makes
