@@ -2,7 +2,8 @@
 
 Per tile, every accumulator group ``(o, f)`` gets ``Σ_c X[c, f]·W[o, c, f]`` summed exactly, then
 one ``round_shift`` to the product format and saturation
-(:func:`codesign.spectral.fxpmodel.hadamard_fixed`), by running the schedule of a :class:`~codesign.mapping.LayerMap` (docs/schedule-format.md):
+(:func:`codesign.spectral.fxpmodel.hadamard_fixed`), by running the schedule of a
+:class:`~codesign.spectral.mapping.LayerMap` (docs/schedule-format.md):
 
 * **spectrum banks** — B simple dual-port RAMs of complex spectrum words; word ``(c, f)`` lives in
   bank ``bank_of[c, f]`` at ``concat(buffer, addr_of[c, f])``.  The buffer bit (address MSB) makes
