@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from codesign.command import board_option, friendly, rtl_option
+from codesign.mlp.commands import COMMANDS as MLP_COMMANDS
 from codesign.progress import console
 from codesign.spectral.commands import COMMANDS as SPECTRAL_COMMANDS
 
@@ -84,5 +85,5 @@ def boards_cmd():
     console.print(f"boards: {boards_dir()} (or pass a path to your own .toml)")
 
 
-for _command in SPECTRAL_COMMANDS:
+for _command in SPECTRAL_COMMANDS + MLP_COMMANDS:
     main.add_command(_command)

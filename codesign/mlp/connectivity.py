@@ -61,7 +61,9 @@ class Interleaver(enum.Enum):
             return cls(value)
         except ValueError:
             names = ", ".join(repr(m.value) for m in cls)
-            raise ConnectivityError(f"{where}: unknown interleaver {value!r}; use {names}") from None
+            raise ConnectivityError(
+                f"{where}: unknown interleaver {value!r}; use {names}"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,8 @@ def junctions(layers, fo, z) -> tuple[Junction, ...]:
     for name, v in (("fo", fo), ("z", z)):
         if len(v) != len(layers) - 1:
             raise ConnectivityError(
-                f"{name} = {v}: needs one value per junction ({len(layers) - 1} for layers {layers})"
+                f"{name} = {v}: needs one value per junction "
+                f"({len(layers) - 1} for layers {layers})"
             )
     return tuple(Junction(layers[i], layers[i + 1], fo[i], z[i]) for i in range(len(fo)))
 

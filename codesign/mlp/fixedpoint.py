@@ -21,7 +21,7 @@ them with worked cases):
 from __future__ import annotations
 
 import enum
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -68,7 +68,7 @@ def _round_half_up(x: np.ndarray) -> np.ndarray:
     return np.floor(x + 0.5).astype(np.int64)
 
 
-@lru_cache(maxsize=None)
+@cache
 def activation_table(activation: Activation = Activation.SIGMOID) -> tuple[np.ndarray, np.ndarray]:
     """(act, act′) for every word ``q = WORD.min … WORD.max``, indexed ``q - WORD.min``.
 

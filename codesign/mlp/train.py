@@ -80,9 +80,7 @@ class Network:
         object.__setattr__(
             self, "occ", tuple(occurrences(j, o) for j, o in zip(self.junctions, self.orders))
         )
-        object.__setattr__(
-            self, "right", tuple(np.arange(j.edges) // j.fi for j in self.junctions)
-        )
+        object.__setattr__(self, "right", tuple(np.arange(j.edges) // j.fi for j in self.junctions))
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -193,7 +191,9 @@ class FixedArithmetic:
 
     def backward(self, j: int, delta_right, d_left, w):
         c = self.counter
-        dd = mul(delta_right[self.net.right[j]], d_left[self.net.orders[j]], c, f"back j{j + 1}: d*da")
+        dd = mul(
+            delta_right[self.net.right[j]], d_left[self.net.orders[j]], c, f"back j{j + 1}: d*da"
+        )
         terms = mul(dd, w, c, f"back j{j + 1}: *w")
         return accumulate(terms, self.net.occ[j], c, f"back j{j + 1}: accumulate")
 

@@ -1,0 +1,178 @@
+"""The sparse-MLP system's settings, their TOML tables and their checks.
+
+``[network]`` (connectivity), ``[train]`` (online training) and ``[map]`` (board and budget)
+of a TOML file, each key optional; a bad value raises :class:`SettingsError` naming the file,
+the key and the fix.  ``z = "auto"`` lets the design-space exploration pick the z per junction
+that trains fastest on the ``[map]`` board.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from codesign.errors import CodesignError
+from codesign.flow import load_config
+from codesign.mlp.connectivity import Interleaver
+from codesign.mlp.fixedpoint import Activation
+from codesign.mlp.train import Schedule
+
+__all__ = [
+    "SettingsError",
+    "NetworkSettings",
+    "TrainSettings",
+    "MapSettings",
+    "MlpSettings",
+    "TOML_KEYS",
+    "read_settings",
+]
+
+
+class SettingsError(CodesignError, ValueError):
+    """A setting that cannot be used; names the file or flag, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    layers: tuple = (1024, 64, 32)
+    fo: tuple = (4, 16)
+    z: tuple | str = (128, 32)
+    interleaver: str = "start"
+    dither: bool = False
+    repeat_sweeps: bool = False
+    activation: str = "sigmoid"
+    seed: int = 1  # of the interleavers; junction i uses seed + i
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    eta_exponents: tuple = (3, 3, 3, 3, 4, 4, 4, 5, 5, 5)  # η = 2^-k, one entry per epoch
+    schedule: str = "pipelined"
+    seed: int = 0  # of the initial weights
+    train_images: int | None = None  # the first N training images (default: all)
+    data_dir: str | None = None  # IDX directory (default: the bundled 4,000/1,000 split)
+    data_seed: int = 0  # of the bundled split
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    board: str = "nexys4ddr"
+    margin: float = 0.8
+    max_dsp: int | None = None
+    up_in_dsp: bool = False
+
+
+@dataclass(frozen=True)
+class MlpSettings:
+    network: NetworkSettings = field(default_factory=NetworkSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    map: MapSettings = field(default_factory=MapSettings)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+TOML_KEYS = {
+    "network": set(NetworkSettings.__dataclass_fields__),
+    "train": set(TrainSettings.__dataclass_fields__),
+    "map": set(MapSettings.__dataclass_fields__),
+}
+
+
+def _ints(v, where, what, minimum=1):
+    if not isinstance(v, (list, tuple)) or not v:
+        raise SettingsError(f"{where}: {what} must be a non-empty list of integers, got {v!r}")
+    for x in v:
+        if not isinstance(x, int) or isinstance(x, bool) or x < minimum:
+            raise SettingsError(f"{where}: {what} must hold integers ≥ {minimum}, got {x!r}")
+    return tuple(v)
+
+
+def _int(v, where, what, minimum=0):
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        raise SettingsError(f"{where}: {what} must be an integer ≥ {minimum}, got {v!r}")
+    return v
+
+
+def _bool(v, where, what):
+    if not isinstance(v, bool):
+        raise SettingsError(f"{where}: {what} must be true or false, got {v!r}")
+    return v
+
+
+def check(s: MlpSettings, where: str = "settings") -> MlpSettings:
+    """``s`` with every value checked and normalised (lists as tuples)."""
+    n, t, m = s.network, s.train, s.map
+    layers = _ints(n.layers, where, "network.layers")
+    if len(layers) < 2:
+        raise SettingsError(f"{where}: network.layers needs at least two layers, got {layers}")
+    fo = _ints(n.fo, where, "network.fo")
+    if len(fo) != len(layers) - 1:
+        raise SettingsError(
+            f"{where}: network.fo needs {len(layers) - 1} values (one per junction), got {fo}"
+        )
+    z = n.z
+    if z != "auto":
+        z = _ints(z, where, "network.z ('auto' or one integer per junction)")
+        if len(z) != len(fo):
+            raise SettingsError(f"{where}: network.z needs {len(fo)} values, got {list(z)}")
+    for enum_type, key, value in (
+        (Interleaver, "network.interleaver", n.interleaver),
+        (Activation, "network.activation", n.activation),
+        (Schedule, "train.schedule", t.schedule),
+    ):
+        if value not in {e.value for e in enum_type}:
+            allowed = ", ".join(repr(e.value) for e in enum_type)
+            raise SettingsError(f"{where}: {key} = {value!r} is unknown; use {allowed}")
+    _bool(n.dither, where, "network.dither")
+    _bool(n.repeat_sweeps, where, "network.repeat_sweeps")
+    _int(n.seed, where, "network.seed")
+    etas = _ints(t.eta_exponents, where, "train.eta_exponents (one per epoch)", minimum=0)
+    if max(etas) > 12:
+        raise SettingsError(f"{where}: train.eta_exponents must be ≤ 12 (η = 2^-k), got {etas}")
+    _int(t.seed, where, "train.seed")
+    _int(t.data_seed, where, "train.data_seed")
+    if t.train_images is not None:
+        _int(t.train_images, where, "train.train_images", minimum=1)
+    if t.data_dir is not None and not isinstance(t.data_dir, str):
+        raise SettingsError(f"{where}: train.data_dir must be a path string")
+    if not isinstance(m.board, str):
+        raise SettingsError(f"{where}: map.board must be a board name or path")
+    if (
+        not isinstance(m.margin, (int, float))
+        or isinstance(m.margin, bool)
+        or not (0 < m.margin <= 1)
+    ):
+        raise SettingsError(f"{where}: map.margin must be in (0, 1], got {m.margin!r}")
+    if m.max_dsp is not None:
+        _int(m.max_dsp, where, "map.max_dsp")
+    _bool(m.up_in_dsp, where, "map.up_in_dsp")
+    return MlpSettings(
+        replace(n, layers=layers, fo=fo, z=z),
+        replace(t, eta_exponents=etas),
+        replace(m, margin=float(m.margin)),
+    )
+
+
+def read_settings(path: str | Path | None = None, **overrides) -> MlpSettings:
+    """Defaults, then the TOML file's tables, then ``overrides`` (``"table.key": value``,
+    None values ignored), checked."""
+    tables = {"network": {}, "train": {}, "map": {}}
+    where = "settings"
+    if path is not None:
+        where = str(path)
+        try:
+            for table, values in load_config(path, TOML_KEYS).items():
+                tables[table].update(values)
+        except CodesignError as e:
+            raise SettingsError(str(e)) from None
+    for key, value in overrides.items():
+        if value is not None:
+            table, _, name = key.partition(".")
+            tables[table][name] = value
+    s = MlpSettings(
+        NetworkSettings(**tables["network"]),
+        TrainSettings(**tables["train"]),
+        MapSettings(**tables["map"]),
+    )
+    return check(s, where)

@@ -1,0 +1,203 @@
+"""The sparse-MLP system's stages: settings → trained-network artifact → map for a board.
+
+``train`` builds the connectivity (z chosen by :func:`~codesign.mlp.cost.explore` when it is
+``"auto"``), trains the same network online in float and in fixed point with the same initial
+weights and schedule, and writes the artifact (:mod:`codesign.mlp.artifact`).  ``map`` reads
+an artifact and writes ``map.json``: the cycle model and resources of its design on a board,
+the input of the trainer's generator.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from codesign import data as data_mod
+from codesign.artifacts import atomic_directory, check_target, write_json
+from codesign.eda.boards import load_board
+from codesign.mlp import cost as cost_mod
+from codesign.mlp.artifact import formats, load_network, write_network
+from codesign.mlp.connectivity import (
+    Interleaver,
+    check_order,
+    dead_neurons,
+    interleave,
+    junctions,
+)
+from codesign.mlp.fixedpoint import Activation
+from codesign.mlp.settings import MlpSettings
+from codesign.mlp.timing import PIPELINE_FILL, block_cycle, input_latency, training_clocks
+from codesign.mlp.train import (
+    FixedArithmetic,
+    FloatArithmetic,
+    Network,
+    Schedule,
+    glorot_normal,
+    pad_inputs,
+    quantize_params,
+    train_online,
+)
+from codesign.progress import progress
+
+__all__ = ["resolve_z", "build_network", "run_train", "run_map", "MAP_FORMAT"]
+
+MAP_FORMAT = "codesign-mlp-map"
+
+
+def resolve_z(s: MlpSettings) -> tuple[tuple[int, ...], dict | None]:
+    """The z per junction: the settings' own, or the exploration's choice for the board."""
+    n = s.network
+    if n.z != "auto":
+        return tuple(n.z), None
+    budget = cost_mod.Budget(s.map.margin, s.map.max_dsp)
+    result = cost_mod.explore(n.layers, n.fo, load_board(s.map.board), budget, s.map.up_in_dsp)
+    return tuple(result["chosen"]["z"]), result
+
+
+def build_network(s: MlpSettings, z) -> tuple[Network, list[dict]]:
+    """The junctions and their proved edge orders; per junction its record for the artifact."""
+    n = s.network
+    js = junctions(n.layers, n.fo, z)
+    kind = Interleaver(n.interleaver)
+    orders, records = [], []
+    for i, j in enumerate(js):
+        order = interleave(j, kind, n.seed + i, n.dither, n.repeat_sweeps)
+        proof = check_order(j, order, f"junction {i + 1}")
+        orders.append(order)
+        records.append(
+            {
+                **j.to_dict(),
+                "density": j.density,
+                "interleaver": {
+                    "kind": kind.value,
+                    "seed": n.seed + i,
+                    "dither": n.dither,
+                    "repeat_sweeps": n.repeat_sweeps,
+                },
+                "check": proof,
+            }
+        )
+    return Network(js, tuple(orders), Activation(n.activation)), records
+
+
+def _dataset(s: MlpSettings):
+    t = s.train
+    ds = data_mod.load(t.data_dir, seed=t.data_seed)
+    n = ds.n_train if t.train_images is None else min(t.train_images, ds.n_train)
+    return ds, n
+
+
+def _epochs(result) -> list[dict]:
+    return [
+        {
+            "epoch": e.epoch,
+            "eta_exponent": e.eta_exponent,
+            "train_accuracy": round(e.train_accuracy, 6),
+            "test_accuracy": round(e.test_accuracy, 6),
+        }
+        for e in result.epochs
+    ]
+
+
+def run_train(s: MlpSettings, out: Path, quiet: bool = False) -> dict:
+    """Train in float and fixed point and write the artifact at ``out``; returns its meta."""
+    out = check_target(out)
+    z, explored = resolve_z(s)
+    net, records = build_network(s, z)
+    ds, n_train = _dataset(s)
+    width = net.layers[0]
+    train_x = pad_inputs(ds.train_x[:n_train], width)
+    test_x = pad_inputs(ds.test_x, width)
+    train_y, test_y = ds.train_y[:n_train], ds.test_y
+    pixels = int(np.prod(ds.train_x.shape[1:]))
+    for rec, j, order in zip(records, net.junctions, net.orders):
+        live = pixels if rec is records[0] else j.n_left
+        rec["dead_right_neurons"] = int(dead_neurons(j, order, live).size)
+    init = glorot_normal(net, s.train.seed)
+    init_q = quantize_params(init)
+    schedule = Schedule(s.train.schedule)
+    etas = list(s.train.eta_exponents)
+    runs = {}
+    timing = {}
+    with progress("train (float, fixed)", 2 * len(etas) * n_train, quiet) as bar:
+        for ops, p0 in ((FloatArithmetic(net), init), (FixedArithmetic(net), init_q)):
+            t0 = time.perf_counter()
+            runs[ops.name] = train_online(
+                net, ops, p0, train_x, train_y, etas, schedule, test_x, test_y, bar
+            )
+            timing[ops.name] = time.perf_counter() - t0
+    fl, fx = runs["float"], runs["fixed"]
+    meta = {
+        "layers": list(net.layers),
+        "activation": net.activation.value,
+        "schedule": schedule.value,
+        "junctions": records,
+        "formats": formats(),
+        "inputs": {"pixels": pixels, "padded_to": width, "classes_used": 10},
+        "training": {
+            "eta_exponents": etas,
+            "init": {"kind": "glorot-normal", "seed": s.train.seed, "biases": 0},
+            "inputs_per_epoch": n_train,
+            "order": "dataset order every epoch; the pipeline flushed at each epoch's end",
+        },
+        "float": {
+            "epochs": _epochs(fl),
+            "test_accuracy": round(fl.epochs[-1].test_accuracy, 6),
+        },
+        "fixed": {
+            "epochs": _epochs(fx),
+            "test_accuracy": round(fx.epochs[-1].test_accuracy, 6),
+            "saturations": dict(sorted(fx.saturations.items())),
+        },
+        "design": {
+            "z": list(z),
+            "clocks_per_input": block_cycle(net.junctions),
+            "pipeline_fill": PIPELINE_FILL,
+            "input_latency_clocks": input_latency(net.junctions),
+            "training_clocks": training_clocks(net.junctions, n_train, len(etas)),
+            "explored_for": None if explored is None else explored["board"],
+        },
+        "data": {"name": ds.name, "source": ds.source, "test_images": ds.n_test},
+        "settings": s.to_dict(),
+    }
+    params = {"init_float": init, "init_fixed": init_q, "float": fl.params, "fixed": fx.params}
+    write_network(out, meta, net, params)
+    meta["seconds"] = timing
+    return meta
+
+
+def run_map(network_dir: Path, board_name: str, out: Path, budget=None, up_in_dsp=False) -> dict:
+    """The artifact's design on a board: cycle model, resources, limits and whether it fits."""
+    out = check_target(out)
+    art = load_network(network_dir)
+    board = load_board(board_name)
+    budget = budget or cost_mod.Budget()
+    js = art.net.junctions
+    c = cost_mod.trainer_cost(js, up_in_dsp)
+    limits = budget.limits(board)
+    used = {k: c[k] for k in limits}
+    doc = {
+        "format": MAP_FORMAT,
+        "version": 1,
+        "network": {"path": str(Path(network_dir).resolve()), "sha256": art.meta["arrays"]},
+        "board": board.to_dict(),
+        "budget": {"margin": budget.margin, "max_dsp": budget.max_dsp, "limits": limits},
+        "up_in_dsp": up_in_dsp,
+        "junctions": [j.to_dict() for j in js],
+        "cycles": {
+            "clocks_per_input": c["clocks_per_input"],
+            "pipeline_fill": PIPELINE_FILL,
+            "input_latency": input_latency(js),
+            "inputs_per_second": board.target_clock_mhz * 1e6 / c["clocks_per_input"],
+        },
+        "resources": {**used, "multipliers": c["multipliers"], "memories": c["memories"]},
+        "utilisation": {
+            k: used[k] / max(1, board.capacity().get(k, 2 * board.bram36)) for k in used
+        },
+        "fits": all(used[k] <= limits[k] for k in limits),
+    }
+    with atomic_directory(out) as tmp:
+        write_json(tmp / "map.json", doc)
+    return doc

@@ -1,0 +1,33 @@
+"""The trainer's cycle model: the clock budget its generated RTL keeps (docs/mlp-fixed-point.md).
+
+Every junction streams its ``edges / z`` slots once per *block cycle*, ``z`` per clock; the
+block cycle adds :data:`PIPELINE_FILL` clocks for the memories' registered read (1), the
+registered multiplier inputs (1) and the processors' two pipeline stages (``PROCTIME`` = 2 in
+the reference RTL).  Junctions with fewer slots idle for the rest of the block cycle.  A new
+input enters every block cycle; input ``t``'s last update ends in block cycle ``t + 2J``
+(:class:`~codesign.mlp.train.Schedule`), and a flush at an epoch's end runs ``2J`` block cycles
+without inputs.
+"""
+
+from __future__ import annotations
+
+from codesign.mlp.connectivity import Junction
+
+__all__ = ["PIPELINE_FILL", "block_cycle", "training_clocks", "input_latency"]
+
+PIPELINE_FILL = 4  # 2 + PROCTIME: the reference's 36 = 32 + 2 + 2
+
+
+def block_cycle(junctions: tuple[Junction, ...]) -> int:
+    """Clocks per input: the busiest junction's slots / z, plus the pipeline fill."""
+    return max(j.clocks for j in junctions) + PIPELINE_FILL
+
+
+def input_latency(junctions: tuple[Junction, ...]) -> int:
+    """Clocks from an input's entry to the end of its last update (``2J + 1`` block cycles)."""
+    return (2 * len(junctions) + 1) * block_cycle(junctions)
+
+
+def training_clocks(junctions: tuple[Junction, ...], inputs: int, epochs: int = 1) -> int:
+    """Clocks to train ``epochs`` epochs of ``inputs`` inputs, each epoch flushed."""
+    return epochs * (inputs + 2 * len(junctions)) * block_cycle(junctions)
