@@ -106,6 +106,11 @@ def check(s: MlpSettings, where: str = "settings") -> MlpSettings:
     layers = _ints(n.layers, where, "network.layers")
     if len(layers) < 2:
         raise SettingsError(f"{where}: network.layers needs at least two layers, got {layers}")
+    if layers[-1] < 10:
+        raise SettingsError(
+            f"{where}: network.layers ends with {layers[-1]} neurons; the output layer needs at "
+            "least 10 (the first 10 are the digits)"
+        )
     fo = _ints(n.fo, where, "network.fo")
     if len(fo) != len(layers) - 1:
         raise SettingsError(

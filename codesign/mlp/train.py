@@ -249,9 +249,18 @@ def train_online(
     """Online SGD, one epoch per entry of ``eta_exponents`` (η = 2^-k for that epoch), inputs
     in the given order each epoch.  ``train_x``/``test_x`` are padded uint8 pixels."""
     J = len(net.junctions)
+    n_out = net.layers[-1]
+    if n_out < OUTPUT_CLASSES:
+        raise ValueError(
+            f"the output layer has {n_out} neurons; the first {OUTPUT_CLASSES} are the classes"
+        )
+    labels = np.asarray(train_y)
+    if labels.size and (labels.min() < 0 or labels.max() >= OUTPUT_CLASSES):
+        raise ValueError(
+            f"labels must be 0 … {OUTPUT_CLASSES - 1}, got {labels.min()} … {labels.max()}"
+        )
     lags = schedule.forward_lags(J)
     p = params.copy()
-    n_out = net.layers[-1]
     epochs = []
     for e, k in enumerate(eta_exponents):
         # the pipeline is flushed at every epoch's end: the epoch starts from one version

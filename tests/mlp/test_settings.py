@@ -33,6 +33,7 @@ def test_toml_then_overrides(tmp_path):
         ("[network]\nspeed = 3\n", "unknown keys \\['speed'\\]"),
         ("[netwrk]\n", "unknown table \\[netwrk\\]"),
         ("[network\n", "not valid TOML"),
+        ("[network]\nlayers = [1024, 64, 8]\n", "the output layer needs at least 10"),
     ],
 )
 def test_bad_settings_name_the_file_and_key(tmp_path, toml, words):

@@ -122,3 +122,15 @@ def test_padding_refuses_images_wider_than_the_first_layer():
     assert pad_inputs(np.ones((2, 28, 28), np.uint8), 1024).shape == (2, 1024)
     with pytest.raises(ValueError, match="784 pixels but the first layer 512"):
         pad_inputs(np.ones((2, 28, 28), np.uint8), 512)
+
+
+def test_output_layer_and_labels_are_checked():
+    net = _net([32, 16, 8], [4, 4], [8, 8])
+    p0 = quantize_params(glorot_normal(net, 0))
+    x = np.zeros((2, 32), np.uint8)
+    with pytest.raises(ValueError, match="output layer has 8 neurons"):
+        train_online(net, FixedArithmetic(net), p0, x, np.array([1, 2]), [3])
+    net = _net([32, 16, 12], [4, 6], [8, 8])
+    p0 = quantize_params(glorot_normal(net, 0))
+    with pytest.raises(ValueError, match=r"labels must be 0 … 9, got 1 … 10"):
+        train_online(net, FixedArithmetic(net), p0, x, np.array([1, 10]), [3])
