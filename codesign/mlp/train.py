@@ -285,8 +285,8 @@ def train_online(
         for j in range(J):
             p.w[j], p.b[j] = versions[j][-1]
         test_acc = float("nan")
-        if test_x is not None and len(test_x):
-            test_acc = float(np.mean(predict(net, ops, p, test_x) == test_y))
+        if test_x is not None and len(test_x):  # evaluated apart: its saturations not counted
+            test_acc = float(np.mean(predict(net, type(ops)(net), p, test_x) == test_y))
         epochs.append(EpochResult(e + 1, int(k), hits / max(1, len(train_y)), test_acc))
     saturations = dict(getattr(ops, "counter", OverflowCounter()).saturated)
     return TrainResult(p, epochs, saturations)
