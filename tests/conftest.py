@@ -18,6 +18,7 @@ SLOW_FILES = [
     "spectral/test_accelerator.py",  # (90) the accelerator: generated twice, Verilator
     "spectral/test_cocotb.py",  # (75) the accelerator: generated, cocotb on Icarus
     "spectral/test_corruption.py",  # (65)
+    "spectral/test_spectral_sweep.py",  # (40) a local Dask cluster: prune, generate, cosim
     "spectral/hdl/test_hdl_fft.py",  # (60)
     "spectral/hdl/test_hdl_oaa.py",  # (50)
     "spectral/hdl/test_hdl_hadamard.py",  # (40)
@@ -27,6 +28,7 @@ SLOW_FILES = [
     "eda/test_synth.py",  # (20)
     "spectral/test_determinism.py",  # (20) two processes generating RTL
     "spectral/test_model.py",  # (15)
+    "mlp/test_mlp_sweep.py",  # (10) a local Dask cluster, a worker killed
 ]
 
 
