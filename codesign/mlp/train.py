@@ -213,6 +213,7 @@ class EpochResult:
     eta_exponent: int
     train_accuracy: float  # online: the class each input's (stale) forward pass predicted
     test_accuracy: float
+    predictions: np.ndarray | None = None  # the class of each training input, online
 
 
 @dataclass
@@ -266,14 +267,16 @@ def train_online(
         # the pipeline is flushed at every epoch's end: the epoch starts from one version
         versions = [deque([(p.w[j], p.b[j])], maxlen=lags[j] + 1) for j in range(J)]
         hits = 0
-        for x, label in zip(train_x, train_y):
+        predicted = np.zeros(len(train_y), np.int64)
+        for i, (x, label) in enumerate(zip(train_x, train_y)):
             acts, ders = [ops.inputs(x)], [None]
             for j in range(J):
                 w, b = versions[j][0]
                 a, d = ops.forward(j, acts[-1], w, b)
                 acts.append(a)
                 ders.append(d)
-            hits += int(np.argmax(acts[-1][:OUTPUT_CLASSES]) == label)
+            predicted[i] = np.argmax(acts[-1][:OUTPUT_CLASSES])
+            hits += int(predicted[i] == label)
             delta = ops.cost(acts[-1], ops.target(int(label), n_out))
             for j in reversed(range(J)):
                 w, b = versions[j][-1]
@@ -287,6 +290,6 @@ def train_online(
         test_acc = float("nan")
         if test_x is not None and len(test_x):  # evaluated apart: its saturations not counted
             test_acc = float(np.mean(predict(net, type(ops)(net), p, test_x) == test_y))
-        epochs.append(EpochResult(e + 1, int(k), hits / max(1, len(train_y)), test_acc))
+        epochs.append(EpochResult(e + 1, int(k), hits / max(1, len(train_y)), test_acc, predicted))
     saturations = dict(getattr(ops, "counter", OverflowCounter()).saturated)
     return TrainResult(p, epochs, saturations)

@@ -1,0 +1,783 @@
+"""The generated on-chip trainer: junctions, layer memories, control and the AXI4-Stream ports.
+
+Block cycles (docs/mlp-trainer.md): a counter ``c`` runs 0 … C−1 and the trainer advances to
+the next block cycle when the loader holds this block's input (or a bubble) and the prediction
+leaving can be taken.  Bit ``d`` of the metadata shift registers describes the input loaded
+``d + 1`` block cycles ago (valid, train, label, η exponent): junction ``j`` runs its forward
+pass for bit ``j − 1`` and its back-propagation and update for bit ``2J − j``; the prediction
+of bit ``J − 1`` leaves at the block's end.  Layer ``h``'s activations rotate over ``2(J − h) + 1`` collections (written
+in collection ``ptr_h``, read by the forward pass from ``ptr_h − 1`` and by the update from
+``ptr_h + 1``); every delta memory has two, swapped each block cycle.
+
+Stream commands (``s_axis_tuser`` of a packet's first beat, bits 3…0): 0 train, 1 infer (label
+in bits 7…4, η exponent k in bits 11…8, then the pixels), 2 flush, 3 dump, 4 load (then the
+words).  Flush, dump and load first run bubbles until no input is in flight.
+"""
+
+from __future__ import annotations
+
+from myhdl import ResetSignal, Signal, always, always_comb, always_seq, block, concat, intbv
+
+from codesign.hdl.ram import sdp_ram
+from codesign.hdl.signals import index_bits, uint_signal
+from codesign.mlp.fixedpoint import Activation
+from codesign.mlp.hdl.arith import ACT_FIELD, word_signal
+from codesign.mlp.hdl.junction import JunctionPorts, dump_select, junction
+from codesign.mlp.hdl.plan import TrainerPlan
+
+__all__ = ["trainer", "trainer_ports", "MODES", "TUSER_BITS"]
+
+MODES = {"train": 0, "infer": 1, "flush": 2, "dump": 3, "load": 4}
+TUSER_BITS = 16
+IDLE, PIX, ZERO, DONE, DUMP_RD, DUMP_OUT, LOADW = range(7)
+
+
+def trainer_ports(plan: TrainerPlan) -> dict:
+    """The top level's ports (names of the generated Verilog)."""
+    return {
+        "aclk": Signal(bool(0)),
+        "aresetn": ResetSignal(0, active=0, isasync=False),
+        "s_axis_tdata": Signal(intbv(0)[8 * plan.per_beat :]),
+        "s_axis_tuser": Signal(intbv(0)[TUSER_BITS:]),
+        "s_axis_tvalid": Signal(bool(0)),
+        "s_axis_tready": Signal(bool(0)),
+        "s_axis_tlast": Signal(bool(0)),
+        "m_axis_tdata": Signal(intbv(0)[16:]),
+        "m_axis_tuser": Signal(bool(0)),
+        "m_axis_tvalid": Signal(bool(0)),
+        "m_axis_tready": Signal(bool(0)),
+        "m_axis_tlast": Signal(bool(0)),
+        "frame_error": Signal(bool(0)),
+    }
+
+
+@block
+def _rotating(clk, rst, advance, ptr, ff_coll, up_coll, *, n: int):
+    """A layer's collection pointer (advanced every block cycle) and its two readers'."""
+
+    @always_seq(clk.posedge, reset=rst)
+    def rotate():
+        if advance:
+            if ptr == n - 1:
+                ptr.next = 0
+            else:
+                ptr.next = ptr + 1
+
+    @always_comb
+    def readers():
+        if ptr == 0:
+            ff_coll.next = n - 1
+        else:
+            ff_coll.next = ptr - 1
+        if ptr == n - 1:
+            up_coll.next = 0
+        else:
+            up_coll.next = ptr + 1
+
+    return rotate, readers
+
+
+@block
+def _address(coll, row, addr, *, row_bits: int):
+    """``addr = coll · 2^row_bits + row``."""
+    if row_bits:
+
+        @always_comb
+        def join():
+            addr.next = concat(coll, row[row_bits:])
+    else:
+
+        @always_comb
+        def join():
+            addr.next = coll
+
+    return join
+
+
+@block
+def _layer_bank(clk, we, waddr, wdata, rdata_ff, rdata_up, coll_ff, coll_up, row, *, bits):
+    """One bank of a layer's activations: two copies written alike, one per reader."""
+    a_ff = Signal(intbv(0)[len(waddr) :])
+    a_up = Signal(intbv(0)[len(waddr) :])
+    return (
+        _address(coll_ff, row, a_ff, row_bits=bits),
+        _address(coll_up, row, a_up, row_bits=bits),
+        sdp_ram(clk, we, waddr, wdata, a_ff, rdata_ff),
+        sdp_ram(clk, we, waddr, wdata, a_up, rdata_up),
+    )
+
+
+def _row_bits(rows: int) -> int:
+    return (rows - 1).bit_length()
+
+
+@block
+def _input_writer(on, beat, pix, coll, we, waddr, wdata, *, z: int, k: int, row_bits: int):
+    """The loader's write of one beat (``k`` pixels, already as words) into layer 0's banks."""
+    per_row = z // k
+    insts = []
+    row = uint_signal(max(2, 1 << row_bits))
+    sel = uint_signal(per_row)
+
+    beats = beat.val.max - 1
+
+    @always_comb
+    def split():
+        if beat < beats:
+            sel.next = beat % per_row
+            row.next = beat // per_row
+        else:
+            sel.next = 0
+            row.next = 0
+
+    insts.append(split)
+    insts.append(_address(coll, row, waddr, row_bits=row_bits))
+    for g in range(z):
+        insts.append(_input_lane(on, sel, pix[g % k], we[g], wdata[g], index=g // k))
+    return insts
+
+
+@block
+def _input_lane(on, sel, pix, we, wdata, *, index: int):
+    @always_comb
+    def lane():
+        we.next = on and sel == index
+        wdata.next = pix
+
+    return lane
+
+
+@block
+def _hidden_writer(valid, group, words, coll, we, waddr, wdata, *, z: int, ports: int, bits: int):
+    """A junction's finished neurons (``ports`` per group) into the next layer's banks."""
+    per_row = z // ports
+    insts = []
+    row = uint_signal(max(2, 1 << bits))
+    sel = uint_signal(per_row)
+
+    @always_comb
+    def split():
+        sel.next = group % per_row
+        row.next = group // per_row
+
+    insts += [split, _address(coll, row, waddr, row_bits=bits)]
+    for b in range(z):
+        insts.append(_input_lane(valid, sel, words[b % ports], we[b], wdata[b], index=b // ports))
+    return insts
+
+
+@block
+def _delta_bank(clk, sel, rmw_raddr, rmw_rdata, we, waddr, wdata, cons_raddr, cons_rdata):
+    """Two collections of one bank of a hidden layer's deltas: collection ``sel`` accumulates
+    (read-modify-write), the other is read by the junction on the left."""
+    we0, we1 = Signal(bool(0)), Signal(bool(0))
+    ra0, ra1 = (uint_signal(rmw_raddr.val.max) for _ in range(2))
+    rd0, rd1 = word_signal(), word_signal()
+
+    @always_comb
+    def route():
+        we0.next = we and not sel
+        we1.next = we and sel
+        if sel:
+            ra1.next = rmw_raddr
+            ra0.next = cons_raddr
+            rmw_rdata.next = rd1
+            cons_rdata.next = rd0
+        else:
+            ra0.next = rmw_raddr
+            ra1.next = cons_raddr
+            rmw_rdata.next = rd0
+            cons_rdata.next = rd1
+
+    return (
+        route,
+        sdp_ram(clk, we0, waddr, wdata, ra0, rd0),
+        sdp_ram(clk, we1, waddr, wdata, ra1, rd1),
+    )
+
+
+@block
+def _delta_reader(clk, group0, row, key1, *, nb: int, z: int):
+    """The left junction's read of the right layer's deltas: row and bank group of group0."""
+    per_row = z // nb
+    key0 = uint_signal(per_row)
+
+    @always_comb
+    def split():
+        row.next = group0 // per_row
+        key0.next = group0 % per_row
+
+    @always(clk.posedge)
+    def delay():
+        key1.next = key0
+
+    return split, delay
+
+
+@block
+def _output_deltas(clk, sel, valid, group, word, label, raddr, delta, *, nb, q):
+    """Port ``q`` of the output layer's deltas ``a − y`` (neuron ``group·nb + q``): two
+    collections, swapped per block cycle; written by the last junction's forward pass, read by
+    its back-propagation and update in the next block cycle."""
+    we0, we1 = Signal(bool(0)), Signal(bool(0))
+    rd0, rd1 = word_signal(), word_signal()
+    d = word_signal()
+
+    @always_comb
+    def cost():
+        if label == group * nb + q:
+            d.next = word[12:ACT_FIELD] - 128
+        else:
+            d.next = word[12:ACT_FIELD]
+        we0.next = valid and not sel
+        we1.next = valid and sel
+        if sel:
+            delta.next = rd0
+        else:
+            delta.next = rd1
+
+    return (
+        cost,
+        sdp_ram(clk, we0, group, d, raddr, rd0),
+        sdp_ram(clk, we1, group, d, raddr, rd1),
+    )
+
+
+@block
+def _argmax(clk, start, valid, group, words, best_idx, *, nb: int, classes: int):
+    """The first largest activation of neurons 0 … classes−1 of the current block cycle."""
+    n = len(words)
+    vals = [Signal(intbv(-1, min=-1, max=128)) for _ in range(n + 1)]
+    idxs = [uint_signal(classes) for _ in range(n + 1)]
+    best_val = Signal(intbv(-1, min=-1, max=128))
+    insts = []
+    v_first, i_first, v_last, i_last = vals[0], idxs[0], vals[n], idxs[n]
+
+    @always_comb
+    def head():
+        v_first.next = best_val
+        i_first.next = best_idx
+
+    insts.append(head)
+    for q in range(n):
+        insts.append(
+            _argmax_link(
+                valid,
+                group,
+                words[q],
+                vals[q],
+                idxs[q],
+                vals[q + 1],
+                idxs[q + 1],
+                nb=nb,
+                q=q,
+                classes=classes,
+            )
+        )
+
+    @always(clk.posedge)
+    def keep():
+        if start:
+            best_val.next = -1
+            best_idx.next = 0
+        else:
+            best_val.next = v_last
+            best_idx.next = i_last
+
+    insts.append(keep)
+    return insts
+
+
+@block
+def _argmax_link(valid, group, word, v_in, i_in, v_out, i_out, *, nb, q, classes):
+    a = Signal(intbv(0, min=-1, max=128))
+
+    @always_comb
+    def link():
+        a.next = word[12:ACT_FIELD]
+
+    @always_comb
+    def better():
+        if valid and group * nb + q < classes and a > v_in:
+            v_out.next = a
+            i_out.next = group * nb + q
+        else:
+            v_out.next = v_in
+            i_out.next = i_in
+
+    return link, better
+
+
+@block
+def _tap(vec, out, *, lo: int):
+    """``out = vec[lo + len(out) − 1 : lo]`` (one entry of a packed shift register)."""
+    hi = lo + len(out)
+
+    @always_comb
+    def tap():
+        out.next = vec[hi:lo]
+
+    return tap
+
+
+@block
+def _pixel(on, tdata, beat, pix, *, m: int, k: int, pixels: int):
+    """Pixel ``m`` of the beat as a word (its 7 top bits), zero beyond the image's pixels."""
+    lo, hi = 8 * m + 1, 8 * m + 8
+
+    @always_comb
+    def pixel():
+        if on and beat * k + m < pixels:
+            pix.next = tdata[hi:lo]
+        else:
+            pix.next = 0
+
+    return pixel
+
+
+@block
+def trainer(
+    aclk,
+    aresetn,
+    s_axis_tdata,
+    s_axis_tuser,
+    s_axis_tvalid,
+    s_axis_tready,
+    s_axis_tlast,
+    m_axis_tdata,
+    m_axis_tuser,
+    m_axis_tvalid,
+    m_axis_tready,
+    m_axis_tlast,
+    frame_error,
+    *,
+    plan: TrainerPlan,
+    activation: Activation = Activation.SIGMOID,
+):
+    """The trainer of ``plan`` (module docstring); synchronous active-low reset."""
+    J, C, k = plan.n_junctions, plan.block, plan.per_beat
+    D = 2 * J  # in-flight inputs: bit d entered d + 1 block cycles ago
+    clk = aclk
+    insts = []
+    rst = ResetSignal(0, active=1, isasync=False)
+
+    @always_comb
+    def reset():
+        rst.next = not aresetn
+
+    insts.append(reset)
+    c = uint_signal(C)
+    advance, loader_done, out_free, block_start = (Signal(bool(0)) for _ in range(4))
+    # packed metadata shift registers: entry d = the input that entered d block cycles ago
+    valid_vec = Signal(intbv(0)[D:])
+    train_vec = Signal(intbv(0)[D:])
+    label_vec = Signal(intbv(0)[4 * D :])
+    k_vec = Signal(intbv(0)[4 * D :])
+    new_valid, new_train = Signal(bool(0)), Signal(bool(0))
+    new_label, new_k = Signal(intbv(0)[4:]), Signal(intbv(0)[4:])
+    dsel = Signal(bool(0))
+    out_valid = Signal(bool(0))
+    out_class = Signal(intbv(0)[4:])
+    best_idx = uint_signal(plan.classes)
+    valid_J = Signal(bool(0))
+    label_J = Signal(intbv(0)[4:])
+    insts += [_tap(valid_vec, valid_J, lo=J - 1), _tap(label_vec, label_J, lo=4 * (J - 1))]
+    dumping = Signal(bool(0))
+
+    @always_comb
+    def ready():
+        out_free.next = not out_valid or (m_axis_tready and not dumping)
+        advance.next = c == C - 1 and loader_done and (out_free or not valid_J)
+        block_start.next = c == 0
+
+    @always_seq(clk.posedge, reset=rst)
+    def control():
+        if advance:
+            c.next = 0
+            valid_vec.next = concat(valid_vec[D - 1 : 0], new_valid)
+            train_vec.next = concat(train_vec[D - 1 : 0], new_train)
+            label_vec.next = concat(label_vec[4 * (D - 1) : 0], new_label)
+            k_vec.next = concat(k_vec[4 * (D - 1) : 0], new_k)
+            dsel.next = not dsel
+        elif c < C - 1:
+            c.next = c + 1
+        if advance and valid_J:
+            out_valid.next = 1
+            out_class.next = best_idx
+        elif out_valid and m_axis_tready and not dumping:
+            out_valid.next = 0
+
+    insts += [ready, control]
+    # junctions and their enables
+    ports = []
+    for i, jp in enumerate(plan.junctions):
+        p = JunctionPorts(jp, i > 0, max(max(x.clocks, x.groups) for x in plan.junctions))
+        ports.append(p)
+        ff_on, up_on_v, up_on_t, up_on = (Signal(bool(0)) for _ in range(4))
+        kk = Signal(intbv(0)[4:])
+        d_up = 2 * J - i - 1
+        insts += [
+            _tap(valid_vec, ff_on, lo=i),
+            _tap(valid_vec, up_on_v, lo=d_up),
+            _tap(train_vec, up_on_t, lo=d_up),
+            _tap(k_vec, kk, lo=4 * d_up),
+            _and(up_on_v, up_on_t, up_on),
+            junction(clk, c, ff_on, up_on, kk, p, jp=jp, hidden_left=i > 0, activation=activation),
+        ]
+    # layer memories
+    ptrs = []
+    for h, jp in enumerate(plan.junctions):
+        n = plan.collections[h]
+        ptr, ff_coll, up_coll = uint_signal(n), uint_signal(n), uint_signal(n)
+        ptrs.append(ptr)
+        insts.append(_rotating(clk, rst, advance, ptr, ff_coll, up_coll, n=n))
+        bits = _row_bits(jp.junction.rows)
+        depth_bits = index_bits(n) + bits
+        z = jp.z
+        we = [Signal(bool(0)) for _ in range(z)]
+        width = 7 if h == 0 else 12
+        wdata = [Signal(intbv(0)[width:]) for _ in range(z)]
+        waddr = Signal(intbv(0)[depth_bits:])
+        p = ports[h]
+        for g in range(z):
+            insts.append(
+                _layer_bank(
+                    clk,
+                    we[g],
+                    waddr,
+                    wdata[g],
+                    p.a_ff[g],
+                    p.a_up[g],
+                    ff_coll,
+                    up_coll,
+                    p.row[g],
+                    bits=bits,
+                )
+            )
+        if h == 0:
+            layer0 = (we, waddr, wdata, ptr, bits)
+        else:
+            left = ports[h - 1]
+            insts.append(
+                _hidden_writer(
+                    left.out_valid,
+                    left.out_group,
+                    left.out_word,
+                    ptr,
+                    we,
+                    waddr,
+                    wdata,
+                    z=z,
+                    ports=plan.junctions[h - 1].ports,
+                    bits=bits,
+                )
+            )
+            # the deltas of layer h: accumulated by junction h+1 (index h), read by index h−1
+            cons_row = uint_signal(jp.junction.rows)
+            cons_data = [word_signal() for _ in range(z)]
+            for g in range(z):
+                insts.append(
+                    _delta_bank(
+                        clk,
+                        dsel,
+                        p.dl_raddr[g],
+                        p.dl_rdata[g],
+                        p.dl_we,
+                        p.dl_waddr[g],
+                        p.dl_wdata[g],
+                        cons_row,
+                        cons_data[g],
+                    )
+                )
+            nb = plan.junctions[h - 1].ports
+            key1 = uint_signal(z // nb)
+            insts.append(_delta_reader(clk, left.group0, cons_row, key1, nb=nb, z=z))
+            for q in range(nb):
+                insts.append(dump_select(key1, cons_data[q::nb], left.delta[q]))
+    last, lp = ports[-1], plan.junctions[-1]
+    for q in range(lp.ports):
+        insts.append(
+            _output_deltas(
+                clk,
+                dsel,
+                last.out_valid,
+                last.out_group,
+                last.out_word[q],
+                label_J,
+                last.group0,
+                last.delta[q],
+                nb=lp.ports,
+                q=q,
+            )
+        )
+    insts.append(
+        _argmax(
+            clk,
+            block_start,
+            last.out_valid,
+            last.out_group,
+            last.out_word,
+            best_idx,
+            nb=lp.ports,
+            classes=plan.classes,
+        )
+    )
+    # the loader: pixels into layer 0, commands, dump and load
+    state = uint_signal(7)
+    beat = uint_signal(plan.load_clocks + 1)
+    flushing = Signal(bool(0))
+    cmd = uint_signal(5)
+    load_on, real = Signal(bool(0)), Signal(bool(0))
+    accept = Signal(bool(0))
+    pix = [Signal(intbv(0)[7:]) for _ in range(k)]
+    we0, waddr0, wdata0, ptr0, bits0 = layer0
+    for m in range(k):
+        insts.append(_pixel(real, s_axis_tdata, beat, pix[m], m=m, k=k, pixels=plan.pixels))
+    insts.append(
+        _input_writer(
+            load_on,
+            beat,
+            pix,
+            ptr0,
+            we0,
+            waddr0,
+            wdata0,
+            z=plan.junctions[0].z,
+            k=k,
+            row_bits=bits0,
+        )
+    )
+    mode = Signal(intbv(0)[4:])
+    inflight = Signal(bool(0))
+    # dump / load counters over segments (junction weights, junction biases, …)
+    seg_banks = tuple(x for jp in plan.junctions for x in (jp.z, jp.ports))
+    seg_depth = tuple(x for jp in plan.junctions for x in (jp.clocks, jp.groups))
+    seg_offset = tuple(sum(seg_banks[:i]) for i in range(len(seg_banks)))
+    S = len(seg_banks)
+    seg = uint_signal(S)
+    addr = uint_signal(max(seg_depth))
+    bank = uint_signal(max(seg_banks))
+    banks_m1 = uint_signal(max(seg_banks))
+    depth_m1 = uint_signal(max(seg_depth))
+    offset = uint_signal(sum(seg_banks))
+    key = uint_signal(sum(seg_banks))
+    is_last = Signal(bool(0))
+    dump_rd = word_signal()
+    dump_val = Signal(intbv(0, min=-(1 << 15), max=1 << 15))
+    dump_valid, dump_last, have, load_write = (Signal(bool(0)) for _ in range(4))
+    wpb = 8 * k // 16
+    wi = uint_signal(wpb)
+    lbeat = Signal(intbv(0)[8 * k :])
+    lword = word_signal()
+    beats_seen = uint_signal(plan.words // wpb + 2)
+    last_beat = (plan.words - 1) // wpb
+    cands = [x for p in ports for x in (*p.w_rdata, *p.b_rdata)]
+    insts.append(dump_select(key, cands, dump_rd))
+    beats, load_clocks = plan.beats, plan.load_clocks
+
+    @always_comb
+    def segment():
+        banks_m1.next = seg_banks[seg] - 1
+        depth_m1.next = seg_depth[seg] - 1
+        offset.next = seg_offset[seg]
+
+    @always_comb
+    def loader_comb():
+        mode.next = s_axis_tuser[4:0]
+        inflight.next = valid_vec != 0
+        key.next = offset + bank
+        is_last.next = seg == S - 1 and addr == depth_m1 and bank == banks_m1
+        lword.next = lbeat[10:0].signed()
+        dumping.next = state == DUMP_RD or state == DUMP_OUT
+        load_write.next = state == LOADW and have
+        loader_done.next = state == DONE
+        if state == IDLE:
+            accept.next = s_axis_tvalid and not flushing
+        elif state == PIX:
+            accept.next = s_axis_tvalid
+        elif state == LOADW:
+            accept.next = s_axis_tvalid and not have
+        else:
+            accept.next = 0
+
+    @always_comb
+    def loader_ports():
+        if state == IDLE:
+            s_axis_tready.next = not flushing
+            real.next = s_axis_tvalid and not flushing and s_axis_tuser[4:0] < 2
+        elif state == PIX:
+            s_axis_tready.next = 1
+            real.next = s_axis_tvalid
+        elif state == LOADW:
+            s_axis_tready.next = not have
+            real.next = 0
+        else:
+            s_axis_tready.next = 0
+            real.next = 0
+        load_on.next = real or state == ZERO
+
+    @always_seq(clk.posedge, reset=rst)
+    def loader():
+        if advance:
+            new_valid.next = 0
+            new_train.next = 0
+        if state == IDLE:
+            if flushing:
+                if inflight:
+                    state.next = DONE
+                elif not out_valid:
+                    flushing.next = 0
+                    seg.next = 0
+                    addr.next = 0
+                    bank.next = 0
+                    beats_seen.next = 0
+                    if cmd == 3:
+                        state.next = DUMP_RD
+                    elif cmd == 4:
+                        state.next = LOADW
+            elif accept:
+                if mode < 2:
+                    new_valid.next = 1
+                    new_train.next = mode == 0
+                    new_label.next = s_axis_tuser[8:4]
+                    new_k.next = s_axis_tuser[12:8]
+                    if s_axis_tlast != (beats == 1):
+                        frame_error.next = 1
+                    beat.next = 1
+                    if beats > 1:
+                        state.next = PIX
+                    elif load_clocks > 1:
+                        state.next = ZERO
+                    else:
+                        state.next = DONE
+                else:  # a one-beat command (load: its header, the words follow)
+                    if s_axis_tlast != (mode != 4):
+                        frame_error.next = 1
+                    flushing.next = 1
+                    cmd.next = mode
+        elif state == PIX:
+            if accept:
+                if s_axis_tlast != (beat == beats - 1):
+                    frame_error.next = 1
+                beat.next = beat + 1
+                if beat == beats - 1:
+                    if load_clocks > beats:
+                        state.next = ZERO
+                    else:
+                        state.next = DONE
+        elif state == ZERO:
+            beat.next = beat + 1
+            if beat == load_clocks - 1:
+                state.next = DONE
+        elif state == DONE:
+            if advance:
+                state.next = IDLE
+                beat.next = 0
+        elif state == DUMP_RD:
+            state.next = DUMP_OUT
+        elif state == DUMP_OUT:
+            if not dump_valid:
+                dump_val.next = dump_rd
+                dump_valid.next = 1
+                dump_last.next = is_last
+            elif m_axis_tready:
+                dump_valid.next = 0
+                if is_last:
+                    state.next = IDLE
+                else:
+                    state.next = DUMP_RD
+                    if bank == banks_m1:
+                        bank.next = 0
+                        if addr == depth_m1:
+                            addr.next = 0
+                            seg.next = seg + 1
+                        else:
+                            addr.next = addr + 1
+                    else:
+                        bank.next = bank + 1
+        elif state == LOADW:
+            if accept:
+                lbeat.next = s_axis_tdata
+                have.next = 1
+                wi.next = 0
+                beats_seen.next = beats_seen + 1
+                if s_axis_tlast != (beats_seen == last_beat):
+                    frame_error.next = 1
+            elif have:
+                lbeat.next = lbeat >> 16
+                if is_last:
+                    state.next = IDLE
+                    have.next = 0
+                else:
+                    if wi == wpb - 1:
+                        have.next = 0
+                    else:
+                        wi.next = wi + 1
+                    if bank == banks_m1:
+                        bank.next = 0
+                        if addr == depth_m1:
+                            addr.next = 0
+                            seg.next = seg + 1
+                        else:
+                            addr.next = addr + 1
+                    else:
+                        bank.next = bank + 1
+
+    insts += [segment, loader_comb, loader_ports, loader]
+    # dump and load reach every bank through the junctions' memory ports
+    mem_on = Signal(bool(0))
+
+    @always_comb
+    def memory_mode():
+        mem_on.next = state == DUMP_RD or state == DUMP_OUT or state == LOADW
+
+    insts.append(memory_mode)
+    for i, p in enumerate(ports):
+        insts += [_wire(mem_on, p.mem_on), _wire(addr, p.mem_addr), _wire(lword, p.mem_wdata)]
+        for g, we in enumerate(p.mem_we_w):
+            insts.append(_bank_write(load_write, seg, bank, we, seg_index=2 * i, index=g))
+        for q, we in enumerate(p.mem_we_b):
+            insts.append(_bank_write(load_write, seg, bank, we, seg_index=2 * i + 1, index=q))
+
+    @always_comb
+    def output():
+        if dumping:
+            m_axis_tvalid.next = dump_valid
+            m_axis_tdata.next = dump_val[16:]
+            m_axis_tuser.next = 1
+            m_axis_tlast.next = dump_last
+        else:
+            m_axis_tvalid.next = out_valid
+            m_axis_tdata.next = out_class
+            m_axis_tuser.next = 0
+            m_axis_tlast.next = 1
+
+    insts.append(output)
+    return insts
+
+
+@block
+def _and(a, b, y):
+    @always_comb
+    def both():
+        y.next = a and b
+
+    return both
+
+
+@block
+def _wire(a, b):
+    @always_comb
+    def wire():
+        b.next = a
+
+    return wire
+
+
+@block
+def _bank_write(on, seg, bank, we, *, seg_index: int, index: int):
+    @always_comb
+    def decode():
+        we.next = on and seg == seg_index and bank == index
+
+    return decode
