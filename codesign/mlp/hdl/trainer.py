@@ -5,9 +5,10 @@ the next block cycle when the loader holds this block's input (or a bubble) and 
 leaving can be taken.  Bit ``d`` of the metadata shift registers describes the input loaded
 ``d + 1`` block cycles ago (valid, train, label, η exponent): junction ``j`` runs its forward
 pass for bit ``j − 1`` and its back-propagation and update for bit ``2J − j``; the prediction
-of bit ``J − 1`` leaves at the block's end.  Layer ``h``'s activations rotate over ``2(J − h) + 1`` collections (written
-in collection ``ptr_h``, read by the forward pass from ``ptr_h − 1`` and by the update from
-``ptr_h + 1``); every delta memory has two, swapped each block cycle.
+of bit ``J − 1`` leaves at the block's end.  Layer ``h``'s activations rotate over
+``2(J − h) + 1`` collections (written in collection ``ptr_h``, read by the forward pass from
+``ptr_h − 1`` and by the update from ``ptr_h + 1``); every delta memory has two, swapped each
+block cycle.
 
 Stream commands (``s_axis_tuser`` of a packet's first beat, bits 3…0): 0 train, 1 infer (label
 in bits 7…4, η exponent k in bits 11…8, then the pixels), 2 flush, 3 dump, 4 load (then the
