@@ -233,4 +233,76 @@ def inspect_cmd(network_dir):
     console.print(f"clocks per input: {m['design']['clocks_per_input']}")
 
 
+@mlp_group.command("generate")
+@click.argument("network_dir", type=_DIR)
+@click.option("--out", type=_DIR, default=Path("rtl_out") / "mlp", show_default=True)
+@click.option("--top", default="codesign_mlp_trainer", show_default=True)
+@click.option("--pixels-per-beat", type=click.IntRange(1), default=32, show_default=True)
+@friendly
+def generate_cmd(network_dir, out, top, pixels_per_beat):
+    """Generate the on-chip trainer of a network artifact: Verilog, bench, manifest."""
+    import time
+
+    from codesign.mlp.generate import generate_trainer
+
+    t0 = time.perf_counter()
+    man = generate_trainer(network_dir, out, top, pixels_per_beat)
+    c = man["cycle_model"]
+    console.print(
+        f"generate: {top}.v, {man['testbench']['file']}, manifest.json -> {out} "
+        f"({time.perf_counter() - t0:.1f} s); {c['clocks_per_input']} clocks per input, "
+        f"{man['stream']['beats_per_input']} beats of {pixels_per_beat} pixels per input"
+    )
+
+
+@mlp_group.command("cosim")
+@click.option("--rtl", "rtl_dir", type=_DIR, default=Path("rtl_out") / "mlp", show_default=True)
+@click.option("--network", "network_dir", type=_DIR, default=None, help="default: the manifest's")
+@click.option("--epochs", type=click.IntRange(1), default=1, show_default=True)
+@click.option("--inputs", type=click.IntRange(1), default=None, help="default: all training images")
+@click.option("--test-images", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--gap-in", type=click.IntRange(0, 99), default=0)
+@click.option("--gap-out", type=click.IntRange(0, 99), default=0)
+@click.option("--seed", type=int, default=1)
+@click.option("--simulator", type=click.Choice(["verilator", "icarus"]), default="verilator")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path))
+@friendly
+def cosim_cmd(
+    rtl_dir, network_dir, epochs, inputs, test_images, gap_in, gap_out, seed, simulator, report_file
+):
+    """Train in the RTL epoch by epoch; every prediction and weight against the model."""
+    from codesign.artifacts import write_json
+    from codesign.mlp.cosim import cosim_trainer
+
+    r = cosim_trainer(
+        rtl_dir,
+        network_dir=network_dir,
+        epochs=epochs,
+        inputs=inputs,
+        test_images=test_images,
+        gap_in=gap_in,
+        gap_out=gap_out,
+        seed=seed,
+        simulator=simulator,
+    )
+    for e in r["epochs"]:
+        console.print(
+            f"epoch {e['epoch']} (η 2^-{e['eta_exponent']}): {r['inputs']} inputs, "
+            f"{e['words_bit_exact']} weights and biases bit-exact, predictions equal "
+            f"(online accuracy {e['online_accuracy_rtl']:.2%}); "
+            f"{e['clocks_per_input_rtl']} clocks per input (model {r['block_cycle']})"
+        )
+    if "test_accuracy_rtl" in r:
+        console.print(
+            f"test images: RTL accuracy {r['test_accuracy_rtl']:.2%} = model "
+            f"{r['test_accuracy_model']:.2%}"
+        )
+    console.print(
+        f"{r['clocks']:,} clocks in {r['wall_seconds']:.1f} s ({r['clocks_per_second']:,.0f} "
+        f"clocks/s, {r['inputs_per_second_simulated']:,.0f} inputs/s simulated)"
+    )
+    if report_file:
+        write_json(report_file, r)
+
+
 COMMANDS = (mlp_group,)

@@ -122,10 +122,10 @@ def _lane_rom(c, row, first, *, rows: tuple, firsts: tuple):
 @block
 def _register(clk, d, q):
     @always(clk.posedge)
-    def reg():
+    def register():
         q.next = d
 
-    return reg
+    return register
 
 
 @block
@@ -440,10 +440,10 @@ def junction(
 @block
 def _wire(a, b):
     @always_comb
-    def wire():
+    def connect():
         b.next = a
 
-    return wire
+    return connect
 
 
 @block

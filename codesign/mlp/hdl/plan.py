@@ -159,5 +159,3 @@ def plan_trainer(junctions, orders, pixels: int = 784, per_beat: int = 32) -> Tr
         pixels,
         per_beat,
     )
-
-

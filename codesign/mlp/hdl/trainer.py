@@ -84,15 +84,15 @@ def _address(coll, row, addr, *, row_bits: int):
     if row_bits:
 
         @always_comb
-        def join():
+        def bank_address():
             addr.next = concat(coll, row[row_bits:])
     else:
 
         @always_comb
-        def join():
+        def bank_address():
             addr.next = coll
 
-    return join
+    return bank_address
 
 
 @block
@@ -528,12 +528,12 @@ def trainer(
     beat = uint_signal(plan.load_clocks + 1)
     flushing = Signal(bool(0))
     cmd = uint_signal(5)
-    load_on, real = Signal(bool(0)), Signal(bool(0))
+    load_on, pix_on = Signal(bool(0)), Signal(bool(0))
     accept = Signal(bool(0))
     pix = [Signal(intbv(0)[7:]) for _ in range(k)]
     we0, waddr0, wdata0, ptr0, bits0 = layer0
     for m in range(k):
-        insts.append(_pixel(real, s_axis_tdata, beat, pix[m], m=m, k=k, pixels=plan.pixels))
+        insts.append(_pixel(pix_on, s_axis_tdata, beat, pix[m], m=m, k=k, pixels=plan.pixels))
     insts.append(
         _input_writer(
             load_on,
@@ -554,6 +554,8 @@ def trainer(
     seg_banks = tuple(x for jp in plan.junctions for x in (jp.z, jp.ports))
     seg_depth = tuple(x for jp in plan.junctions for x in (jp.clocks, jp.groups))
     seg_offset = tuple(sum(seg_banks[:i]) for i in range(len(seg_banks)))
+    seg_banks_m1 = tuple(x - 1 for x in seg_banks)
+    seg_depth_m1 = tuple(x - 1 for x in seg_depth)
     S = len(seg_banks)
     seg = uint_signal(S)
     addr = uint_signal(max(seg_depth))
@@ -578,8 +580,8 @@ def trainer(
 
     @always_comb
     def segment():
-        banks_m1.next = seg_banks[seg] - 1
-        depth_m1.next = seg_depth[seg] - 1
+        banks_m1.next = seg_banks_m1[seg]
+        depth_m1.next = seg_depth_m1[seg]
         offset.next = seg_offset[seg]
 
     @always_comb
@@ -605,17 +607,17 @@ def trainer(
     def loader_ports():
         if state == IDLE:
             s_axis_tready.next = not flushing
-            real.next = s_axis_tvalid and not flushing and s_axis_tuser[4:0] < 2
+            pix_on.next = s_axis_tvalid and not flushing and s_axis_tuser[4:0] < 2
         elif state == PIX:
             s_axis_tready.next = 1
-            real.next = s_axis_tvalid
+            pix_on.next = s_axis_tvalid
         elif state == LOADW:
             s_axis_tready.next = not have
-            real.next = 0
+            pix_on.next = 0
         else:
             s_axis_tready.next = 0
-            real.next = 0
-        load_on.next = real or state == ZERO
+            pix_on.next = 0
+        load_on.next = pix_on or state == ZERO
 
     @always_seq(clk.posedge, reset=rst)
     def loader():
@@ -741,7 +743,7 @@ def trainer(
             insts.append(_bank_write(load_write, seg, bank, we, seg_index=2 * i + 1, index=q))
 
     @always_comb
-    def output():
+    def m_axis_drive():
         if dumping:
             m_axis_tvalid.next = dump_valid
             m_axis_tdata.next = dump_val[16:]
@@ -753,7 +755,7 @@ def trainer(
             m_axis_tuser.next = 0
             m_axis_tlast.next = 1
 
-    insts.append(output)
+    insts.append(m_axis_drive)
     return insts
 
 
@@ -769,10 +771,10 @@ def _and(a, b, y):
 @block
 def _wire(a, b):
     @always_comb
-    def wire():
+    def connect():
         b.next = a
 
-    return wire
+    return connect
 
 
 @block

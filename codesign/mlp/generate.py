@@ -1,0 +1,121 @@
+"""``codesign mlp generate``: a trained-network artifact → the trainer's Verilog, bench, manifest.
+
+The directory (docs/mlp-trainer.md) holds ``<top>.v`` (the converted MyHDL of
+:mod:`codesign.mlp.hdl.trainer`), ``codesign_mlp_bench.v`` (:mod:`codesign.mlp.bench`) and
+``manifest.json``: ports, stream protocol, formats, the cycle model and the sha256 of every file
+and of the network it was built from.  Written atomically; the same artifact gives the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from codesign import __version__
+from codesign.artifacts import atomic_directory, check_target, sha256_file, write_json
+from codesign.hdl.convert import convert, fresh_names
+from codesign.hdl.sim import in_thread
+from codesign.mlp.artifact import load_network
+from codesign.mlp.bench import BENCH_TOP, bench_source
+from codesign.mlp.hdl.plan import TrainerPlan, plan_trainer
+from codesign.mlp.hdl.trainer import MODES, TUSER_BITS, trainer, trainer_ports
+from codesign.mlp.timing import input_latency
+
+__all__ = ["TRAINER", "TRAINER_VERSION", "generate_trainer", "plan_of"]
+
+TRAINER = "codesign-mlp-trainer"
+TRAINER_VERSION = 1
+
+
+def plan_of(network_dir: Path, per_beat: int = 32):
+    """The artifact and the trainer plan built from it."""
+    art = load_network(network_dir)
+    plan = plan_trainer(
+        art.net.junctions, art.net.orders, pixels=art.meta["inputs"]["pixels"], per_beat=per_beat
+    )
+    return art, plan
+
+
+def _convert(plan: TrainerPlan, activation, out: Path, top: str) -> None:
+    fresh_names()
+    inst = trainer(**trainer_ports(plan), plan=plan, activation=activation)
+    convert(inst, out, top, testbench=False, quiet=True)
+
+
+def generate_trainer(
+    network_dir: Path, out: Path, top: str = "codesign_mlp_trainer", per_beat: int = 32
+) -> dict:
+    """Write the trainer of the artifact ``network_dir`` into ``out``; returns the manifest."""
+    out = check_target(out)
+    art, plan = plan_of(Path(network_dir), per_beat)
+    with atomic_directory(out) as tmp:
+        in_thread(_convert, plan, art.net.activation, tmp, top)
+        (tmp / f"{BENCH_TOP}.v").write_text(bench_source(top, per_beat))
+        files = [f"{top}.v"]
+        man = {
+            "format": TRAINER,
+            "version": TRAINER_VERSION,
+            "codesign_version": __version__,
+            "top": top,
+            "files": files,
+            "testbench": {"file": f"{BENCH_TOP}.v", "top": BENCH_TOP},
+            "sha256": {f: sha256_file(tmp / f) for f in (*files, f"{BENCH_TOP}.v")},
+            "network": {
+                "path": str(Path(network_dir).resolve()),
+                "sha256": art.meta["arrays"]["sha256"],
+                "layers": list(art.net.layers),
+                "activation": art.net.activation.value,
+            },
+            "ports": {
+                "clock": "aclk",
+                "reset": {"name": "aresetn", "active": "low", "synchronous": True},
+                "s_axis": {"tdata": 8 * per_beat, "tuser": TUSER_BITS, "tlast": 1},
+                "m_axis": {"tdata": 16, "tuser": 1, "tlast": 1},
+                "frame_error": 1,
+            },
+            "stream": {
+                "modes": MODES,
+                "tuser": {"mode": [3, 0], "label": [7, 4], "eta_exponent": [11, 8]},
+                "pixels_per_beat": per_beat,
+                "pixels": plan.pixels,
+                "beats_per_input": plan.beats,
+                "words": plan.words,
+                "words_per_beat": per_beat // 2,
+                "word_order": "per junction: weights in slot order, then biases by neuron",
+            },
+            "junctions": [
+                {**j.junction.to_dict(), "ports": j.ports, "clocks_per_neuron": j.per}
+                for j in plan.junctions
+            ],
+            "cycle_model": {
+                "block_cycle": plan.block,
+                "clocks_per_input": plan.block,
+                "input_latency": input_latency(tuple(j.junction for j in plan.junctions)),
+                "prediction_after_blocks": plan.n_junctions,
+                "model": "codesign/mlp/timing.py block_cycle (equal to the RTL)",
+            },
+        }
+        write_json(tmp / "manifest.json", man)
+    return man
+
+
+def read_manifest(rtl: Path) -> dict:
+    """The trainer manifest of ``rtl``, its files checked against their sha256."""
+    from codesign.mlp.settings import SettingsError
+
+    f = Path(rtl) / "manifest.json"
+    try:
+        man = json.loads(f.read_text())
+    except (OSError, ValueError) as e:
+        raise SettingsError(f"{f}: cannot be read ({e}); run `codesign mlp generate`") from None
+    if man.get("format") != TRAINER:
+        raise SettingsError(f"{f}: not a trainer manifest (format {man.get('format')!r})")
+    for name, digest in man.get("sha256", {}).items():
+        p = Path(rtl) / name
+        if not p.is_file() or sha256_file(p) != digest:
+            raise SettingsError(f"{p}: missing or changed since generation; regenerate")
+    return man
+
+
+__all__ += ["read_manifest"]
