@@ -5,9 +5,10 @@ every one of them accepts and refuses the same directories with the same message
 manifest names must be a relative path inside the directory (safe to put unquoted into Tcl, bash
 and YAML) and must exist; the manifest's ``sha256`` table (file → hash, written by ``codesign
 generate``) must match every file it lists, so an edited, truncated or swapped file (a ROM image,
-the Verilog) is named before any tool runs.  Two kinds are known: a whole ``accelerator`` (format
-version 2 or 3, an AXI4-Stream core with its own test bench) and a single ``layer engine``
-(format version 1).
+the Verilog) is named before any tool runs.  Three kinds are known: a whole ``accelerator``
+(format version 2 or 3, an AXI4-Stream core with its own test bench), a single ``layer engine``
+(format version 1) and a ``trainer`` (an on-chip training core, docs/mlp-trainer.md, which
+carries its own resource ``estimate``).
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ __all__ = [
     "FORMAT",
     "ACCELERATOR",
     "LAYER_ENGINE",
+    "TRAINER",
 ]
 
 MANIFEST = "manifest.json"
 FORMAT = "codesign-rtl"
 ACCELERATOR = "accelerator"
 LAYER_ENGINE = "layer engine"
+TRAINER = "trainer"
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FIX = "re-run `codesign generate`"
@@ -115,13 +118,13 @@ def _relpath(value, mp: Path, where: str, err: type) -> str:
 
 
 def _kind(m: dict, mp: Path, err: type) -> str:
-    if m.get("kind") == ACCELERATOR:
-        return ACCELERATOR
+    if m.get("kind") in (ACCELERATOR, TRAINER):
+        return m["kind"]
     if m.get("format_version") == 1 and "layer" in m:
         return LAYER_ENGINE
     raise err(
-        f"{mp}: field 'kind' is {m.get('kind')!r}, expected \"accelerator\" (or a layer "
-        f"engine's manifest, format_version 1 with 'layer'); {_FIX}"
+        f'{mp}: field \'kind\' is {m.get("kind")!r}, expected "accelerator" or "trainer" (or '
+        f"a layer engine's manifest, format_version 1 with 'layer'); {_FIX}"
     )
 
 

@@ -230,6 +230,9 @@ def _read_manifest(rtl: Path) -> dict:
 def _estimate(manifest: dict, rtl: Path) -> dict:
     """The map stage's resource estimate of the design, from the schedule it was generated from
     (its path relative to the RTL directory, format 3; from the current directory before)."""
+    own = manifest.get("estimate")
+    if isinstance(own, dict):  # a trainer carries its cost model's estimate
+        return {"schedule": None, "status": "used (the manifest's own)", "resources": own}
     sched = manifest.get("schedule")
     path = sched.get("path") if isinstance(sched, dict) else None
     if not path:

@@ -9,7 +9,6 @@ bytes.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from codesign import __version__
@@ -18,11 +17,12 @@ from codesign.hdl.convert import convert, fresh_names
 from codesign.hdl.sim import in_thread
 from codesign.mlp.artifact import load_network
 from codesign.mlp.bench import BENCH_TOP, bench_source
+from codesign.mlp.cost import trainer_cost
 from codesign.mlp.hdl.plan import TrainerPlan, plan_trainer
 from codesign.mlp.hdl.trainer import MODES, TUSER_BITS, trainer, trainer_ports
 from codesign.mlp.timing import input_latency
 
-__all__ = ["TRAINER", "TRAINER_VERSION", "generate_trainer", "plan_of"]
+__all__ = ["TRAINER", "TRAINER_VERSION", "generate_trainer", "plan_of", "read_manifest"]
 
 TRAINER = "codesign-mlp-trainer"
 TRAINER_VERSION = 1
@@ -53,9 +53,19 @@ def generate_trainer(
         in_thread(_convert, plan, art.net.activation, tmp, top)
         (tmp / f"{BENCH_TOP}.v").write_text(bench_source(top, per_beat))
         files = [f"{top}.v"]
+        cost = trainer_cost(tuple(j.junction for j in plan.junctions))
         man = {
             "format": TRAINER,
             "version": TRAINER_VERSION,
+            "kind": "trainer",
+            "format_version": TRAINER_VERSION,
+            "clock": {"port": "aclk"},
+            "estimate": {
+                "dsp": cost["dsp"],
+                "bram36": cost["bram18"] / 2,
+                "lut": cost["lut"],
+                "ff": cost["ff"],
+            },
             "codesign_version": __version__,
             "top": top,
             "files": files,
@@ -101,21 +111,8 @@ def generate_trainer(
 
 
 def read_manifest(rtl: Path) -> dict:
-    """The trainer manifest of ``rtl``, its files checked against their sha256."""
-    from codesign.mlp.settings import SettingsError
+    """The trainer manifest of ``rtl`` (the platform's reader: files present, sha256 equal)."""
+    from codesign.eda.manifest import TRAINER as KIND
+    from codesign.eda.manifest import read_manifest as read
 
-    f = Path(rtl) / "manifest.json"
-    try:
-        man = json.loads(f.read_text())
-    except (OSError, ValueError) as e:
-        raise SettingsError(f"{f}: cannot be read ({e}); run `codesign mlp generate`") from None
-    if man.get("format") != TRAINER:
-        raise SettingsError(f"{f}: not a trainer manifest (format {man.get('format')!r})")
-    for name, digest in man.get("sha256", {}).items():
-        p = Path(rtl) / name
-        if not p.is_file() or sha256_file(p) != digest:
-            raise SettingsError(f"{p}: missing or changed since generation; regenerate")
-    return man
-
-
-__all__ += ["read_manifest"]
+    return read(rtl, KIND).data

@@ -14,6 +14,7 @@ from codesign.mlp.fixedpoint import WORD, Activation, activation_table
 __all__ = [
     "word_signal",
     "mul_word",
+    "mul_word_lut",
     "add_word",
     "adder_tree",
     "bias_step",
@@ -51,6 +52,42 @@ def mul_word(a, b, p):
         rounded.next = (full + half) >> WORD.frac
 
     return product, rounding, saturate(rounded, p, WORD)
+
+
+@block
+def mul_word_lut(a, b, p):
+    """``mul_word`` for an unsigned activation ``a`` (at most 7 bits) built from adders: the sum
+    of ``b << i`` over the set bits of ``a`` — no multiplier operator, so synthesis uses LUTs,
+    not a DSP48 (the update's multipliers, as in the reference design)."""
+    bits = len(a)
+    lo, hi = _product_range(a, b)
+    terms = []
+    for i in range(bits):
+        t = signed_signal(min(0, signal_range(b)[0] << i), max(0, signal_range(b)[1] << i))
+        terms.append(t)
+    full = signed_signal(lo, hi)
+    half = 1 << (WORD.frac - 1)
+    rounded = signed_signal((lo + half) >> WORD.frac, (hi + half) >> WORD.frac)
+    insts = [_partial(a, b, terms[i], bit=i) for i in range(bits)]
+    insts.append(adder_tree(terms, full))
+
+    @always_comb
+    def rounding():
+        rounded.next = (full + half) >> WORD.frac
+
+    return insts, rounding, saturate(rounded, p, WORD)
+
+
+@block
+def _partial(a, b, t, *, bit: int):
+    @always_comb
+    def partial():
+        if a[bit]:
+            t.next = b << bit
+        else:
+            t.next = 0
+
+    return partial
 
 
 @block

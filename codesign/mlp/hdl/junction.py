@@ -31,6 +31,7 @@ from codesign.mlp.hdl.arith import (
     adder_tree,
     bias_step,
     mul_word,
+    mul_word_lut,
     word_signal,
 )
 from codesign.mlp.hdl.plan import JunctionPlan
@@ -354,7 +355,7 @@ def junction(
     b_new = [word_signal() for _ in range(ports)]
     for g in range(z):
         q = g // lanes
-        insts += [mul_word(db2[q], a2[g], dw[g]), add_word(w2[g], dw[g], w_new[g])]
+        insts += [mul_word_lut(a2[g], db2[q], dw[g]), add_word(w2[g], dw[g], w_new[g])]
     for q in range(ports):
         insts.append(add_word(b2[q], db2[q], b_new[q]))
 
