@@ -3,8 +3,11 @@
 The bench (``codesign_mlp_bench.v``, written by ``codesign mlp generate``) plays the beats of
 ``stream.hex`` into ``s_axis`` and writes one line per event to ``events.txt``::
 
+    I <edge> <beat>                    a packet's first beat (tuser ≠ 0) taken by s_axis
     O <edge> <tdata> <tuser> <tlast>   a beat leaving m_axis (tuser 0: a prediction, 1: a word)
-    R <edge>                           reset injected (aresetn low for two edges)
+    R <edge> <beat>                    reset injected (aresetn low for two edges); the rest of
+                                       the interrupted packet is skipped, play resumes at
+                                       ``beat``
     E <edge> <frame_error>             every expected output beat seen
     T <edge>                           time-out
 
@@ -100,7 +103,10 @@ module {bench};
       $fwrite(fd, "O %0d %0d %0d %0d\\n", edges, m_axis_tdata, m_axis_tuser, m_axis_tlast);
       seen = seen + 1;
     end
-    if (s_axis_tvalid && s_axis_tready) next = next + 1;
+    if (s_axis_tvalid && s_axis_tready) begin
+      if (s_axis_tuser != 0) $fwrite(fd, "I %0d %0d\\n", edges, next);
+      next = next + 1;
+    end
     if (seen == outputs && next == beats) begin
       $fwrite(fd, "E %0d %0d\\n", edges, frame_error);
       $fclose(fd);
@@ -113,7 +119,9 @@ module {bench};
     end
     rng = xorshift(rng);
     if (edges == reset_at) begin
-      $fwrite(fd, "R %0d\\n", edges);
+      while (next < beats && !stream[next][WORD-1]) next = next + 1;
+      next = next + 1;
+      $fwrite(fd, "R %0d %0d\\n", edges, next);
       hold = 2;
     end
     if (hold > 0) begin
@@ -204,6 +212,8 @@ def run_bench(rtl: Path, man: dict, stream: Stream, work: Path, exe: Path | None
     if len(stream.beats) > MAX_BEATS:
         raise ValueError(f"{len(stream.beats)} beats: the bench holds at most {MAX_BEATS}")
     work.mkdir(parents=True)
+    if (rtl / "mem").is_dir():  # the ROM contents, read at run time from mem/ (hdl/rom.py)
+        (work / "mem").symlink_to((rtl / "mem").resolve(), target_is_directory=True)
     stream.write(work / "stream.hex")
     args = [f"+beats={len(stream.beats)}", f"+outputs={stream.outputs}"]
     for k, v in plusargs.items():

@@ -8,7 +8,8 @@ dual-port RAM of :mod:`codesign.hdl.ram`, block or LUT RAM by that module's yosy
 rule):
 
 * weights: ``z`` banks of ``edges/z`` words per junction, biases ``⌈z/fi⌉`` banks of
-  ``n_right/⌈z/fi⌉`` words, 10 bits;
+  ``n_right/⌈z/fi⌉`` words, 10 bits; one activation table (a 1,024 × 12 block-RAM ROM) per
+  neuron port;
 * activations of the left layer of junction ``j``: collections rotating once per input —
   ``2J + 1`` for the input layer, ``2(J − h) + 1`` for hidden layer ``h`` — each ``z_j`` banks
   of ``n/z_j`` words; 7 bits (pixels) at the input, σ (7) and σ′ (5) at a hidden layer;
@@ -27,7 +28,7 @@ import math
 from dataclasses import dataclass
 
 from codesign.errors import CodesignError
-from codesign.hdl.ram import ram_bram18, ram_style
+from codesign.hdl.ram import bram18, ram_bram18, ram_style
 from codesign.mlp.connectivity import ConnectivityError, Junction
 from codesign.mlp.fixedpoint import SIGMA_BITS, SIGMA_PRIME_BITS, WORD
 from codesign.mlp.timing import block_cycle
@@ -108,6 +109,16 @@ def memories(junctions: tuple[Junction, ...]) -> list[dict]:
 
     for i, j in enumerate(junctions):
         nb = math.ceil(j.z / j.fi)
+        out.append(  # one registered ROM per neuron port: block RAM (codesign.hdl.rom)
+            {
+                "name": f"j{i + 1} activation tables",
+                "count": nb,
+                "depth": 1 << WORD.bits,
+                "width": SIGMA_BITS + SIGMA_PRIME_BITS,
+                "style": "block",
+                "bram18": bram18(1 << WORD.bits, SIGMA_BITS + SIGMA_PRIME_BITS),
+            }
+        )
         add(f"j{i + 1} weights", j.z, j.clocks, WORD.bits)
         add(f"j{i + 1} biases", nb, j.n_right // nb, WORD.bits)
         if i == 0:

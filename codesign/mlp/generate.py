@@ -37,10 +37,10 @@ def plan_of(network_dir: Path, per_beat: int = 32):
     return art, plan
 
 
-def _convert(plan: TrainerPlan, activation, out: Path, top: str) -> None:
+def _convert(plan: TrainerPlan, activation, out: Path, top: str) -> list[str]:
     fresh_names()
     inst = trainer(**trainer_ports(plan), plan=plan, activation=activation)
-    convert(inst, out, top, testbench=False, quiet=True)
+    return convert(inst, out, top, testbench=False, quiet=True)
 
 
 def generate_trainer(
@@ -50,7 +50,7 @@ def generate_trainer(
     out = check_target(out)
     art, plan = plan_of(Path(network_dir), per_beat)
     with atomic_directory(out) as tmp:
-        in_thread(_convert, plan, art.net.activation, tmp, top)
+        images = in_thread(_convert, plan, art.net.activation, tmp, top)
         (tmp / f"{BENCH_TOP}.v").write_text(bench_source(top, per_beat))
         files = [f"{top}.v"]
         cost = trainer_cost(tuple(j.junction for j in plan.junctions))
@@ -69,8 +69,9 @@ def generate_trainer(
             "codesign_version": __version__,
             "top": top,
             "files": files,
+            "memory_images": images,
             "testbench": {"file": f"{BENCH_TOP}.v", "top": BENCH_TOP},
-            "sha256": {f: sha256_file(tmp / f) for f in (*files, f"{BENCH_TOP}.v")},
+            "sha256": {f: sha256_file(tmp / f) for f in (*files, *images, f"{BENCH_TOP}.v")},
             "network": {
                 "path": str(Path(network_dir).resolve()),
                 "sha256": art.meta["arrays"]["sha256"],

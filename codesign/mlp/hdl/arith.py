@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from myhdl import Signal, always_comb, block, intbv
 
+from codesign.hdl.rom import rom
 from codesign.hdl.signals import saturate, signal_range, signed_signal
 from codesign.mlp.fixedpoint import WORD, Activation, activation_table
 
@@ -176,8 +177,9 @@ def _rom_words(activation: Activation) -> tuple:
 
 
 @block
-def activation_rom(s, word, activation: Activation):
-    """``word = σ(s)·32 + σ′(s)`` from the 1,024-entry table (combinational)."""
+def activation_rom(clk, s, word, activation: Activation):
+    """``word ← σ(s)·32 + σ′(s)`` from the 1,024-entry table: a registered block-RAM ROM
+    (codesign.hdl.rom), one per neuron port."""
     table = _rom_words(activation)
     addr = Signal(intbv(0)[WORD.bits :])
 
@@ -185,8 +187,4 @@ def activation_rom(s, word, activation: Activation):
     def address():
         addr.next = s[WORD.bits :]
 
-    @always_comb
-    def lookup():
-        word.next = table[addr]
-
-    return address, lookup
+    return address, rom(clk, addr, word, words=table)

@@ -158,10 +158,9 @@ def _fields(word, act, der, *, hidden: bool):
 @block
 def _group_sum(clk, tree, bias, first_c, acc_on, pre, *, acc_range):
     """``total = (first clock of the group ? bias : acc) + tree``, kept in ``acc``; ``pre``
-    the saturated total (registered)."""
+    the saturated total (combinational: the activation table registers it)."""
     total = signed_signal(*acc_range)
     acc = signed_signal(*acc_range)
-    pre_c = word_signal()
 
     @always_comb
     def add():
@@ -174,9 +173,8 @@ def _group_sum(clk, tree, bias, first_c, acc_on, pre, *, acc_range):
     def keep():
         if acc_on:
             acc.next = total
-        pre.next = pre_c
 
-    return add, keep, saturate(total, pre_c, WORD)
+    return add, keep, saturate(total, pre, WORD)
 
 
 @block
@@ -342,13 +340,13 @@ def junction(
     if hidden_left:  # the rows travel on for back-propagation
         for g in range(z):
             insts += [_register(clk, row1[g], row2[g]), _register(clk, first1[g], first2[g])]
-    # feed-forward: the group's sum → pre-activation (stage 3 register)
-    pre3 = [word_signal() for _ in range(ports)]
+    # feed-forward: the group's sum → pre-activation → the table (registered: stage 3)
+    pre2 = [word_signal() for _ in range(ports)]
     acc_range = (jp.per * lanes * WORD.min + WORD.min, jp.per * lanes * WORD.max + WORD.max)
     for q in range(ports):
         tree = signed_signal(lanes * WORD.min, lanes * WORD.max)
         insts.append(adder_tree(prod2[q * lanes : (q + 1) * lanes], tree))
-        insts.append(_group_sum(clk, tree, b2[q], first_c2, ff2, pre3[q], acc_range=acc_range))
+        insts.append(_group_sum(clk, tree, b2[q], first_c2, ff2, pre2[q], acc_range=acc_range))
     # update: weights and biases written back
     dw = [word_signal() for _ in range(z)]
     w_new = [word_signal() for _ in range(z)]
@@ -400,7 +398,7 @@ def junction(
 
     insts += [stage3, out]
     for q in range(ports):
-        insts.append(activation_rom(pre3[q], p.out_word[q], activation))
+        insts.append(activation_rom(clk, pre2[q], p.out_word[q], activation))
     # back-propagation into the left deltas (hidden left layer only)
     if hidden:
         term = [word_signal() for _ in range(z)]
