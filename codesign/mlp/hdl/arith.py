@@ -137,33 +137,24 @@ def adder_tree(ins, out):
 
 @block
 def bias_step(delta, k, db):
-    """``db = rs(sat(−δ), k)``: the bias step of learning rate ``2^-k`` (``k`` a signal)."""
+    """``db = rs(sat(−δ), k)``: the bias step of learning rate ``2^-k`` (``k`` a signal).  One
+    process from ``k`` to ``db``: no intermediate signal glitches out of range while ``k``
+    changes."""
     neg = signed_signal(-WORD.max, -WORD.min)
     negs = word_signal()
-    k_max = k.val.max - 1
-    half = Signal(intbv(0, min=0, max=max(2, 1 << max(k_max - 1, 0)) + 1))
-    total = signed_signal(WORD.min, WORD.max + half.val.max)
 
     @always_comb
     def negate():
         neg.next = -delta
 
     @always_comb
-    def rounding():
-        if k == 0:
-            half.next = 0
-        else:
-            half.next = 1 << (k - 1)
-
-    @always_comb
-    def add():
-        total.next = negs + half
-
-    @always_comb
     def shift():
-        db.next = total >> k
+        if k == 0:
+            db.next = negs
+        else:
+            db.next = (negs + (1 << (k - 1))) >> k
 
-    return negate, saturate(neg, negs, WORD), rounding, add, shift
+    return negate, saturate(neg, negs, WORD), shift
 
 
 def _rom_words(activation: Activation) -> tuple:
