@@ -305,4 +305,39 @@ def cosim_cmd(
         write_json(report_file, r)
 
 
+@mlp_group.command("flow")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML with [network] [train] [map] [generate] [cosim] [synth] [flow]",
+)
+@click.option("--out", default=None, help="directory of every artifact (default [flow] out)")
+@click.option("--force", is_flag=True, help="run every stage, even those up to date")
+@click.option(
+    "--until",
+    type=click.Choice(["train", "map", "generate", "cosim", "synth", "report"]),
+    default="report",
+    show_default=True,
+)
+@click.option("--quiet", is_flag=True)
+@friendly
+def flow_cmd(config_file, out, force, until, quiet):
+    """train → map → generate → cosim (RTL training) → synth → report, resumable."""
+    from rich.table import Table
+
+    from codesign.mlp.settings import read_settings
+    from codesign.mlp.steps import run_flow
+
+    s = read_settings(config_file, **{"flow.out": out})
+    rows = run_flow(s, force=force, until=until, quiet=quiet)
+    t = Table(title=f"mlp flow -> {s.flow.out}")
+    for col in ("stage", "status", "time", "result"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r["step"], r["status"], f"{r['seconds']:.0f} s", r["summary"])
+    console.print(t)
+
+
 COMMANDS = (mlp_group,)

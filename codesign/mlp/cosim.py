@@ -84,7 +84,8 @@ def cosim_trainer(
     simulator: str = "verilator",
     work: Path | None = None,
 ) -> dict:
-    """Train ``epochs`` epochs of the first ``inputs`` training images in the RTL of ``rtl``;
+    """Train ``epochs`` epochs of the first ``inputs`` training images (default: as many as the
+    artifact was trained on) in the RTL of ``rtl``;
     returns the report (raises :class:`TrainerCosimError` on the first mismatch)."""
     from codesign.data import load
 
@@ -97,7 +98,7 @@ def cosim_trainer(
     net = art.net
     t = art.meta["settings"]["train"]
     ds = load(t["data_dir"], seed=t["data_seed"])
-    n = ds.n_train if inputs is None else min(inputs, ds.n_train)
+    n = art.meta["training"]["inputs_per_epoch"] if inputs is None else min(inputs, ds.n_train)
     x, y = ds.train_x[:n], ds.train_y[:n]
     xp = pad_inputs(x, net.layers[0])
     etas = list(art.meta["training"]["eta_exponents"])

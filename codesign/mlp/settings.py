@@ -1,7 +1,8 @@
 """The sparse-MLP system's settings, their TOML tables and their checks.
 
-``[network]`` (connectivity), ``[train]`` (online training) and ``[map]`` (board and budget)
-of a TOML file, each key optional; a bad value raises :class:`SettingsError` naming the file,
+``[network]`` (connectivity), ``[train]`` (online training), ``[map]`` (board and budget) and
+the flow's ``[generate]``, ``[cosim]``, ``[synth]`` and ``[flow]`` of a TOML file, each key
+optional; a bad value raises :class:`SettingsError` naming the file,
 the key and the fix.  ``z = "auto"`` lets the design-space exploration pick the z per junction
 that trains fastest on the ``[map]`` board.
 """
@@ -63,20 +64,53 @@ class MapSettings:
 
 
 @dataclass(frozen=True)
+class GenerateSettings:
+    pixels_per_beat: int = 32
+    top: str = "codesign_mlp_trainer"
+
+
+@dataclass(frozen=True)
+class CosimSettings:
+    epochs: int | None = None  # trained in the RTL (default: every epoch of the artifact)
+    inputs: int | None = None  # training images per epoch (default: all)
+    test_images: int = 1000  # classified by the RTL-trained trainer
+    simulator: str = "verilator"
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class FlowOut:
+    out: str = "build/mlp-flow"
+
+
+@dataclass(frozen=True)
 class MlpSettings:
     network: NetworkSettings = field(default_factory=NetworkSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
     map: MapSettings = field(default_factory=MapSettings)
+    generate: GenerateSettings = field(default_factory=GenerateSettings)
+    cosim: CosimSettings = field(default_factory=CosimSettings)
+    synth: SynthSettings = field(default_factory=SynthSettings)
+    flow: FlowOut = field(default_factory=FlowOut)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-TOML_KEYS = {
-    "network": set(NetworkSettings.__dataclass_fields__),
-    "train": set(TrainSettings.__dataclass_fields__),
-    "map": set(MapSettings.__dataclass_fields__),
+_TABLES = {
+    "network": NetworkSettings,
+    "train": TrainSettings,
+    "map": MapSettings,
+    "generate": GenerateSettings,
+    "cosim": CosimSettings,
+    "synth": SynthSettings,
+    "flow": FlowOut,
 }
+TOML_KEYS = {t: set(c.__dataclass_fields__) for t, c in _TABLES.items()}
 
 
 def _ints(v, where, what, minimum=1):
@@ -152,17 +186,34 @@ def check(s: MlpSettings, where: str = "settings") -> MlpSettings:
     if m.max_dsp is not None:
         _int(m.max_dsp, where, "map.max_dsp")
     _bool(m.up_in_dsp, where, "map.up_in_dsp")
-    return MlpSettings(
-        replace(n, layers=layers, fo=fo, z=z),
-        replace(t, eta_exponents=etas),
-        replace(m, margin=float(m.margin)),
+    _int(s.generate.pixels_per_beat, where, "generate.pixels_per_beat", minimum=1)
+    c = s.cosim
+    if c.epochs is not None:
+        _int(c.epochs, where, "cosim.epochs", minimum=0)
+        if c.epochs > len(etas):
+            raise SettingsError(
+                f"{where}: cosim.epochs = {c.epochs}, but training has {len(etas)} epochs"
+            )
+    if c.inputs is not None:
+        _int(c.inputs, where, "cosim.inputs", minimum=1)
+    _int(c.test_images, where, "cosim.test_images")
+    if c.simulator not in ("verilator", "icarus"):
+        raise SettingsError(f"{where}: cosim.simulator must be 'verilator' or 'icarus'")
+    _bool(s.synth.enabled, where, "synth.enabled")
+    if not isinstance(s.flow.out, str):
+        raise SettingsError(f"{where}: flow.out must be a directory path")
+    return replace(
+        s,
+        network=replace(n, layers=layers, fo=fo, z=z),
+        train=replace(t, eta_exponents=etas),
+        map=replace(m, margin=float(m.margin)),
     )
 
 
 def read_settings(path: str | Path | None = None, **overrides) -> MlpSettings:
     """Defaults, then the TOML file's tables, then ``overrides`` (``"table.key": value``,
     None values ignored), checked."""
-    tables = {"network": {}, "train": {}, "map": {}}
+    tables = {t: {} for t in _TABLES}
     where = "settings"
     if path is not None:
         where = str(path)
@@ -175,9 +226,5 @@ def read_settings(path: str | Path | None = None, **overrides) -> MlpSettings:
         if value is not None:
             table, _, name = key.partition(".")
             tables[table][name] = value
-    s = MlpSettings(
-        NetworkSettings(**tables["network"]),
-        TrainSettings(**tables["train"]),
-        MapSettings(**tables["map"]),
-    )
+    s = MlpSettings(**{t: c(**tables[t]) for t, c in _TABLES.items()})
     return check(s, where)

@@ -41,7 +41,9 @@ from codesign.mlp.train import (
 )
 from codesign.progress import progress
 
-__all__ = ["resolve_z", "build_network", "run_train", "run_map", "MAP_FORMAT"]
+__all__ = ["resolve_z", "build_network", "run_train", "run_map", "run_flow", "STAGES", "MAP_FORMAT"]
+
+STAGES = ("train", "map", "generate", "cosim", "synth", "report")
 
 MAP_FORMAT = "codesign-mlp-map"
 
@@ -160,7 +162,7 @@ def run_train(s: MlpSettings, out: Path, quiet: bool = False) -> dict:
             "explored_for": None if explored is None else explored["board"],
         },
         "data": {"name": ds.name, "source": ds.source, "test_images": ds.n_test},
-        "settings": s.to_dict(),
+        "settings": {k: v for k, v in s.to_dict().items() if k in ("network", "train", "map")},
     }
     params = {"init_float": init, "init_fixed": init_q, "float": fl.params, "fixed": fx.params}
     write_network(out, meta, net, params)
@@ -201,3 +203,118 @@ def run_map(network_dir: Path, board_name: str, out: Path, budget=None, up_in_ds
     with atomic_directory(out) as tmp:
         write_json(tmp / "map.json", doc)
     return doc
+
+
+def run_flow(s: MlpSettings, *, force: bool = False, until: str = "report", quiet=False) -> list:
+    """train → map → generate → cosim → synth → report under ``s.flow.out``, each stage skipped
+    when its inputs and outputs are unchanged (codesign.flow)."""
+    from codesign import __version__
+    from codesign.flow import FlowError, Step, run_steps, tree_hash
+
+    out = Path(s.flow.out)
+    net, mapd, rtl = out / "network", out / "map", out / "rtl"
+    cosim_json, synth_dir, report_dir = out / "cosim.json", out / "synth", out / "report"
+    base = {"codesign": __version__}
+    d = s.to_dict()
+    epochs = s.cosim.epochs if s.cosim.epochs is not None else len(s.train.eta_exponents)
+
+    def train_step():
+        m = run_train(s, net, quiet)
+        return f"float {m['float']['test_accuracy']:.2%}, fixed {m['fixed']['test_accuracy']:.2%}"
+
+    def map_step():
+        from codesign.mlp.cost import Budget
+
+        doc = run_map(net, s.map.board, mapd, Budget(s.map.margin, s.map.max_dsp), s.map.up_in_dsp)
+        r = doc["resources"]
+        return (
+            f"{doc['cycles']['clocks_per_input']} clocks per input; DSP {r['dsp']}, LUT "
+            f"{r['lut']:,}, RAMB18 {r['bram18']} (estimate); {'fits' if doc['fits'] else 'NO fit'}"
+        )
+
+    def generate_step():
+        from codesign.mlp.generate import generate_trainer
+
+        man = generate_trainer(net, rtl, s.generate.top, s.generate.pixels_per_beat)
+        return f"{man['top']}.v, {man['cycle_model']['clocks_per_input']} clocks per input"
+
+    def cosim_step():
+        from codesign.artifacts import write_json
+        from codesign.mlp.cosim import cosim_trainer
+
+        r = cosim_trainer(
+            rtl,
+            epochs=epochs,
+            inputs=s.cosim.inputs,
+            test_images=s.cosim.test_images,
+            simulator=s.cosim.simulator,
+        )
+        tmp = cosim_json.with_suffix(".json.tmp")
+        write_json(tmp, r)
+        tmp.replace(cosim_json)
+        acc = (
+            f", test accuracy RTL {r['test_accuracy_rtl']:.2%} = model"
+            if "test_accuracy_rtl" in r
+            else ""
+        )
+        return (
+            f"{epochs} epochs × {r['inputs']} inputs bit-exact, "
+            f"{r['epochs'][-1]['clocks_per_input_rtl']} clocks per input{acc}"
+        )
+
+    def synth_step():
+        from codesign.eda.synth import synthesise_and_print
+
+        res = synthesise_and_print(rtl, s.map.board, synth_dir)["resources"]
+        return ", ".join(
+            f"{k.upper()} {res[k]['yosys']}/{res[k]['capacity']}"
+            for k in ("lut", "ff", "dsp", "bram36")
+        )
+
+    def report_step():
+        from codesign.mlp.report import write_mlp_report
+
+        return str(write_mlp_report(report_dir, net, mapd, cosim_json, synth_dir))
+
+    steps = [
+        Step(
+            "train", lambda: {**base, "s": [d["network"], d["train"], d["map"]]}, [net], train_step
+        ),
+        Step("map", lambda: {**base, "net": tree_hash(net), "map": d["map"]}, [mapd], map_step),
+        Step(
+            "generate",
+            lambda: {**base, "net": tree_hash(net), "g": d["generate"]},
+            [rtl],
+            generate_step,
+        ),
+    ]
+    if epochs or s.cosim.test_images:
+        steps.append(
+            Step(
+                "cosim",
+                lambda: {**base, "rtl": tree_hash(rtl), "c": d["cosim"]},
+                [cosim_json],
+                cosim_step,
+            )
+        )
+    if s.synth.enabled:
+        steps.append(
+            Step(
+                "synth",
+                lambda: {**base, "rtl": tree_hash(rtl), "b": s.map.board},
+                [synth_dir],
+                synth_step,
+            )
+        )
+    steps.append(
+        Step(
+            "report",
+            lambda: {**base, **{p.name: tree_hash(p) for p in (net, mapd, cosim_json, synth_dir)}},
+            [report_dir],
+            report_step,
+        )
+    )
+    names = [x.name for x in steps]
+    if until not in names:
+        raise FlowError(f"--until {until}: that stage is switched off (stages: {', '.join(names)})")
+    return run_steps(steps[: names.index(until) + 1], out / ".flow", force=force)
