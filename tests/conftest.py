@@ -19,6 +19,7 @@ SLOW_FILES = [
     "spectral/test_cocotb.py",  # (75) the accelerator: generated, cocotb on Icarus
     "spectral/test_corruption.py",  # (65)
     "spectral/test_spectral_sweep.py",  # (40) a local Dask cluster: prune, generate, cosim
+    "mlp/test_mlp_trainer.py",  # (40) the trainer: generated twice, Verilator, Icarus
     "spectral/hdl/test_hdl_fft.py",  # (60)
     "spectral/hdl/test_hdl_oaa.py",  # (50)
     "spectral/hdl/test_hdl_hadamard.py",  # (40)
@@ -29,6 +30,7 @@ SLOW_FILES = [
     "spectral/test_determinism.py",  # (20) two processes generating RTL
     "spectral/test_model.py",  # (15)
     "mlp/test_mlp_sweep.py",  # (10) a local Dask cluster, a worker killed
+    "mlp/test_mlp_commands.py",  # (20) the flow: generate and Verilator
 ]
 
 

@@ -88,3 +88,24 @@ def test_errors_exit_1_with_the_cause_and_write_nothing(tmp_path):
     assert r.exit_code == 1 and "--margin must be in (0, 1]" in r.output
     r = _run("mlp", "explore", "--max-dsp", "1")
     assert r.exit_code == 1 and "no z fits nexys4ddr" in r.output
+
+
+def test_flow_trains_in_rtl_and_reports(tmp_path):
+    """The whole flow on a small network (synthesis off): the RTL trains bit-exact, the report
+    has accuracy per epoch and the z front; a second run skips every stage."""
+    cfg = tmp_path / "flow.toml"
+    cfg.write_text(
+        "[network]\nlayers = [1024, 16, 16]\nfo = [1, 4]\nz = [32, 4]\n"
+        "[train]\neta_exponents = [3, 4]\ntrain_images = 60\n"
+        "[cosim]\ntest_images = 40\n[synth]\nenabled = false\n"
+        f'[flow]\nout = "{tmp_path / "out"}"\n'
+    )
+    r = _run("mlp", "flow", "--config", cfg, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert "2 epochs × 60 inputs bit-exact" in r.output and "36 clocks per input" in r.output
+    report = (tmp_path / "out" / "report" / "report.md").read_text()
+    assert "| 2 | 2^-4 |" in report and "## Clocks per input against DSP" in report
+    assert "RTL-trained trainer classifies the test images" in report
+    assert (tmp_path / "out" / "report" / "accuracy.png").is_file()
+    again = _run("mlp", "flow", "--config", cfg, "--quiet")
+    assert again.exit_code == 0 and again.output.count("up to date") == 5
