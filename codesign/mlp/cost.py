@@ -3,22 +3,16 @@
 Multipliers per junction, after the reference (Dey et al.): feed-forward ``z``, back-propagation
 ``2z`` (``δ·σ′`` and ``·w``; only where the left layer is hidden), update ``z + ⌈z/fi⌉``.  As in
 the reference RTL the feed-forward and back-propagation multipliers are DSP48E1 and the update
-ones are built from LUTs (``up_in_dsp`` moves them to DSP48E1).  Memories (each a simple
-dual-port RAM of :mod:`codesign.hdl.ram`, block or LUT RAM by that module's yosys-measured
-rule):
-
-* weights: ``z`` banks of ``edges/z`` words per junction, biases ``⌈z/fi⌉`` banks of
-  ``n_right/⌈z/fi⌉`` words, 10 bits; one activation table (a 1,024 × 12 block-RAM ROM) per
-  neuron port;
-* activations of the left layer of junction ``j``: collections rotating once per input —
-  ``2J + 1`` for the input layer, ``2(J − h) + 1`` for hidden layer ``h`` — each ``z_j`` banks
-  of ``n/z_j`` words; 7 bits (pixels) at the input, σ (7) and σ′ (5) at a hidden layer;
-* deltas of each hidden layer: 2 collections of ``z_{h+1}`` banks (read-modify-write), of the
-  output layer 2 collections of ``n_out`` words, 10 bits.
-
-LUT and FF are estimates from yosys ``synth_xilinx -family xc7`` (Yosys 0.23) of the
-arithmetic: a 10 × 10 multiply with rounding and saturation takes 282 LUT from LUTs, one DSP48E1
-and 16 LUT otherwise.  The clocks come from the cycle model (:mod:`codesign.mlp.timing`).
+ones are built from LUTs (the generated trainer's shift-add ``mul_word_lut``; ``up_in_dsp``
+counts them as DSP48E1 instead).  Memories: :func:`memories` lists every RAM and ROM of the
+generated trainer as it builds them — per junction ``z`` weight banks of ``edges/z`` words,
+``⌈z/fi⌉`` bias banks and as many activation tables (1,024 × 12 block-RAM ROMs); per layer its
+activations (per bank two copies holding every rotating collection) and deltas (two
+collections) — each LUT or block RAM by the yosys-measured rule of :mod:`codesign.hdl.ram`, a
+LUT RAM's LUTs by :func:`lutram_luts`.  The LUT and FF per lane were fitted on yosys
+``synth_xilinx -family xc7`` (Yosys 0.23) of two generated trainers; the estimate is within 2 %
+of yosys on both (the reference: 224 DSP, 1.5 BRAM36, 40.6k LUT, 10.5k FF).  The clocks come
+from the cycle model (:mod:`codesign.mlp.timing`).
 """
 
 from __future__ import annotations
@@ -29,6 +23,7 @@ from dataclasses import dataclass
 
 from codesign.errors import CodesignError
 from codesign.hdl.ram import bram18, ram_bram18, ram_style
+from codesign.hdl.signals import index_bits
 from codesign.mlp.connectivity import ConnectivityError, Junction
 from codesign.mlp.fixedpoint import SIGMA_BITS, SIGMA_PRIME_BITS, WORD
 from codesign.mlp.timing import block_cycle
@@ -45,12 +40,15 @@ __all__ = [
     "LUT_PER_DSP_MULTIPLIER",
 ]
 
-LUT_PER_LUT_MULTIPLIER = 282  # yosys synth_xilinx -nodsp: 10×10, round half up, saturate
-LUT_PER_DSP_MULTIPLIER = 16  # the same with one DSP48E1: rounding and saturation
-LUT_PER_LUTRAM_BITS = 1 / 32  # a RAM32M holds 32 × 6 bits in 4 LUTs (simple dual port)
-FF_PER_LANE = 4 * WORD.bits  # pipeline registers per edge lane (operands, product, result)
+# Fitted on yosys synth_xilinx (0.23) of two generated trainers (z = 32, 4 and 128, 32 for the
+# 1024-16-16 and 1024-64-32 networks): logic LUTs per update lane (its shift-add multiplier,
+# write-back adder and the lane's share of adder trees and muxes) and per DSP multiplier (its
+# rounding and saturation); flip-flops per lane (its pipeline registers)
+LUT_PER_LUT_MULTIPLIER = 195
+LUT_PER_DSP_MULTIPLIER = 16
+FF_PER_LANE = 64
 CONTROL = {"lut": 400, "ff": 300}  # counters, rotation pointers, arg-max, stream interface
-PIXEL_BITS = 8 - 1
+PIXEL_BITS = 8 - 1  # pixels are stored as their 7 top bits
 
 
 class ExploreError(CodesignError, ValueError):
@@ -90,49 +88,62 @@ def multipliers(junctions: tuple[Junction, ...]) -> list[dict]:
     ]
 
 
+def _row_bits(rows: int) -> int:
+    return (rows - 1).bit_length()
+
+
 def memories(junctions: tuple[Junction, ...]) -> list[dict]:
-    """Every RAM of the trainer: name, count, depth, width, kind and RAMB18 per copy."""
+    """Every RAM and ROM of the generated trainer (codesign/mlp/hdl/trainer.py) as it builds
+    them: name, count, depth, width, kind (yosys' choice by codesign.hdl.ram) and RAMB18 and
+    LUTs per copy."""
     J = len(junctions)
     out = []
 
-    def add(name, count, depth, width):
+    def add(name, count, depth, width, style=None, ramb18=None):
+        style = style or ram_style(depth, width)
         out.append(
             {
                 "name": name,
                 "count": count,
                 "depth": depth,
                 "width": width,
-                "style": ram_style(depth, width),
-                "bram18": ram_bram18(depth, width),
+                "style": style,
+                "bram18": ram_bram18(depth, width) if ramb18 is None else ramb18,
+                "lut": lutram_luts(depth, width) if style == "distributed" else 0,
             }
         )
 
     for i, j in enumerate(junctions):
-        nb = math.ceil(j.z / j.fi)
-        out.append(  # one registered ROM per neuron port: block RAM (codesign.hdl.rom)
-            {
-                "name": f"j{i + 1} activation tables",
-                "count": nb,
-                "depth": 1 << WORD.bits,
-                "width": SIGMA_BITS + SIGMA_PRIME_BITS,
-                "style": "block",
-                "bram18": bram18(1 << WORD.bits, SIGMA_BITS + SIGMA_PRIME_BITS),
-            }
-        )
+        ports, per = (j.z // j.fi, 1) if j.z >= j.fi else (1, j.fi // j.z)
+        groups = j.clocks // per
+        table = SIGMA_BITS + SIGMA_PRIME_BITS
+        add(
+            f"j{i + 1} activation tables",
+            ports,
+            1 << WORD.bits,
+            table,
+            "block",
+            bram18(1 << WORD.bits, table),
+        )  # registered ROMs (codesign.hdl.rom)
         add(f"j{i + 1} weights", j.z, j.clocks, WORD.bits)
-        add(f"j{i + 1} biases", nb, j.n_right // nb, WORD.bits)
+        add(f"j{i + 1} biases", ports, groups, WORD.bits)
+        depth = 1 << (index_bits(2 * (J - i) + 1) + _row_bits(j.rows))  # collection, row
         if i == 0:
-            add("input activations", (2 * J + 1) * j.z, j.rows, PIXEL_BITS)
+            add("input activations", 2 * j.z, depth, PIXEL_BITS)  # a copy per reader
         else:
-            add(
-                f"layer {i} activations",
-                (2 * (J - i) + 1) * j.z,
-                j.rows,
-                SIGMA_BITS + SIGMA_PRIME_BITS,
-            )
-            add(f"layer {i} deltas", 2 * j.z, j.rows, WORD.bits)
-    add("output deltas", 2, junctions[-1].n_right, WORD.bits)
+            add(f"layer {i} activations", 2 * j.z, depth, table)
+            add(f"layer {i} deltas", 2 * j.z, max(j.rows, 2), WORD.bits)  # two collections
+        if i == J - 1:
+            add("output deltas", 2 * ports, max(groups, 2), WORD.bits)
     return out
+
+
+def lutram_luts(depth: int, width: int) -> int:
+    """LUTs of a LUT RAM as yosys builds it: RAM32M (32 × 6) up to 32 words, RAM64M (64 × 3)
+    beyond, four LUTs each (equal to yosys on both generated trainers measured)."""
+    if depth <= 32:
+        return 4 * math.ceil(width / 6)
+    return 4 * math.ceil(depth / 64) * math.ceil(width / 3)
 
 
 def trainer_cost(junctions: tuple[Junction, ...], up_in_dsp: bool = False) -> dict:
@@ -145,11 +156,7 @@ def trainer_cost(junctions: tuple[Junction, ...], up_in_dsp: bool = False) -> di
     lut_mults = 0 if up_in_dsp else up
     mems = memories(junctions)
     bram = sum(m["count"] * m["bram18"] for m in mems)
-    lutram = sum(
-        m["count"] * math.ceil(m["depth"] * m["width"] * LUT_PER_LUTRAM_BITS)
-        for m in mems
-        if m["style"] == "distributed"
-    )
+    lutram = sum(m["count"] * m["lut"] for m in mems)
     ffram = sum(m["count"] * m["depth"] * m["width"] for m in mems if m["style"] == "logic")
     lanes = sum(j.z for j in junctions)
     return {

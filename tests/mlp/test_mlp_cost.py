@@ -5,7 +5,15 @@ import pytest
 from codesign.eda.boards import list_boards, load_board
 from codesign.hdl.ram import ram_bram18, ram_style
 from codesign.mlp.connectivity import junctions
-from codesign.mlp.cost import Budget, ExploreError, explore, memories, multipliers, trainer_cost
+from codesign.mlp.cost import (
+    Budget,
+    ExploreError,
+    explore,
+    lutram_luts,
+    memories,
+    multipliers,
+    trainer_cost,
+)
 from codesign.mlp.timing import block_cycle, input_latency, training_clocks
 
 LAYERS, FO = [1024, 64, 32], [4, 16]
@@ -35,19 +43,34 @@ def test_multipliers_follow_the_reference_formula():
     assert c["clocks_per_input"] == 36
 
 
-def test_memories_use_the_platform_ram_rule():
+def test_memories_are_the_rtls_and_use_the_platform_ram_rule():
     js = junctions(LAYERS, FO, [64, 16])
     mems = {m["name"]: m for m in memories(js)}
     w1 = mems["j1 weights"]
     assert (w1["count"], w1["depth"], w1["width"]) == (64, 64, 10)
-    assert mems["input activations"]["count"] == 5 * 64  # 2J + 1 collections of z banks
-    assert mems["layer 1 activations"]["count"] == 3 * 16  # 2(J − 1) + 1
+    # per bank two copies (one per reader) holding the 2J + 1 = 5 collections of 16 rows
+    a0 = mems["input activations"]
+    assert (a0["count"], a0["depth"], a0["width"]) == (2 * 64, 8 * 16, 7)
+    a1 = mems["layer 1 activations"]  # 3 collections of 4 rows
+    assert (a1["count"], a1["depth"], a1["width"]) == (2 * 16, 4 * 4, 12)
     assert mems["layer 1 deltas"]["count"] == 2 * 16
+    assert mems["j1 activation tables"]["count"] == 1 and mems["j1 activation tables"]["bram18"]
     for m in mems.values():
+        if m["name"].endswith("tables"):
+            continue
         assert m["style"] == ram_style(m["depth"], m["width"])
         assert m["bram18"] == ram_bram18(m["depth"], m["width"])
+    assert lutram_luts(32, 10) == 8 and lutram_luts(64, 7) == 12 and lutram_luts(256, 7) == 48
     deep = trainer_cost(junctions(LAYERS, FO, [8, 2]))
     assert deep["bram18"] == sum(m["count"] * m["bram18"] for m in deep["memories"]) > 0
+
+
+def test_estimate_matches_yosys_on_the_reference_trainer():
+    """yosys synth_xilinx of the generated reference trainer (benchmarks/mlp_rtl.py): 224 DSP,
+    3 RAMB18, 40,593 LUT, 10,536 FF."""
+    c = trainer_cost(junctions(LAYERS, FO, [128, 32]))
+    assert c["dsp"] == 224 and c["bram18"] == 3
+    assert abs(c["lut"] - 40593) / 40593 < 0.05 and abs(c["ff"] - 10536) / 10536 < 0.05
 
 
 def test_explore_picks_the_fastest_design_within_the_margin():
