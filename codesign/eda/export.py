@@ -31,7 +31,7 @@ import numpy as np
 
 from codesign.artifacts import atomic_directory, write_json
 from codesign.eda.boards import Board, load_board
-from codesign.eda.manifest import ACCELERATOR, read_manifest
+from codesign.eda.manifest import ACCELERATOR, TRAINER, read_manifest
 from codesign.errors import CodesignError
 
 __all__ = [
@@ -86,11 +86,20 @@ def _render(name: str, **values) -> str:
 
 def _load(rtl_dir) -> tuple[Path, dict, bytes]:
     """The checked manifest of an accelerator RTL directory (and its bytes)."""
-    m = read_manifest(rtl_dir, ACCELERATOR, error=ExportError)
+    m = read_manifest(rtl_dir, error=ExportError)
+    if m.kind not in (ACCELERATOR, TRAINER):
+        raise ExportError(
+            f"{m.path}: a {m.kind}; export takes a whole accelerator or a trainer "
+            f"(`codesign generate` without --layer, `codesign mlp generate`)"
+        )
     tb_file, tb_top = m.testbench()
+    clock = m.stream()["clock"] if m.kind == ACCELERATOR else m.data.get("clock", {}).get("port")
+    if not isinstance(clock, str) or not clock.isidentifier():
+        raise ExportError(f"{m.path}: field 'clock.port' must be a port name, got {clock!r}")
     man = dict(
         m.data,
-        clock={"port": m.stream()["clock"]},
+        kind=m.kind,
+        clock={"port": clock},
         files=m.files,
         memory_images=m.memory_images,
         testbench={"file": tb_file, "top": tb_top},
@@ -251,6 +260,8 @@ def _yaml_list(names: list, extra: str = "") -> str:
 def _write_fusesoc(rtl: Path, man: dict, b: Board | None, dst: Path, vlnv: str) -> list:
     top, tb = man["top"], man["testbench"]
     _copy(rtl, man["files"] + man["memory_images"] + [tb["file"]], dst)
+    if man["kind"] == TRAINER:
+        return _write_fusesoc_trainer(rtl, man, b, dst, vlnv)
     px = sim_pixels(man["s_axis"]["image"])
     (dst / "pixels.hex").write_text("".join(f"{int(p):02x}\n" for p in px.reshape(-1)))
     mems = man["memory_images"]
@@ -339,6 +350,65 @@ def export_fusesoc(
     return _fusesoc_info(out, man, vlnv, targets, files)
 
 
+def _fusesoc_common(man: dict, b: Board | None, dst: Path, vlnv: str) -> tuple[dict, list]:
+    """The template values every core has (RTL, memory images, synthesis targets)."""
+    top, mems = man["top"], man["memory_images"]
+    base = "rtl, mem" if mems else "rtl"
+    values = dict(
+        top=top,
+        vlnv=vlnv,
+        vlnv_short=vlnv.rsplit(":", 1)[0],
+        bench=man["testbench"]["file"],
+        bench_top=man["testbench"]["top"],
+        rtl_files=_yaml_list(man["files"]),
+        mem_fileset=(
+            "  mem:\n    file_type: mem\n    files:\n" + _yaml_list(mems, ": {{copyto: {n}}}")
+            if mems
+            else ""
+        ),
+        constraints_fileset="",
+        default_filesets=base,
+        sim_filesets=f"{base}, tb",
+        synth_targets="",
+    )
+    targets = ["default", "sim"]
+    if b is not None:
+        (dst / "constraints.xdc").write_text(_constraints(man, b))
+        values["constraints_fileset"] = (
+            "  constraints:\n    file_type: xdc\n    files:\n      - constraints.xdc\n"
+        )
+        values["synth_targets"] = _render(
+            "fusesoc_synth.core",
+            top=top,
+            part=b.part,
+            clock_mhz=_mhz(b.target_clock_mhz),
+            default_filesets=base,
+        ).rstrip("\n")
+        targets += ["synth", "synth_vivado"]
+    return values, targets
+
+
+def _write_fusesoc_trainer(rtl: Path, man: dict, b: Board | None, dst: Path, vlnv: str) -> list:
+    """A trainer's core: its sim target plays the generated ``sim_stream.hex``."""
+    sim = man.get("sim")
+    if not isinstance(sim, dict) or not isinstance(sim.get("stream"), str):
+        raise ExportError(f"{rtl}/manifest.json: field 'sim' is missing; re-run the generator")
+    _copy(rtl, [sim["stream"]], dst)
+    values, targets = _fusesoc_common(man, b, dst, vlnv)
+    layers = man["network"]["layers"]
+    values.update(
+        description=f"codesign on-chip trainer {man['top']}: MLP {layers} trained over "
+        f"AXI4-Stream, {man['cycle_model']['clocks_per_input']} clocks per input",
+        stream=sim["stream"],
+        beats=sim["beats"],
+        outputs=sim["outputs"],
+        sim_inputs=sim["inputs"],
+        timeout=40 * sim["beats"] + 10_000,
+    )
+    (dst / f"{man['top']}.core").write_text(_render("fusesoc_trainer.core", **values))
+    return targets
+
+
 def _fusesoc_info(out: Path, man: dict, vlnv: str, targets: list, files: list) -> dict:
     short = vlnv.rsplit(":", 1)[0]
     return {
@@ -347,7 +417,8 @@ def _fusesoc_info(out: Path, man: dict, vlnv: str, targets: list, files: list) -
         "core": f"{man['top']}.core",
         "vlnv": vlnv,
         "targets": targets,
-        "sim_command": f"fusesoc --cores-root {out} run --target sim {short} --images=1",
+        "sim_command": f"fusesoc --cores-root {out} run --target sim {short}"
+        + ("" if man.get("kind") == TRAINER else " --images=1"),
     }
 
 

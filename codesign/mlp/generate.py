@@ -37,6 +37,29 @@ def plan_of(network_dir: Path, per_beat: int = 32):
     return art, plan
 
 
+SIM_STREAM = "sim_stream.hex"
+SIM_INPUTS = 8
+
+
+def _sim_stream(art, plan: TrainerPlan, path: Path) -> dict:
+    """A short real run for the bench without Python (FuseSoC's sim target): load the initial
+    words, train on the first training images at the first η, dump."""
+    from codesign.data import load
+    from codesign.mlp.bench import Stream
+    from codesign.mlp.cosim import words_of
+
+    t = art.meta["settings"]["train"]
+    ds = load(t["data_dir"], seed=t["data_seed"])
+    s = Stream(plan.per_beat, plan.pixels)
+    s.load(words_of(art.init_fixed))
+    s.inputs(
+        ds.train_x[:SIM_INPUTS], ds.train_y[:SIM_INPUTS], art.meta["training"]["eta_exponents"][0]
+    )
+    s.dump(plan.words)
+    s.write(path)
+    return {"stream": SIM_STREAM, "beats": len(s.beats), "outputs": s.outputs, "inputs": SIM_INPUTS}
+
+
 def _convert(plan: TrainerPlan, activation, out: Path, top: str) -> list[str]:
     fresh_names()
     inst = trainer(**trainer_ports(plan), plan=plan, activation=activation)
@@ -52,6 +75,7 @@ def generate_trainer(
     with atomic_directory(out) as tmp:
         images = in_thread(_convert, plan, art.net.activation, tmp, top)
         (tmp / f"{BENCH_TOP}.v").write_text(bench_source(top, per_beat))
+        sim = _sim_stream(art, plan, tmp / SIM_STREAM)
         files = [f"{top}.v"]
         cost = trainer_cost(tuple(j.junction for j in plan.junctions))
         man = {
@@ -71,7 +95,10 @@ def generate_trainer(
             "files": files,
             "memory_images": images,
             "testbench": {"file": f"{BENCH_TOP}.v", "top": BENCH_TOP},
-            "sha256": {f: sha256_file(tmp / f) for f in (*files, *images, f"{BENCH_TOP}.v")},
+            "sha256": {
+                f: sha256_file(tmp / f) for f in (*files, *images, f"{BENCH_TOP}.v", SIM_STREAM)
+            },
+            "sim": sim,
             "network": {
                 "path": str(Path(network_dir).resolve()),
                 "sha256": art.meta["arrays"]["sha256"],

@@ -251,3 +251,44 @@ def test_a_mismatch_names_the_epoch_junction_word_and_clock(rtl, monkeypatch):
         r"\(dumped at clock \d+; 1 words differ\)",
     ):
         cosim_trainer(rtl / "rtl", epochs=1, inputs=6, work=rtl / "w4")
+
+
+def test_export_vivado_and_fusesoc_and_the_cores_sim_target(rtl, tmp_path):
+    """`codesign export` of a trainer: Vivado build and FuseSoC core; the core's sim target
+    (FuseSoC → Icarus) plays the generated stream and ends with the model's weights."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from codesign.eda.export import export
+
+    r = export(rtl / "rtl", "nexys4ddr", tmp_path / "export")
+    viv, fs = Path(r["vivado"]["dir"]), Path(r["fusesoc"]["dir"])
+    assert (viv / "build.tcl").is_file() and "create_clock" in (viv / "constraints.xdc").read_text()
+    core = (fs / "codesign_mlp_trainer.core").read_text()
+    assert "stream.hex" in core and "synth_vivado" in core
+    man = read_manifest(rtl / "rtl")
+    fusesoc = Path(sys.executable).parent / "fusesoc"
+    proc = subprocess.run(
+        [
+            str(fusesoc),
+            "--cores-root",
+            str(fs),
+            "run",
+            "--target",
+            "sim",
+            "codesign:accel:codesign_mlp_trainer",
+        ],
+        cwd=fs,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ev = [line.split() for line in next(fs.rglob("events.txt")).read_text().splitlines()]
+    assert ev[-1][0] == "E" and ev[-1][2] == "0"
+    words = [int(e[2]) for e in ev if e[0] == "O" and e[3] == "1"]
+    assert len(words) == man["stream"]["words"]
+    _, art, x, y = _setup(rtl)
+    want = _model(art, x[:8], y[:8], art.meta["training"]["eta_exponents"][0])
+    assert [v - 65536 if v >= 32768 else v for v in words] == words_of(want.params).tolist()
