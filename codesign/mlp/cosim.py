@@ -104,7 +104,8 @@ def cosim_trainer(
     etas = list(art.meta["training"]["eta_exponents"])
     if epochs > len(etas):
         raise TrainerCosimError(f"{art.path}: {epochs} epochs asked, the artifact has {len(etas)}")
-    per_beat, block = man["stream"]["pixels_per_beat"], man["cycle_model"]["block_cycle"]
+    per_beat = man["stream"]["pixels_per_beat"]
+    block = man["cycle_model"]["clocks_per_input"]
     exe = verilator_model(Path(rtl), man) if simulator == "verilator" else None
     model = art.init_fixed
     rtl_words = words_of(art.init_fixed)

@@ -128,7 +128,8 @@ def generate_trainer(
             ],
             "cycle_model": {
                 "block_cycle": plan.block,
-                "clocks_per_input": plan.block,
+                "clocks_per_input": plan.clocks_per_input,
+                "loader_clocks": plan.load_clocks,
                 "input_latency": input_latency(tuple(j.junction for j in plan.junctions)),
                 "prediction_after_blocks": plan.n_junctions,
                 "model": "codesign/mlp/timing.py block_cycle (equal to the RTL)",

@@ -6,14 +6,21 @@ registered multiplier inputs (1) and the processors' two pipeline stages (``PROC
 the reference RTL).  Junctions with fewer slots idle for the rest of the block cycle.  A new
 input enters every block cycle; input ``t``'s last update ends in block cycle ``t + 2J``
 (:class:`~codesign.mlp.train.Schedule`), and a flush at an epoch's end runs ``2J`` block cycles
-without inputs.
+without inputs.  Narrower input beats than ``n₀ / C`` pixels make the loader the bottleneck
+(:func:`clocks_per_input`).
 """
 
 from __future__ import annotations
 
 from codesign.mlp.connectivity import Junction
 
-__all__ = ["PIPELINE_FILL", "block_cycle", "training_clocks", "input_latency"]
+__all__ = [
+    "PIPELINE_FILL",
+    "block_cycle",
+    "clocks_per_input",
+    "training_clocks",
+    "input_latency",
+]
 
 PIPELINE_FILL = 4  # 2 + PROCTIME: the reference's 36 = 32 + 2 + 2
 
@@ -21,6 +28,16 @@ PIPELINE_FILL = 4  # 2 + PROCTIME: the reference's 36 = 32 + 2 + 2
 def block_cycle(junctions: tuple[Junction, ...]) -> int:
     """Clocks per input: the busiest junction's slots / z, plus the pipeline fill."""
     return max(j.clocks for j in junctions) + PIPELINE_FILL
+
+
+def clocks_per_input(junctions: tuple[Junction, ...], per_beat: int | None = None) -> int:
+    """Clocks between inputs of a steady stream: the block cycle, or, when the loader needs
+    longer to write the first layer at ``per_beat`` inputs per clock (``n₀ / per_beat``
+    clocks), that plus the clock the block cycle takes to advance."""
+    block = block_cycle(junctions)
+    if per_beat is None:
+        return block
+    return max(block, junctions[0].n_left // per_beat + 1)
 
 
 def input_latency(junctions: tuple[Junction, ...]) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 from codesign.errors import CodesignError
 from codesign.mlp.connectivity import Junction
 from codesign.mlp.fixedpoint import SIGMA_BITS, SIGMA_PRIME_BITS
-from codesign.mlp.timing import block_cycle
+from codesign.mlp.timing import block_cycle, clocks_per_input
 
 __all__ = ["TrainerError", "JunctionPlan", "TrainerPlan", "plan_trainer", "PIXEL_BITS"]
 
@@ -89,6 +89,12 @@ class TrainerPlan:
         return self.layers[0] // self.per_beat
 
     @property
+    def clocks_per_input(self) -> int:
+        """The cycle model's clocks between inputs of a steady stream (the loader may stretch
+        the block cycle: codesign.mlp.timing.clocks_per_input)."""
+        return clocks_per_input(tuple(j.junction for j in self.junctions), self.per_beat)
+
+    @property
     def words(self) -> int:
         """Weights and biases, the words of a dump or a load."""
         return sum(j.junction.edges + j.junction.n_right for j in self.junctions)
@@ -145,12 +151,6 @@ def plan_trainer(junctions, orders, pixels: int = 784, per_beat: int = 32) -> Tr
     if pixels > js[0].n_left:
         raise TrainerError(f"{pixels} pixels do not fit the first layer's {js[0].n_left}")
     block = block_cycle(js)
-    if js[0].n_left // per_beat > block:
-        raise TrainerError(
-            f"loading {js[0].n_left} inputs at {per_beat} per clock takes "
-            f"{js[0].n_left // per_beat} clocks, more than the {block}-clock block cycle; "
-            "give more pixels per beat"
-        )
     return TrainerPlan(
         tuple(plans),
         (js[0].n_left,) + tuple(j.n_right for j in js),
