@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from codesign.artifacts import atomic_directory, write_json
@@ -52,6 +53,8 @@ __all__ = [
     "SweepFile",
     "read_sweep",
     "task_key",
+    "TaskGraph",
+    "stage_figures",
     "flow_task",
     "run_sweep",
     "write_results",
@@ -144,6 +147,33 @@ def task_key(stage: str, *parts) -> str:
     """``stage-<12 hex>``: a digest of everything the task depends on."""
     h = hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
     return f"{stage}-{h[:12]}"
+
+
+class TaskGraph:
+    """The tasks of a sweep under ``root`` (``OUT/tasks``): :meth:`add` names a task by its
+    stage and a digest of what it depends on, and keeps the first of equal ones (so points
+    sharing upstream settings share the task); each task's function gets its directory first."""
+
+    def __init__(self, out: str | Path):
+        self.root = Path(out).resolve() / "tasks"
+        self.tasks: dict[str, Task] = {}
+
+    def add(self, stage: str, parts, label: str, deps: tuple, fn: Callable) -> str:
+        key = task_key(stage, *parts)
+        if key not in self.tasks:
+            self.tasks[key] = Task(key, label, deps, partial(fn, str(self.root / key)))
+        return key
+
+
+def stage_figures(keys: dict, results: dict, drop=()) -> dict:
+    """A point's row from its tasks' figures (``keys``: stage → task key), each task's
+    ``seconds`` as ``<stage>_seconds``, the ``drop`` keys (artifact paths, status) left out."""
+    row = {}
+    for stage, key in keys.items():
+        r = results[key]
+        row.update({k: v for k, v in r.items() if k not in (*drop, "status", "seconds")})
+        row[f"{stage}_seconds"] = r.get("seconds")
+    return row
 
 
 def flow_task(directory: Path, name: str, inputs: dict, outputs: list[Path], run: Callable):

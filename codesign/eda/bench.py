@@ -16,7 +16,15 @@ from pathlib import Path
 
 from codesign.eda.tools import find_tool, run_tool
 
-__all__ = ["cache_root", "default_jobs", "verilator_binary", "icarus_binary"]
+__all__ = [
+    "cache_root",
+    "default_jobs",
+    "verilator_binary",
+    "icarus_binary",
+    "plusargs",
+    "link_memories",
+    "events",
+]
 
 
 def cache_root() -> Path:
@@ -85,3 +93,27 @@ def icarus_binary(sources: list[Path], top: str, out: Path) -> Path:
     """Compile ``sources`` with top module ``top`` into the Icarus program ``out``."""
     run_tool("iverilog", ["-g2005", "-s", top, "-o", str(out), *map(str, sources)], timeout=600)
     return out
+
+
+def plusargs(values: dict) -> list[str]:
+    """``+name`` for True, ``+name=int(value)`` for the rest; None and False left out."""
+    out = []
+    for k, v in values.items():
+        if v is True:
+            out.append(f"+{k}")
+        elif v is not None and v is not False:
+            out.append(f"+{k}={int(v)}")
+    return out
+
+
+def link_memories(rtl: Path, work: Path) -> None:
+    """A run directory sees the design's ROM contents: ``work/mem`` → ``rtl/mem`` (the files
+    codesign.hdl.rom reads at run time), when there are any."""
+    if (Path(rtl) / "mem").is_dir():
+        (Path(work) / "mem").symlink_to((Path(rtl) / "mem").resolve(), target_is_directory=True)
+
+
+def events(path: Path) -> list[list[str]]:
+    """The lines a bench run wrote, split (none if it wrote no file)."""
+    path = Path(path)
+    return [line.split() for line in path.read_text().splitlines()] if path.is_file() else []

@@ -264,47 +264,16 @@ def _write_fusesoc(rtl: Path, man: dict, b: Board | None, dst: Path, vlnv: str) 
         return _write_fusesoc_trainer(rtl, man, b, dst, vlnv)
     px = sim_pixels(man["s_axis"]["image"])
     (dst / "pixels.hex").write_text("".join(f"{int(p):02x}\n" for p in px.reshape(-1)))
-    mems = man["memory_images"]
-    mem_fileset = ""
-    if mems:
-        mem_fileset = "  mem:\n    file_type: mem\n    files:\n" + _yaml_list(
-            mems, ": {{copyto: {n}}}"
-        )
-    base = "rtl, mem" if mems else "rtl"
+    values, targets = _fusesoc_common(man, b, dst, vlnv)
     c, h, w = man["s_axis"]["image"]
     classes = man.get("m_axis", {}).get("beats_per_image")
     scores = f"{classes} class scores" if isinstance(classes, int) else "class scores"
-    values = dict(
-        top=top,
-        vlnv=vlnv,
-        vlnv_short=vlnv.rsplit(":", 1)[0],
-        bench=tb["file"],
-        bench_top=tb["top"],
-        rtl_files=_yaml_list(man["files"]),
-        mem_fileset=mem_fileset,
-        constraints_fileset="",
+    values.update(
         description=f"codesign accelerator {top}: {c}x{h}x{w} 8-bit "
         f"images in, {scores} out, over AXI4-Stream",
         sim_images=SIM_IMAGES,
         timeout=_timeout(man, SIM_IMAGES),
-        default_filesets=base,
-        sim_filesets=f"{base}, tb",
-        synth_targets="",
     )
-    targets = ["default", "sim"]
-    if b is not None:
-        (dst / "constraints.xdc").write_text(_constraints(man, b))
-        values["constraints_fileset"] = (
-            "  constraints:\n    file_type: xdc\n    files:\n      - constraints.xdc\n"
-        )
-        values["synth_targets"] = _render(
-            "fusesoc_synth.core",
-            top=top,
-            part=b.part,
-            clock_mhz=_mhz(b.target_clock_mhz),
-            default_filesets=base,
-        ).rstrip("\n")
-        targets += ["synth", "synth_vivado"]
     (dst / f"{top}.core").write_text(_render("fusesoc.core", **values))
     return targets
 

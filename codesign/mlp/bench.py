@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.eda.bench import icarus_binary, verilator_binary
+from codesign.eda.bench import events, icarus_binary, link_memories, verilator_binary
+from codesign.eda.bench import plusargs as bench_plusargs
 from codesign.eda.tools import run_tool
 from codesign.mlp.hdl.trainer import MODES, TUSER_BITS
 
@@ -212,25 +213,16 @@ def run_bench(rtl: Path, man: dict, stream: Stream, work: Path, exe: Path | None
     if len(stream.beats) > MAX_BEATS:
         raise ValueError(f"{len(stream.beats)} beats: the bench holds at most {MAX_BEATS}")
     work.mkdir(parents=True)
-    if (rtl / "mem").is_dir():  # the ROM contents, read at run time from mem/ (hdl/rom.py)
-        (work / "mem").symlink_to((rtl / "mem").resolve(), target_is_directory=True)
+    link_memories(rtl, work)
     stream.write(work / "stream.hex")
     args = [f"+beats={len(stream.beats)}", f"+outputs={stream.outputs}"]
-    for k, v in plusargs.items():
-        if v is True:
-            args.append(f"+{k}")
-        elif v is not None and v is not False:
-            args.append(f"+{k}={int(v)}")
+    args += bench_plusargs(plusargs)
     if exe is not None:
         run_tool("verilator", args, cwd=work, program=exe, timeout=7200)
     else:
         prog = icarus_binary(_sources(rtl, man), BENCH_TOP, work / "bench.vvp")
         run_tool("vvp", ["-n", prog, *args], cwd=work, timeout=7200)
     return events(work / "events.txt")
-
-
-def events(path: Path) -> list[list[str]]:
-    return [line.split() for line in path.read_text().splitlines()] if path.is_file() else []
 
 
 def _sources(rtl: Path, man: dict) -> list[Path]:

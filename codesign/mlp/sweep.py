@@ -18,7 +18,7 @@ from pathlib import Path
 from codesign import __version__
 from codesign.mlp.connectivity import ConnectivityError, junctions
 from codesign.mlp.settings import MapSettings, NetworkSettings, SettingsError, TrainSettings
-from codesign.sweep import Point, SweepError, Task, flow_task, task_key
+from codesign.sweep import Point, SweepError, TaskGraph, flow_task, stage_figures
 
 __all__ = ["KEYS", "plan", "PLOTS", "TITLE", "FIGURES"]
 
@@ -143,28 +143,12 @@ def _map(directory: str, up: dict, *, board: str, margin: float, max_dsp, up_in_
     }
 
 
-def _row(keys: dict, results: dict) -> dict:
-    row = {}
-    for stage, key in keys.items():
-        r = results[key]
-        row.update({k: v for k, v in r.items() if k not in ("network", "status", "seconds")})
-        row[f"{stage}_seconds"] = r.get("seconds")
-    return row
-
-
 def plan(points: list[dict], base: dict, out: Path, where: str = "sweep"):
     """The task graph and the points of a sweep under ``out``."""
     from codesign.eda.boards import load_board
 
-    tasks: dict[str, Task] = {}
+    graph = TaskGraph(out)
     planned = []
-    root = Path(out).resolve() / "tasks"
-
-    def add(key, label, deps, fn):
-        if key not in tasks:
-            tasks[key] = Task(key, label, deps, partial(fn, str(root / key)))
-        return key
-
     for i, p in enumerate(points):
         s = _settings({**base, **p}, f"{where}: point {i}")
         load_board(s.map.board)
@@ -173,15 +157,17 @@ def plan(points: list[dict], base: dict, out: Path, where: str = "sweep"):
             train_part["map"] = asdict(s.map)
         fo = ",".join(map(str, s.network.fo))
         k = {
-            "train": add(
-                task_key("train", train_part),
+            "train": graph.add(
+                "train",
+                (train_part,),
                 f"train fo={fo} z={s.network.z}",
                 (),
                 partial(_train, settings=s, identity=train_part),
             )
         }
-        k["map"] = add(
-            task_key("map", k["train"], asdict(s.map)),
+        k["map"] = graph.add(
+            "map",
+            (k["train"], asdict(s.map)),
             f"map {s.map.board} fo={fo}",
             (k["train"],),
             partial(
@@ -194,5 +180,6 @@ def plan(points: list[dict], base: dict, out: Path, where: str = "sweep"):
         )
         shown = dict(p)
         shown.setdefault("board", s.map.board)
-        planned.append(Point(i, shown, list(k.values()), partial(_row, k)))
-    return tasks, planned
+        row = partial(stage_figures, k, drop=("network",))
+        planned.append(Point(i, shown, list(k.values()), row))
+    return graph.tasks, planned

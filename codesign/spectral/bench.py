@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from codesign.eda.bench import icarus_binary, verilator_binary
+from codesign.eda.bench import events, icarus_binary, link_memories, verilator_binary
+from codesign.eda.bench import plusargs as bench_plusargs
 from codesign.eda.tools import run_tool
 from codesign.spectral.fixedpoint import FixedPointConfig
 
@@ -184,15 +185,10 @@ def run_bench(
     None; ``plusargs`` as in the module docstring (None/False values left out).  Returns the
     events, one split line each."""
     work.mkdir(parents=True)
-    if (rtl / "mem").is_dir():  # the ROM contents, read at run time from mem/ (hdl/rom.py)
-        (work / "mem").symlink_to((rtl / "mem").resolve(), target_is_directory=True)
+    link_memories(rtl, work)
     (work / "pixels.hex").write_text("".join(f"{int(p):02x}\n" for p in images.reshape(-1)))
     args = [f"+images={len(images)}"]
-    for k, v in plusargs.items():
-        if v is True:
-            args.append(f"+{k}")
-        elif v is not None and v is not False:
-            args.append(f"+{k}={int(v)}")
+    args += bench_plusargs(plusargs)
     if exe is not None:
         run_tool("verilator", args, cwd=work, program=exe, poll=poll, timeout=7200)
     else:
@@ -204,11 +200,6 @@ def run_bench(
             timeout=7200,
         )
     return events(work / "events.txt")
-
-
-def events(path: Path) -> list[list[str]]:
-    """The events a bench run wrote, one split line each (none if it wrote no file)."""
-    return [line.split() for line in path.read_text().splitlines()] if path.is_file() else []
 
 
 def _sources(rtl: Path, man: dict) -> list[Path]:

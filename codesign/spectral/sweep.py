@@ -19,7 +19,7 @@ from pathlib import Path
 from codesign import __version__
 from codesign.flow import tree_hash
 from codesign.spectral.settings import PruneSettings
-from codesign.sweep import Point, SweepError, Task, flow_task, task_key
+from codesign.sweep import Point, SweepError, TaskGraph, flow_task, stage_figures
 
 __all__ = ["KEYS", "plan", "PLOTS", "TITLE", "FIGURES"]
 
@@ -261,18 +261,7 @@ def _synth(directory: str, up: dict, *, board: str) -> dict:
 
 def _row(keys: dict, results: dict) -> dict:
     """A point's figures from its tasks' results."""
-    row = {}
-    for stage in ("prune", "map", "generate", "cosim", "synth"):
-        r = results.get(keys.get(stage), {})
-        row.update(
-            {
-                k: v
-                for k, v in r.items()
-                if k not in ("model", "schedule", "rtl", "status", "seconds")
-            }
-        )
-        if stage in keys:
-            row[f"{stage}_seconds"] = r.get("seconds")
+    row = stage_figures(keys, results, drop=("model", "schedule", "rtl"))
     row["dsp"] = row.get("dsp_yosys", row.get("dsp_estimate"))
     return row
 
@@ -281,55 +270,53 @@ def plan(points: list[dict], base: dict, out: Path, where: str = "sweep"):
     """The task graph and the points of a sweep under ``out``."""
     from codesign.eda.boards import load_board
 
-    tasks: dict[str, Task] = {}
+    graph = TaskGraph(out)
     planned = []
-    root = Path(out).resolve() / "tasks"
-
-    def add(key, label, deps, fn):
-        if key not in tasks:
-            tasks[key] = Task(key, label, deps, partial(fn, str(root / key)))
-        return key
-
     for i, p in enumerate(points):
         s = _settings({**base, **p}, f"{where}: point {i}")
         load_board(s["board"])  # an unknown board fails before any task runs
         ps = _prune_settings(s)
         data_id = s["data"] if s["data"] is None else str(Path(s["data"]).resolve())
         k = {}
-        k["prune"] = add(
-            task_key("prune", repr(ps), data_id),
+        k["prune"] = graph.add(
+            "prune",
+            (repr(ps), data_id),
             f"prune density={s['density']:g}",
             (),
             partial(_prune, settings=ps, data=s["data"]),
         )
-        k["map"] = add(
-            task_key("map", k["prune"], s["board"], sorted(s["set"])),
+        k["map"] = graph.add(
+            "map",
+            (k["prune"], s["board"], sorted(s["set"])),
             f"map {s['board']} density={s['density']:g}",
             (k["prune"],),
             partial(_map, board=s["board"], sets=list(s["set"])),
         )
-        k["generate"] = add(
-            task_key("generate", k["map"]),
+        k["generate"] = graph.add(
+            "generate",
+            (k["map"],),
             f"generate {s['board']} density={s['density']:g}",
             (k["map"],),
             _generate,
         )
         if s["cosim_images"]:
-            k["cosim"] = add(
-                task_key("cosim", k["generate"], s["cosim_images"], s["simulator"]),
+            k["cosim"] = graph.add(
+                "cosim",
+                (k["generate"], s["cosim_images"], s["simulator"]),
                 f"cosim {s['cosim_images']} images {s['board']} density={s['density']:g}",
                 (k["generate"],),
                 partial(_cosim, images=s["cosim_images"], simulator=s["simulator"]),
             )
         if s["synth"]:
-            k["synth"] = add(
-                task_key("synth", k["generate"], s["board"]),
+            k["synth"] = graph.add(
+                "synth",
+                (k["generate"], s["board"]),
                 f"synth {s['board']} density={s['density']:g}",
                 (k["generate"],),
                 partial(_synth, board=s["board"]),
             )
-        shown = {key: v for key, v in p.items()}
+        shown = dict(p)
         shown.setdefault("board", s["board"])
         shown.setdefault("density", s["density"])
         planned.append(Point(i, shown, list(k.values()), partial(_row, k)))
-    return tasks, planned
+    return graph.tasks, planned

@@ -113,58 +113,36 @@ def _row_bits(rows: int) -> int:
 
 
 @block
-def _input_writer(on, beat, pix, coll, we, waddr, wdata, *, z: int, k: int, row_bits: int):
-    """The loader's write of one beat (``k`` pixels, already as words) into layer 0's banks."""
-    per_row = z // k
-    insts = []
-    row = uint_signal(max(2, 1 << row_bits))
-    sel = uint_signal(per_row)
-
-    beats = beat.val.max - 1
-
-    @always_comb
-    def split():
-        if beat < beats:
-            sel.next = beat % per_row
-            row.next = beat // per_row
-        else:
-            sel.next = 0
-            row.next = 0
-
-    insts.append(split)
-    insts.append(_address(coll, row, waddr, row_bits=row_bits))
-    for g in range(z):
-        insts.append(_input_lane(on, sel, pix[g % k], we[g], wdata[g], index=g // k))
-    return insts
-
-
-@block
-def _input_lane(on, sel, pix, we, wdata, *, index: int):
-    @always_comb
-    def lane():
-        we.next = on and sel == index
-        wdata.next = pix
-
-    return lane
-
-
-@block
-def _hidden_writer(valid, group, words, coll, we, waddr, wdata, *, z: int, ports: int, bits: int):
-    """A junction's finished neurons (``ports`` per group) into the next layer's banks."""
-    per_row = z // ports
-    insts = []
+def _layer_writer(on, index, words, coll, we, waddr, wdata, *, z: int, count: int, bits: int):
+    """``len(words)`` consecutive neurons (write number ``index`` < ``count``: neurons
+    ``index·len(words) …``) into a layer's ``z`` banks — the loader's beat of pixels into layer 0,
+    a junction's finished neuron group into the next layer."""
+    n = len(words)
+    per_row = z // n
     row = uint_signal(max(2, 1 << bits))
     sel = uint_signal(per_row)
 
     @always_comb
     def split():
-        sel.next = group % per_row
-        row.next = group // per_row
+        if index < count:
+            sel.next = index % per_row
+            row.next = index // per_row
+        else:
+            sel.next = 0
+            row.next = 0
 
-    insts += [split, _address(coll, row, waddr, row_bits=bits)]
-    for b in range(z):
-        insts.append(_input_lane(valid, sel, words[b % ports], we[b], wdata[b], index=b // ports))
-    return insts
+    lanes = [_bank_lane(on, sel, words[b % n], we[b], wdata[b], index=b // n) for b in range(z)]
+    return split, _address(coll, row, waddr, row_bits=bits), lanes
+
+
+@block
+def _bank_lane(on, sel, word, we, wdata, *, index: int):
+    @always_comb
+    def lane():
+        we.next = on and sel == index
+        wdata.next = word
+
+    return lane
 
 
 @block
@@ -460,7 +438,7 @@ def trainer(
         else:
             left = ports[h - 1]
             insts.append(
-                _hidden_writer(
+                _layer_writer(
                     left.out_valid,
                     left.out_group,
                     left.out_word,
@@ -469,7 +447,7 @@ def trainer(
                     waddr,
                     wdata,
                     z=z,
-                    ports=plan.junctions[h - 1].ports,
+                    count=plan.junctions[h - 1].groups,
                     bits=bits,
                 )
             )
@@ -535,7 +513,7 @@ def trainer(
     for m in range(k):
         insts.append(_pixel(pix_on, s_axis_tdata, beat, pix[m], m=m, k=k, pixels=plan.pixels))
     insts.append(
-        _input_writer(
+        _layer_writer(
             load_on,
             beat,
             pix,
@@ -544,8 +522,8 @@ def trainer(
             waddr0,
             wdata0,
             z=plan.junctions[0].z,
-            k=k,
-            row_bits=bits0,
+            count=plan.load_clocks,
+            bits=bits0,
         )
     )
     mode = Signal(intbv(0)[4:])
