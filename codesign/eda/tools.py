@@ -44,6 +44,7 @@ _PACKAGES = {
     "iverilog-vpi": (_DEBIAN, "iverilog"),
     "yosys": (_DEBIAN, "yosys"),
     "verilator": (_DEBIAN, "verilator"),
+    "cc": (_DEBIAN, "gcc"),
     "vivado": (_OTHER, "Xilinx Vivado (not a Debian package)"),
     "fusesoc": (_OTHER, "pip install fusesoc"),
 }
