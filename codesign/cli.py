@@ -13,6 +13,7 @@ import click
 from codesign.command import board_option, friendly, rtl_option
 from codesign.mlp.commands import COMMANDS as MLP_COMMANDS
 from codesign.progress import console
+from codesign.specbp.commands import COMMANDS as SPECBP_COMMANDS
 from codesign.spectral.commands import COMMANDS as SPECTRAL_COMMANDS
 
 __all__ = ["main"]
@@ -173,5 +174,5 @@ def _cell(v) -> str:
     return "" if v is None else str(v)
 
 
-for _command in SPECTRAL_COMMANDS + MLP_COMMANDS:
+for _command in SPECTRAL_COMMANDS + MLP_COMMANDS + SPECBP_COMMANDS:
     main.add_command(_command)

@@ -145,6 +145,16 @@ else
     changed=1
 fi
 
+# --- compiled kernels ----------------------------------------------------------
+
+# C sources shipped in the package, compiled into <venv>/share/codesign/native (codesign.native);
+# a library already built from the same source and flags is kept.
+if ! log=$(cd / && "$PY" -I -c 'from codesign.specbp.trainer import kernels; print(kernels()._name)' </dev/null 2>&1); then
+    printf '%s\n' "$log" >&2
+    die "building the compiled kernels failed"
+fi
+say "compiled kernels ready: ${log##*/}"
+
 if [ "$changed" -eq 0 ]; then
     say "everything is up to date"
 else
