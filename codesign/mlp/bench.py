@@ -27,7 +27,7 @@ import numpy as np
 from codesign.eda.bench import events, icarus_binary, link_memories, verilator_binary
 from codesign.eda.bench import plusargs as bench_plusargs
 from codesign.eda.tools import run_tool
-from codesign.mlp.hdl.trainer import MODES, TUSER_BITS
+from codesign.mlp.hdl.trainer import CONFIG_BITS, MODES, SCHEDULES, TUSER_BITS
 
 __all__ = [
     "BENCH_TOP",
@@ -187,6 +187,17 @@ class Stream:
                 px = img[b * self.per_beat : (b + 1) * self.per_beat]
                 self.beats.append((int(b == n - 1), user if b == 0 else 0, self._pack(px, 8)))
         self.predictions += len(flat)
+
+    def config(self, schedule: str, threshold: int = 0) -> None:
+        """A config command: the schedule (by name) and the speculative threshold (summed
+        output LSBs)."""
+        if not 0 <= threshold < 1 << 16:
+            raise ValueError(f"threshold {threshold}: the config word holds 0 … 65535")
+        data = (
+            threshold << CONFIG_BITS["threshold"][1]
+            | SCHEDULES[schedule] << CONFIG_BITS["schedule"][1]
+        )
+        self.beats.append((1, MODES["config"], data))
 
     def flush(self) -> None:
         self.beats.append((1, MODES["flush"], 0))

@@ -67,6 +67,20 @@ def _outputs(ev: list[list[str]], what: str, epoch: int):
     return preds, words, int(done[-1][2])
 
 
+_OUTCOME = {0: "label's first input", 1: "hit", 2: "miss"}
+
+
+def _spacing(man: dict, sched: Schedule, outcomes, n: int) -> np.ndarray:
+    """The cycle model's clocks between the predictions of consecutive training inputs."""
+    model = man["cycle_model"]
+    if sched is Schedule.PIPELINED:
+        return np.full(max(n - 1, 0), model["clocks_per_input"])
+    if sched is Schedule.SEQUENTIAL:
+        return np.full(max(n - 1, 0), model["sequential_clocks_per_input"])
+    hit, miss = model["speculative_hit_clocks"], model["sequential_clocks_per_input"]
+    return np.where(np.asarray(outcomes[:-1]) == 1, hit, miss)
+
+
 def _signed(v: int) -> int:
     return v - (1 << 16) if v >= 1 << 15 else v
 
@@ -83,10 +97,13 @@ def cosim_trainer(
     seed: int = 1,
     simulator: str = "verilator",
     work: Path | None = None,
+    schedule: str = "pipelined",
+    threshold: float = 0.25,
 ) -> dict:
     """Train ``epochs`` epochs of the first ``inputs`` training images (default: as many as the
-    artifact was trained on) in the RTL of ``rtl``;
-    returns the report (raises :class:`TrainerCosimError` on the first mismatch)."""
+    artifact was trained on) in the RTL of ``rtl`` with ``schedule`` (``threshold``: the
+    speculative schedule's mean output distance); returns the report (raises
+    :class:`TrainerCosimError` on the first mismatch)."""
     from codesign.data import load
 
     man = read_manifest(rtl)
@@ -105,17 +122,41 @@ def cosim_trainer(
     if epochs > len(etas):
         raise TrainerCosimError(f"{art.path}: {epochs} epochs asked, the artifact has {len(etas)}")
     per_beat = man["stream"]["pixels_per_beat"]
+    if schedule not in man.get("schedules", ["pipelined"]):
+        raise TrainerCosimError(
+            f"{rtl}: the {man.get('trainer', 'pipelined')} trainer runs the schedules "
+            f"{', '.join(man.get('schedules', ['pipelined']))}, not {schedule!r}; generate the "
+            f"{'pipelined' if schedule == 'pipelined' else 'speculating'} trainer"
+        )
+    sched = Schedule(schedule)
+    ops_units = FixedArithmetic(net)
+    t_units = ops_units.threshold(threshold) if sched is Schedule.SPECULATIVE else 0
+    configure = schedule != "pipelined" or man.get("trainer") == "speculating"
     block = man["cycle_model"]["clocks_per_input"]
     exe = verilator_model(Path(rtl), man) if simulator == "verilator" else None
     model = art.init_fixed
     rtl_words = words_of(art.init_fixed)
-    report = {"epochs": [], "inputs": n, "simulator": simulator, "block_cycle": block}
+    report = {
+        "epochs": [],
+        "inputs": n,
+        "simulator": simulator,
+        "block_cycle": block,
+        "schedule": schedule,
+        "trainer": man.get("trainer", "pipelined"),
+    }
+    if sched is Schedule.SPECULATIVE:
+        report["threshold"] = threshold
+        report["threshold_lsb"] = t_units
     root = Path(work) if work else Path(tempfile.mkdtemp(prefix="codesign-mlp-cosim-"))
     clocks, wall = 0, 0.0
     for e in range(epochs):
-        r = train_online(net, FixedArithmetic(net), model, xp, y, [etas[e]], Schedule.PIPELINED)
+        r = train_online(
+            net, FixedArithmetic(net), model, xp, y, [etas[e]], sched, threshold=t_units
+        )
         want_pred, want_words = r.epochs[0].predictions, words_of(r.params)
         s = Stream(per_beat, man["stream"]["pixels"])
+        if configure:
+            s.config(schedule, t_units)
         s.load(rtl_words)
         s.inputs(x, y, etas[e], train=True)
         s.dump(len(want_words))
@@ -155,7 +196,9 @@ def cosim_trainer(
         edges = np.array([edge for _, edge in preds])
         spacing = np.diff(edges)
         steady = int(np.median(spacing)) if spacing.size else None
+        want_spacing = _spacing(man, sched, r.epochs[0].outcomes, n)
         clocks += int(ev[-1][1])
+        outcomes = r.epochs[0].outcomes
         report["epochs"].append(
             {
                 "epoch": e + 1,
@@ -164,14 +207,22 @@ def cosim_trainer(
                 "online_accuracy_model": r.epochs[0].train_accuracy,
                 "words_bit_exact": len(got),
                 "clocks_per_input_rtl": steady,
+                "mean_clocks_per_input_rtl": float(spacing.mean()) if spacing.size else None,
                 "clocks": int(ev[-1][1]),
+                "hit_rate_model": None if outcomes is None else float(np.mean(outcomes == 1)),
             }
         )
-        if gap_in == 0 and gap_out == 0 and steady != block:
-            raise TrainerCosimError(
-                f"epoch {e + 1}: predictions leave every {steady} clocks, the cycle model says "
-                f"{block}"
-            )
+        if gap_in == 0 and gap_out == 0:
+            bad = np.flatnonzero(spacing != want_spacing)
+            if bad.size:
+                i = int(bad[0])
+                raise TrainerCosimError(
+                    f"epoch {e + 1}: the predictions of inputs {i} and {i + 1} leave "
+                    f"{spacing[i]} clocks apart (clock {edges[i + 1]}), the cycle model says "
+                    f"{want_spacing[i]} ({schedule} schedule"
+                    + (f", input {i} a {_OUTCOME[outcomes[i]]}" if outcomes is not None else "")
+                    + f"; {bad.size} spacings differ)"
+                )
         model, rtl_words = r.params, got
     if test_images:
         tx, ty = ds.test_x[:test_images], ds.test_y[:test_images]

@@ -26,6 +26,7 @@ from codesign.hdl.ram import bram18, ram_bram18, ram_style
 from codesign.hdl.signals import index_bits
 from codesign.mlp.connectivity import ConnectivityError, Junction
 from codesign.mlp.fixedpoint import SIGMA_BITS, SIGMA_PRIME_BITS, WORD
+from codesign.mlp.hdl.plan import LABEL_SPACE, SLOTS
 from codesign.mlp.timing import block_cycle
 
 __all__ = [
@@ -92,11 +93,13 @@ def _row_bits(rows: int) -> int:
     return (rows - 1).bit_length()
 
 
-def memories(junctions: tuple[Junction, ...]) -> list[dict]:
+def memories(junctions: tuple[Junction, ...], speculative: bool = False) -> list[dict]:
     """Every RAM and ROM of the generated trainer (codesign/mlp/hdl/trainer.py) as it builds
     them: name, count, depth, width, kind (yosys' choice by codesign.hdl.ram) and RAMB18 and
-    LUTs per copy."""
+    LUTs per copy.  ``speculative``: the speculating trainer (two banks of weights and biases,
+    activations in slots, per-label output deltas and outputs)."""
     J = len(junctions)
+    banks = 2 if speculative else 1
     out = []
 
     def add(name, count, depth, width, style=None, ramb18=None):
@@ -125,15 +128,19 @@ def memories(junctions: tuple[Junction, ...]) -> list[dict]:
             "block",
             bram18(1 << WORD.bits, table),
         )  # registered ROMs (codesign.hdl.rom)
-        add(f"j{i + 1} weights", j.z, j.clocks, WORD.bits)
-        add(f"j{i + 1} biases", ports, groups, WORD.bits)
-        depth = 1 << (index_bits(2 * (J - i) + 1) + _row_bits(j.rows))  # collection, row
+        add(f"j{i + 1} weights", j.z, banks * j.clocks, WORD.bits)
+        add(f"j{i + 1} biases", ports, banks * groups, WORD.bits)
+        copies = SLOTS if speculative else 2 * (J - i) + 1
+        depth = 1 << (index_bits(copies) + _row_bits(j.rows))  # collection (or slot), row
         if i == 0:
             add("input activations", 2 * j.z, depth, PIXEL_BITS)  # a copy per reader
         else:
             add(f"layer {i} activations", 2 * j.z, depth, table)
             add(f"layer {i} deltas", 2 * j.z, max(j.rows, 2), WORD.bits)  # two collections
-        if i == J - 1:
+        if i == J - 1 and speculative:
+            add("output deltas by label", ports, LABEL_SPACE * groups, WORD.bits)
+            add("outputs by label", ports, LABEL_SPACE * groups, SIGMA_BITS)
+        elif i == J - 1:
             add("output deltas", 2 * ports, max(groups, 2), WORD.bits)
     return out
 
@@ -146,15 +153,18 @@ def lutram_luts(depth: int, width: int) -> int:
     return 4 * math.ceil(depth / 64) * math.ceil(width / 3)
 
 
-def trainer_cost(junctions: tuple[Junction, ...], up_in_dsp: bool = False) -> dict:
-    """Clocks per input, multipliers, DSP, RAMB18, LUT and FF of the trainer."""
+def trainer_cost(
+    junctions: tuple[Junction, ...], up_in_dsp: bool = False, speculative: bool = False
+) -> dict:
+    """Clocks per input, multipliers, DSP, RAMB18, LUT and FF of the trainer (``speculative``:
+    the speculating trainer's memories)."""
     mults = multipliers(junctions)
     ff = sum(m["ff"] for m in mults)
     bp = sum(m["bp"] for m in mults)
     up = sum(m["up"] for m in mults)
     dsp_mults = ff + bp + (up if up_in_dsp else 0)
     lut_mults = 0 if up_in_dsp else up
-    mems = memories(junctions)
+    mems = memories(junctions, speculative)
     bram = sum(m["count"] * m["bram18"] for m in mems)
     lutram = sum(m["count"] * m["lut"] for m in mems)
     ffram = sum(m["count"] * m["depth"] * m["width"] for m in mems if m["style"] == "logic")

@@ -19,8 +19,15 @@ from codesign.mlp.artifact import load_network
 from codesign.mlp.bench import BENCH_TOP, bench_source
 from codesign.mlp.cost import trainer_cost
 from codesign.mlp.hdl.plan import TrainerPlan, plan_trainer
-from codesign.mlp.hdl.trainer import MODES, TUSER_BITS, trainer, trainer_ports
-from codesign.mlp.timing import input_latency
+from codesign.mlp.hdl.trainer import (
+    CONFIG_BITS,
+    MODES,
+    SCHEDULES,
+    TUSER_BITS,
+    trainer,
+    trainer_ports,
+)
+from codesign.mlp.timing import input_latency, sequential_clocks, speculative_clocks
 
 __all__ = ["TRAINER", "TRAINER_VERSION", "generate_trainer", "plan_of", "read_manifest"]
 
@@ -28,11 +35,15 @@ TRAINER = "codesign-mlp-trainer"
 TRAINER_VERSION = 1
 
 
-def plan_of(network_dir: Path, per_beat: int = 32):
+def plan_of(network_dir: Path, per_beat: int = 32, speculative: bool = False):
     """The artifact and the trainer plan built from it."""
     art = load_network(network_dir)
     plan = plan_trainer(
-        art.net.junctions, art.net.orders, pixels=art.meta["inputs"]["pixels"], per_beat=per_beat
+        art.net.junctions,
+        art.net.orders,
+        pixels=art.meta["inputs"]["pixels"],
+        per_beat=per_beat,
+        speculative=speculative,
     )
     return art, plan
 
@@ -67,17 +78,23 @@ def _convert(plan: TrainerPlan, activation, out: Path, top: str) -> list[str]:
 
 
 def generate_trainer(
-    network_dir: Path, out: Path, top: str = "codesign_mlp_trainer", per_beat: int = 32
+    network_dir: Path,
+    out: Path,
+    top: str = "codesign_mlp_trainer",
+    per_beat: int = 32,
+    speculative: bool = False,
 ) -> dict:
-    """Write the trainer of the artifact ``network_dir`` into ``out``; returns the manifest."""
+    """Write the trainer of the artifact ``network_dir`` into ``out`` (``speculative``: the
+    speculating trainer); returns the manifest."""
     out = check_target(out)
-    art, plan = plan_of(Path(network_dir), per_beat)
+    art, plan = plan_of(Path(network_dir), per_beat, speculative)
     with atomic_directory(out) as tmp:
         images = in_thread(_convert, plan, art.net.activation, tmp, top)
         (tmp / f"{BENCH_TOP}.v").write_text(bench_source(top, per_beat))
         sim = _sim_stream(art, plan, tmp / SIM_STREAM)
         files = [f"{top}.v"]
-        cost = trainer_cost(tuple(j.junction for j in plan.junctions))
+        js = tuple(j.junction for j in plan.junctions)
+        cost = trainer_cost(js, speculative=speculative)
         man = {
             "format": TRAINER,
             "version": TRAINER_VERSION,
@@ -112,8 +129,16 @@ def generate_trainer(
                 "m_axis": {"tdata": 16, "tuser": 1, "tlast": 1},
                 "frame_error": 1,
             },
+            "trainer": "speculating" if speculative else "pipelined",
+            "schedules": ["sequential", "speculative"]
+            if speculative
+            else ["pipelined", "sequential"],
             "stream": {
                 "modes": MODES,
+                "config": {
+                    "bits": {k: list(v) for k, v in CONFIG_BITS.items()},
+                    "schedules": SCHEDULES,
+                },
                 "tuser": {"mode": [3, 0], "label": [7, 4], "eta_exponent": [11, 8]},
                 "pixels_per_beat": per_beat,
                 "pixels": plan.pixels,
@@ -132,6 +157,12 @@ def generate_trainer(
                 "loader_clocks": plan.load_clocks,
                 "input_latency": input_latency(tuple(j.junction for j in plan.junctions)),
                 "prediction_after_blocks": plan.n_junctions,
+                "sequential_clocks_per_input": speculative_clocks(js, False, per_beat)
+                if speculative
+                else sequential_clocks(js, per_beat),
+                "speculative_hit_clocks": speculative_clocks(js, True, per_beat)
+                if speculative
+                else None,
                 "model": "codesign/mlp/timing.py block_cycle (equal to the RTL)",
             },
         }

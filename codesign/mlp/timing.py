@@ -8,6 +8,14 @@ input enters every block cycle; input ``t``'s last update ends in block cycle ``
 (:class:`~codesign.mlp.train.Schedule`), and a flush at an epoch's end runs ``2J`` block cycles
 without inputs.  Narrower input beats than ``n₀ / C`` pixels make the loader the bottleneck
 (:func:`clocks_per_input`).
+
+The speculating trainer (docs/mlp-trainer.md, speculation) runs one input at a time: an input
+enters ``J`` block cycles after the previous one when that one hit (its update ran beside its
+forward pass), ``2J`` after a miss, a label's first input or every input of the sequential
+schedule (the update follows the forward pass); inference inputs are ``J`` apart
+(:func:`speculative_clocks`).  The pipelined trainer's sequential schedule holds the loader
+until a training input's last update runs, ``2J − 1`` block cycles, then loads the next
+(:func:`sequential_clocks`).
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ __all__ = [
     "clocks_per_input",
     "training_clocks",
     "input_latency",
+    "speculative_clocks",
+    "sequential_clocks",
 ]
 
 PIPELINE_FILL = 4  # 2 + PROCTIME: the reference's 36 = 32 + 2 + 2
@@ -48,3 +58,22 @@ def input_latency(junctions: tuple[Junction, ...]) -> int:
 def training_clocks(junctions: tuple[Junction, ...], inputs: int, epochs: int = 1) -> int:
     """Clocks to train ``epochs`` epochs of ``inputs`` inputs, each epoch flushed."""
     return epochs * (inputs + 2 * len(junctions)) * block_cycle(junctions)
+
+
+def speculative_clocks(
+    junctions: tuple[Junction, ...], hit: bool, per_beat: int | None = None
+) -> int:
+    """Clocks between the entries of one input and the next on the speculating trainer: ``J``
+    block cycles after a hit (or an inference input), ``2J`` otherwise; at least the loader's
+    clocks for the next input (``n₀ / per_beat``, plus the clock to advance)."""
+    blocks = (1 if hit else 2) * len(junctions)
+    clocks = blocks * block_cycle(junctions)
+    if per_beat is None:
+        return clocks
+    return max(clocks, junctions[0].n_left // per_beat + 1)
+
+
+def sequential_clocks(junctions: tuple[Junction, ...], per_beat: int | None = None) -> int:
+    """Clocks between training inputs of the pipelined trainer's sequential schedule: ``2J − 1``
+    block cycles of bubbles, then one of loading (:func:`clocks_per_input`)."""
+    return (2 * len(junctions) - 1) * block_cycle(junctions) + clocks_per_input(junctions, per_beat)

@@ -11,6 +11,13 @@ pass has read it).  So the forward pass of junction ``j`` sees the updates of in
 ``≤ t − 2(J−j) − 2`` — version ``t − lag_j`` with ``lag_j = 2(J−j) + 1`` — while the
 back-propagation and the update of input ``t`` see every earlier input's update (version
 ``t``).  ``SEQUENTIAL``: every pass of input ``t`` sees version ``t`` (lag 0): plain SGD.
+
+``SPECULATIVE`` (docs/mlp-trainer.md, speculation): every pass sees version ``t``; input ``t`` of
+label ``y`` is compared with the stored outputs of the last input of label ``y`` in the epoch,
+``D = Σ_{q<10} |a_q − a_stored,q|`` in output LSBs; ``D ≤ threshold`` (a *hit*) updates the
+weights from the stored input's activations, σ′ and output deltas instead of its own (a *miss*,
+or the label's first input: its own).  The input's activations then become label ``y``'s stored
+ones.  The store is empty at each epoch's start.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from codesign.mlp.fixedpoint import (
 
 __all__ = [
     "Schedule",
+    "Outcome",
     "Network",
     "Params",
     "FloatArithmetic",
@@ -53,15 +61,24 @@ __all__ = [
 OUTPUT_CLASSES = 10  # the first 10 output neurons are the digits; the rest learn y = 0
 
 
+class Outcome(enum.IntEnum):
+    """What the speculative schedule did with an input's update."""
+
+    SERIAL = 0  # the label's first input in the epoch: its own update
+    HIT = 1  # the stored input's update
+    MISS = 2  # its own update
+
+
 class Schedule(enum.Enum):
     """Which weight version each pass of an input reads (see the module docstring)."""
 
     PIPELINED = "pipelined"
     SEQUENTIAL = "sequential"
+    SPECULATIVE = "speculative"
 
     def forward_lags(self, n_junctions: int) -> tuple[int, ...]:
         """Per junction (0-based), how many earlier inputs' updates its forward pass misses."""
-        if self is Schedule.SEQUENTIAL:
+        if self is not Schedule.PIPELINED:
             return (0,) * n_junctions
         return tuple(2 * (n_junctions - 1 - j) + 1 for j in range(n_junctions))
 
@@ -136,6 +153,10 @@ class FloatArithmetic:
         y[label] = 1.0
         return y
 
+    def threshold(self, mean: float) -> float:
+        """The speculative threshold on the summed distance for a mean distance ``mean``."""
+        return OUTPUT_CLASSES * mean
+
     def forward(self, j: int, a_left, w, b):
         jn = self.net.junctions[j]
         s = (a_left[..., self.net.orders[j]] * w).reshape(*a_left.shape[:-1], jn.n_right, jn.fi)
@@ -178,6 +199,11 @@ class FixedArithmetic:
         y[label] = 1 << WORD.frac
         return y
 
+    def threshold(self, mean: float) -> int:
+        """The comparator's threshold: a mean distance ``mean`` of the 10 outputs as their
+        summed distance in output LSBs (2^-7), rounded half up."""
+        return int(np.floor(OUTPUT_CLASSES * mean * (1 << WORD.frac) + 0.5))
+
     def forward(self, j: int, a_left, w, b):
         jn, c = self.net.junctions[j], self.counter
         p = mul(a_left[..., self.net.orders[j]], w, c, f"forward j{j + 1}: a*w")
@@ -214,6 +240,7 @@ class EpochResult:
     train_accuracy: float  # online: the class each input's (stale) forward pass predicted
     test_accuracy: float
     predictions: np.ndarray | None = None  # the class of each training input, online
+    outcomes: np.ndarray | None = None  # SPECULATIVE: per input, codesign.mlp.train.Outcome
 
 
 @dataclass
@@ -246,9 +273,12 @@ def train_online(
     test_x: np.ndarray | None = None,
     test_y: np.ndarray | None = None,
     bar=None,
+    threshold: float = 0,
 ) -> TrainResult:
     """Online SGD, one epoch per entry of ``eta_exponents`` (η = 2^-k for that epoch), inputs
-    in the given order each epoch.  ``train_x``/``test_x`` are padded uint8 pixels."""
+    in the given order each epoch.  ``train_x``/``test_x`` are padded uint8 pixels;
+    ``threshold``: the speculative schedule's on the summed distance of the 10 outputs, in the
+    arithmetic's units (``ops.threshold`` converts a mean distance)."""
     J = len(net.junctions)
     n_out = net.layers[-1]
     if n_out < OUTPUT_CLASSES:
@@ -268,6 +298,8 @@ def train_online(
         versions = [deque([(p.w[j], p.b[j])], maxlen=lags[j] + 1) for j in range(J)]
         hits = 0
         predicted = np.zeros(len(train_y), np.int64)
+        outcomes = np.zeros(len(train_y), np.int8)
+        store: dict[int, tuple] = {}
         for i, (x, label) in enumerate(zip(train_x, train_y)):
             acts, ders = [ops.inputs(x)], [None]
             for j in range(J):
@@ -278,6 +310,10 @@ def train_online(
             predicted[i] = np.argmax(acts[-1][:OUTPUT_CLASSES])
             hits += int(predicted[i] == label)
             delta = ops.cost(acts[-1], ops.target(int(label), n_out))
+            if schedule is Schedule.SPECULATIVE:
+                acts, ders, delta, outcomes[i] = _speculate(
+                    store, int(label), acts, ders, delta, threshold
+                )
             for j in reversed(range(J)):
                 w, b = versions[j][-1]
                 below = ops.backward(j, delta, ders[j], w) if j > 0 else None
@@ -290,6 +326,29 @@ def train_online(
         test_acc = float("nan")
         if test_x is not None and len(test_x):  # evaluated apart: its saturations not counted
             test_acc = float(np.mean(predict(net, type(ops)(net), p, test_x) == test_y))
-        epochs.append(EpochResult(e + 1, int(k), hits / max(1, len(train_y)), test_acc, predicted))
+        epochs.append(
+            EpochResult(
+                e + 1,
+                int(k),
+                hits / max(1, len(train_y)),
+                test_acc,
+                predicted,
+                outcomes if schedule is Schedule.SPECULATIVE else None,
+            )
+        )
     saturations = dict(getattr(ops, "counter", OverflowCounter()).saturated)
     return TrainResult(p, epochs, saturations)
+
+
+def _speculate(store: dict, label: int, acts, ders, delta, threshold: int):
+    """The speculative schedule's choice for one input: the activations, σ′ and output deltas
+    its update uses, and its outcome; the input becomes its label's stored one."""
+    own = (acts, ders, delta)
+    kept = store.get(label)
+    store[label] = own
+    if kept is None:
+        return (*own, Outcome.SERIAL)
+    d = np.abs(np.asarray(acts[-1][:OUTPUT_CLASSES]) - kept[0][-1][:OUTPUT_CLASSES]).sum()
+    if d <= threshold:
+        return (*kept, Outcome.HIT)
+    return (*own, Outcome.MISS)

@@ -42,8 +42,13 @@ __all__ = ["JunctionPorts", "junction", "dump_select"]
 class JunctionPorts:
     """The signals a junction shares with the rest of the trainer."""
 
-    def __init__(self, jp: JunctionPlan, hidden_left: bool, mem_depth: int):
+    def __init__(self, jp: JunctionPlan, hidden_left: bool, mem_depth: int, banks: int = 1):
         z, ports = jp.z, jp.ports
+        # two banks of weights and biases (the speculating trainer): passes read bank
+        # ``rbank``, updates write bank ``wbank``, dump and load use ``rbank``
+        self.banks = banks
+        self.rbank = Signal(bool(0))
+        self.wbank = Signal(bool(0))
         self.row = [uint_signal(jp.junction.rows) for _ in range(z)]  # stage-0 left rows
         left_bits = 12 if hidden_left else 7
         self.a_ff = [Signal(intbv(0)[left_bits:]) for _ in range(z)]  # stage 1 (FF copy)
@@ -239,8 +244,8 @@ def junction(
     first0 = [Signal(bool(0)) if hidden_left else None for _ in range(z)]
     insts.append(_stage0(c, slot0, p.group0, first_c0, last_c0, p.row, first0, jp=jp))
     c_bits = uint_signal(jp.clocks)
-    w_raddr = uint_signal(jp.clocks)
-    b_raddr = uint_signal(jp.groups)
+    w_ra = uint_signal(jp.clocks)
+    b_ra = uint_signal(jp.groups)
 
     @always_comb
     def addresses():
@@ -249,13 +254,19 @@ def junction(
         else:
             c_bits.next = 0
         if p.mem_on:
-            w_raddr.next = p.mem_addr % jp.clocks
-            b_raddr.next = p.mem_addr % jp.groups
+            w_ra.next = p.mem_addr % jp.clocks
+            b_ra.next = p.mem_addr % jp.groups
         else:
-            w_raddr.next = c_bits
-            b_raddr.next = p.group0
+            w_ra.next = c_bits
+            b_ra.next = p.group0
 
     insts.append(addresses)
+    if p.banks == 2:
+        w_raddr, b_raddr = uint_signal(2 * jp.clocks), uint_signal(2 * jp.groups)
+        insts.append(_banked(p.rbank, w_ra, w_raddr, size=jp.clocks))
+        insts.append(_banked(p.rbank, b_ra, b_raddr, size=jp.groups))
+    else:
+        w_raddr, b_raddr = w_ra, b_ra
     # stage 1 registers
     ff1, up1, first_c1, last_c1 = (Signal(bool(0)) for _ in range(4))
     c1 = uint_signal(jp.clocks)
@@ -278,10 +289,20 @@ def junction(
             insts += [_register(clk, p.row[g], row1[g]), _register(clk, first0[g], first1[g])]
     # weight and bias banks (written back by the update at stage 2, or by a load)
     w_we = [Signal(bool(0)) for _ in range(z)]
-    w_waddr = uint_signal(jp.clocks)
+    w_wa = uint_signal(jp.clocks)
     w_wdata = [word_signal() for _ in range(z)]
     b_we = [Signal(bool(0)) for _ in range(ports)]
-    b_waddr = uint_signal(jp.groups)
+    b_wa = uint_signal(jp.groups)
+    if p.banks == 2:
+        w_waddr, b_waddr = uint_signal(2 * jp.clocks), uint_signal(2 * jp.groups)
+        write_bank = Signal(bool(0))
+        insts += [
+            _write_bank(p.mem_on, p.rbank, p.wbank, write_bank),
+            _banked(write_bank, w_wa, w_waddr, size=jp.clocks),
+            _banked(write_bank, b_wa, b_waddr, size=jp.groups),
+        ]
+    else:
+        w_waddr, b_waddr = w_wa, b_wa
     b_wdata = [word_signal() for _ in range(ports)]
     for g in range(z):
         insts.append(sdp_ram(clk, w_we[g], w_waddr, w_wdata[g], w_raddr, p.w_rdata[g]))
@@ -360,11 +381,11 @@ def junction(
     @always_comb
     def write_addresses():
         if p.mem_on:
-            w_waddr.next = p.mem_addr % jp.clocks
-            b_waddr.next = p.mem_addr % jp.groups
+            w_wa.next = p.mem_addr % jp.clocks
+            b_wa.next = p.mem_addr % jp.groups
         else:
-            w_waddr.next = c2
-            b_waddr.next = group2
+            w_wa.next = c2
+            b_wa.next = group2
 
     insts.append(write_addresses)
     for g in range(z):
@@ -443,6 +464,34 @@ def _wire(a, b):
         b.next = a
 
     return connect
+
+
+@block
+def _banked(bank, addr, out, *, size: int):
+    """``out = addr + (size if bank else 0)``: the address in a two-bank memory."""
+
+    @always_comb
+    def offset():
+        if bank:
+            out.next = addr + size
+        else:
+            out.next = addr
+
+    return offset
+
+
+@block
+def _write_bank(mem_on, rbank, wbank, out):
+    """Updates write ``wbank``; a load writes the bank the passes read."""
+
+    @always_comb
+    def choose():
+        if mem_on:
+            out.next = rbank
+        else:
+            out.next = wbank
+
+    return choose
 
 
 @block

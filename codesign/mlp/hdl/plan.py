@@ -18,9 +18,23 @@ from codesign.mlp.connectivity import Junction
 from codesign.mlp.fixedpoint import SIGMA_BITS, SIGMA_PRIME_BITS
 from codesign.mlp.timing import block_cycle, clocks_per_input
 
-__all__ = ["TrainerError", "JunctionPlan", "TrainerPlan", "plan_trainer", "PIXEL_BITS"]
+__all__ = [
+    "TrainerError",
+    "JunctionPlan",
+    "TrainerPlan",
+    "plan_trainer",
+    "PIXEL_BITS",
+    "SLOTS",
+    "LABELS",
+    "LABEL_SPACE",
+]
 
 PIXEL_BITS = 8
+LABELS = 10
+LABEL_SPACE = 16  # the tuser label field's values: per-label stores have this many entries
+SLOTS = LABELS + 2
+"""The speculating trainer's activation slots per layer: one stored input per label, the input
+in flight before its decision and the one being loaded."""
 ACT_BITS = SIGMA_BITS + SIGMA_PRIME_BITS  # a hidden neuron's memory word: σ then σ′
 
 
@@ -69,10 +83,11 @@ class TrainerPlan:
     junctions: tuple[JunctionPlan, ...]
     layers: tuple[int, ...]
     block: int  # clocks per block cycle (= per input)
-    collections: tuple[int, ...]  # per layer 0 … J−1: rotating copies of its activations
+    collections: tuple[int, ...]  # per layer 0 … J−1: rotating copies (or slots) of it
     pixels: int  # real pixels per input (the rest of layer 0 is zero padding)
     per_beat: int  # pixels per s_axis beat
     classes: int = 10
+    speculative: bool = False  # the speculating trainer (sequential and speculative schedules)
 
     @property
     def n_junctions(self) -> int:
@@ -100,11 +115,18 @@ class TrainerPlan:
         return sum(j.junction.edges + j.junction.n_right for j in self.junctions)
 
 
-def plan_trainer(junctions, orders, pixels: int = 784, per_beat: int = 32) -> TrainerPlan:
-    """The plan of a trainer for ``junctions`` with edge ``orders``; :class:`TrainerError`
-    when the RTL cannot build it."""
+def plan_trainer(
+    junctions, orders, pixels: int = 784, per_beat: int = 32, speculative: bool = False
+) -> TrainerPlan:
+    """The plan of a trainer for ``junctions`` with edge ``orders`` (``speculative``: the
+    speculating trainer); :class:`TrainerError` when the RTL cannot build it."""
     js = tuple(junctions)
     J = len(js)
+    if speculative and J < 2:
+        raise TrainerError(
+            "the speculating trainer needs at least two junctions (one hidden layer); "
+            "generate the pipelined trainer for a single junction"
+        )
     if js[-1].n_right < 10:
         raise TrainerError(f"the output layer has {js[-1].n_right} neurons; it needs 10")
     plans = []
@@ -155,7 +177,8 @@ def plan_trainer(junctions, orders, pixels: int = 784, per_beat: int = 32) -> Tr
         tuple(plans),
         (js[0].n_left,) + tuple(j.n_right for j in js),
         block,
-        tuple(2 * (J - h) + 1 for h in range(J)),
+        (SLOTS,) * J if speculative else tuple(2 * (J - h) + 1 for h in range(J)),
         pixels,
         per_beat,
+        speculative=speculative,
     )

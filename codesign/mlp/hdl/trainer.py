@@ -12,7 +12,18 @@ block cycle.
 
 Stream commands (``s_axis_tuser`` of a packet's first beat, bits 3…0): 0 train, 1 infer (label
 in bits 7…4, η exponent k in bits 11…8, then the pixels), 2 flush, 3 dump, 4 load (then the
-words).  Flush, dump and load first run bubbles until no input is in flight.
+words), 5 config (``tdata`` bits 17…16 the schedule — 0 pipelined, 1 sequential, 2 speculative
+— and bits 15…0 the speculative threshold).  Flush, dump, load and config first run bubbles
+until no input is in flight.
+
+Schedules.  The pipelined trainer runs ``pipelined`` (a new input every block cycle) and
+``sequential`` (a training input holds the loader until its last update has run: the *gate*).
+The speculating trainer (``plan.speculative``; :mod:`codesign.mlp.hdl.speculation`) runs
+``sequential`` and ``speculative``: every layer's activations live in slots; junction ``j``
+runs a speculative update for the input at bit ``J − j`` (from the stored slot of its label)
+beside the forward passes, and, if the input misses, its own update at bit ``2J − j``; updates
+write the second bank of weights and biases, which becomes the read bank when the input's
+update is complete (a hit: at its decision; a miss: after its last update).
 """
 
 from __future__ import annotations
@@ -24,11 +35,26 @@ from codesign.hdl.signals import index_bits, uint_signal
 from codesign.mlp.fixedpoint import Activation
 from codesign.mlp.hdl.arith import ACT_FIELD, word_signal
 from codesign.mlp.hdl.junction import JunctionPorts, dump_select, junction
-from codesign.mlp.hdl.plan import TrainerPlan
+from codesign.mlp.hdl.plan import SLOTS, TrainerPlan
+from codesign.mlp.hdl.speculation import (
+    bank_select,
+    decide,
+    distance_sum,
+    free_slot,
+    label_deltas,
+    label_store,
+    output_store,
+    pick_label,
+    pick_slot,
+    speculative_gate,
+    store_write,
+)
 
-__all__ = ["trainer", "trainer_ports", "MODES", "TUSER_BITS"]
+__all__ = ["trainer", "trainer_ports", "MODES", "TUSER_BITS", "SCHEDULES", "CONFIG_BITS"]
 
-MODES = {"train": 0, "infer": 1, "flush": 2, "dump": 3, "load": 4}
+MODES = {"train": 0, "infer": 1, "flush": 2, "dump": 3, "load": 4, "config": 5}
+SCHEDULES = {"pipelined": 0, "sequential": 1, "speculative": 2}
+CONFIG_BITS = {"threshold": (15, 0), "schedule": (17, 16)}
 TUSER_BITS = 16
 IDLE, PIX, ZERO, DONE, DUMP_RD, DUMP_OUT, LOADW = range(7)
 
@@ -347,6 +373,7 @@ def trainer(
     insts.append(reset)
     c = uint_signal(C)
     advance, loader_done, out_free, block_start = (Signal(bool(0)) for _ in range(4))
+    gate, load_gate = Signal(bool(0)), Signal(bool(0))  # a bubble enters / the loader waits
     # packed metadata shift registers: entry d = the input that entered d block cycles ago
     valid_vec = Signal(intbv(0)[D:])
     train_vec = Signal(intbv(0)[D:])
@@ -358,23 +385,40 @@ def trainer(
     out_valid = Signal(bool(0))
     out_class = Signal(intbv(0)[4:])
     best_idx = uint_signal(plan.classes)
-    valid_J = Signal(bool(0))
+    valid_J, train_J = Signal(bool(0)), Signal(bool(0))
     label_J = Signal(intbv(0)[4:])
-    insts += [_tap(valid_vec, valid_J, lo=J - 1), _tap(label_vec, label_J, lo=4 * (J - 1))]
+    insts += [
+        _tap(valid_vec, valid_J, lo=J - 1),
+        _tap(train_vec, train_J, lo=J - 1),
+        _tap(label_vec, label_J, lo=4 * (J - 1)),
+    ]
     dumping = Signal(bool(0))
+    schedule = Signal(intbv(0)[2:])  # the config command's
+    threshold = Signal(intbv(0)[16:])
+    # the speculating trainer: slots, the decision, the weight banks
+    spec = plan.speculative
+    slot_vec = Signal(intbv(0)[4 * D :])
+    miss_vec = Signal(intbv(0)[D:])
+    new_slot, free = uint_signal(SLOTS), uint_signal(SLOTS)
+    hit_now, miss_now, toggle, wsel = (Signal(bool(0)) for _ in range(4))
+    zeros_J = intbv(0)[J:]
 
     @always_comb
     def ready():
         out_free.next = not out_valid or (m_axis_tready and not dumping)
-        advance.next = c == C - 1 and loader_done and (out_free or not valid_J)
+        advance.next = c == C - 1 and (loader_done or gate) and (out_free or not valid_J)
         block_start.next = c == 0
 
     @always_seq(clk.posedge, reset=rst)
     def control():
         if advance:
             c.next = 0
-            valid_vec.next = concat(valid_vec[D - 1 : 0], new_valid)
-            train_vec.next = concat(train_vec[D - 1 : 0], new_train)
+            if gate:
+                valid_vec.next = concat(valid_vec[D - 1 : 0], False)
+                train_vec.next = concat(train_vec[D - 1 : 0], False)
+            else:
+                valid_vec.next = concat(valid_vec[D - 1 : 0], new_valid)
+                train_vec.next = concat(train_vec[D - 1 : 0], new_train)
             label_vec.next = concat(label_vec[4 * (D - 1) : 0], new_label)
             k_vec.next = concat(k_vec[4 * (D - 1) : 0], new_k)
             dsel.next = not dsel
@@ -387,29 +431,99 @@ def trainer(
             out_valid.next = 0
 
     insts += [ready, control]
+    if spec:
+        insts.append(
+            speculative_gate(
+                valid_vec, train_vec, miss_vec, valid_J, train_J, hit_now, gate, load_gate,
+                miss_now, toggle, J=J,
+            )
+        )  # fmt: skip
+
+        @always_seq(clk.posedge, reset=rst)
+        def decisions():
+            if advance:
+                slot_vec.next = concat(slot_vec[4 * (D - 1) : 0], new_slot)
+                miss_vec.next = concat(miss_vec[D - 1 : J], miss_now, zeros_J)
+                if toggle:
+                    wsel.next = not wsel
+
+        insts.append(decisions)
+    else:
+        insts.append(_sequential_gate(schedule, valid_vec, train_vec, gate, load_gate, D=D))
     # junctions and their enables
-    ports = []
+    ports, spec_on, label_spec = [], [], []
     for i, jp in enumerate(plan.junctions):
-        p = JunctionPorts(jp, i > 0, max(max(x.clocks, x.groups) for x in plan.junctions))
+        p = JunctionPorts(
+            jp, i > 0, max(max(x.clocks, x.groups) for x in plan.junctions), 2 if spec else 1
+        )
         ports.append(p)
         ff_on, up_on_v, up_on_t, up_on = (Signal(bool(0)) for _ in range(4))
         kk = Signal(intbv(0)[4:])
         d_up = 2 * J - i - 1
+        insts.append(_tap(valid_vec, ff_on, lo=i))
+        if spec:  # the speculative update at bit J−1−i, a miss's own at bit 2J−1−i
+            d_spec = J - 1 - i
+            s_v, s_t, s_on, m_on = (Signal(bool(0)) for _ in range(4))
+            k_s, k_m, lab = Signal(intbv(0)[4:]), Signal(intbv(0)[4:]), Signal(intbv(0)[4:])
+            insts += [
+                _tap(valid_vec, s_v, lo=d_spec),
+                _tap(train_vec, s_t, lo=d_spec),
+                _and(s_v, s_t, s_on),
+                _tap(miss_vec, m_on, lo=d_up),
+                _tap(k_vec, k_s, lo=4 * d_spec),
+                _tap(k_vec, k_m, lo=4 * d_up),
+                _tap(label_vec, lab, lo=4 * d_spec),
+                _either(s_on, m_on, k_s, k_m, up_on, kk),
+                bank_select(wsel, p.rbank, p.wbank),
+            ]
+            spec_on.append(s_on)
+            label_spec.append(lab)
+        else:
+            insts += [
+                _tap(valid_vec, up_on_v, lo=d_up),
+                _tap(train_vec, up_on_t, lo=d_up),
+                _tap(k_vec, kk, lo=4 * d_up),
+                _and(up_on_v, up_on_t, up_on),
+            ]
+        insts.append(
+            junction(clk, c, ff_on, up_on, kk, p, jp=jp, hidden_left=i > 0, activation=activation)
+        )
+    if spec:  # the label store; the loader's free slot
+        store_on, store_clear = Signal(bool(0)), Signal(bool(0))
+        stored_bits = Signal(intbv(0)[10:])
+        label_slots = [uint_signal(SLOTS) for _ in range(10)]
+        up_slots = [uint_signal(SLOTS) for _ in range(J)]
+        slot_J = uint_signal(SLOTS)
+        busy_on = [Signal(bool(0)) for _ in range(J)]
+        busy_slot = [uint_signal(SLOTS) for _ in range(J)]
+        for d in range(J):
+            insts += [_tap(valid_vec, busy_on[d], lo=d), _tap(slot_vec, busy_slot[d], lo=4 * d)]
         insts += [
-            _tap(valid_vec, ff_on, lo=i),
-            _tap(valid_vec, up_on_v, lo=d_up),
-            _tap(train_vec, up_on_t, lo=d_up),
-            _tap(k_vec, kk, lo=4 * d_up),
-            _and(up_on_v, up_on_t, up_on),
-            junction(clk, c, ff_on, up_on, kk, p, jp=jp, hidden_left=i > 0, activation=activation),
-        ]
+            _tap(slot_vec, slot_J, lo=4 * (J - 1)),
+            store_write(advance, valid_J, train_J, store_on),
+            label_store(
+                clk, rst, store_on, label_J, slot_J, store_clear,
+                list(zip(label_spec, up_slots)), stored_bits, label_slots,
+            ),
+            free_slot(stored_bits, label_slots, busy_on, busy_slot, free),
+        ]  # fmt: skip
     # layer memories
     ptrs = []
     for h, jp in enumerate(plan.junctions):
         n = plan.collections[h]
         ptr, ff_coll, up_coll = uint_signal(n), uint_signal(n), uint_signal(n)
         ptrs.append(ptr)
-        insts.append(_rotating(clk, rst, advance, ptr, ff_coll, up_coll, n=n))
+        if spec:
+            if h > 0:
+                insts.append(_tap(slot_vec, ptr, lo=4 * (h - 1)))  # FF of junction h writes
+            own = uint_signal(n)
+            insts += [
+                _tap(slot_vec, ff_coll, lo=4 * h),
+                _tap(slot_vec, own, lo=4 * (2 * J - 1 - h)),
+                pick_slot(spec_on[h], up_slots[h], own, up_coll),
+            ]
+        else:
+            insts.append(_rotating(clk, rst, advance, ptr, ff_coll, up_coll, n=n))
         bits = _row_bits(jp.junction.rows)
         depth_bits = index_bits(n) + bits
         z = jp.z
@@ -474,21 +588,57 @@ def trainer(
             for q in range(nb):
                 insts.append(dump_select(key1, cons_data[q::nb], left.delta[q]))
     last, lp = ports[-1], plan.junctions[-1]
-    for q in range(lp.ports):
-        insts.append(
-            _output_deltas(
-                clk,
-                dsel,
-                last.out_valid,
-                last.out_group,
-                last.out_word[q],
-                label_J,
-                last.group0,
-                last.delta[q],
-                nb=lp.ports,
-                q=q,
+    if spec:
+        lab0, labJ1 = Signal(intbv(0)[4:]), Signal(intbv(0)[4:])
+        rlabel = Signal(intbv(0)[4:])
+        delta_we = Signal(bool(0))
+        insts += [
+            _tap(label_vec, lab0, lo=0),
+            _tap(label_vec, labJ1, lo=4 * J),
+            pick_label(spec_on[J - 1], lab0, labJ1, rlabel),
+            _and(last.out_valid, train_J, delta_we),
+        ]
+        news = [Signal(intbv(0)[7:]) for _ in range(lp.ports)]
+        olds = [Signal(intbv(0)[7:]) for _ in range(lp.ports)]
+        cmp_on = Signal(bool(0))
+        cmp_group = uint_signal(lp.groups)
+        dist = uint_signal(plan.classes * 127 + 1)
+        for q in range(lp.ports):
+            insts += [
+                label_deltas(
+                    clk, delta_we, label_J, last.out_group, last.out_word[q], rlabel,
+                    last.group0, last.delta[q], nb=lp.ports, q=q, groups=lp.groups,
+                ),
+                output_store(
+                    clk, delta_we, label_J, last.out_group, last.out_word[q], news[q], olds[q],
+                    groups=lp.groups,
+                ),
+            ]  # fmt: skip
+        insts += [
+            _delayed(clk, delta_we, cmp_on),
+            _delayed(clk, last.out_group, cmp_group),
+            distance_sum(
+                clk, block_start, cmp_on, cmp_group, news, olds, dist,
+                nb=lp.ports, classes=plan.classes, groups=lp.groups,
+            ),
+            decide(schedule, stored_bits, label_J, dist, threshold, hit_now),
+        ]  # fmt: skip
+    else:
+        for q in range(lp.ports):
+            insts.append(
+                _output_deltas(
+                    clk,
+                    dsel,
+                    last.out_valid,
+                    last.out_group,
+                    last.out_word[q],
+                    label_J,
+                    last.group0,
+                    last.delta[q],
+                    nb=lp.ports,
+                    q=q,
+                )
             )
-        )
     insts.append(
         _argmax(
             clk,
@@ -505,11 +655,18 @@ def trainer(
     state = uint_signal(7)
     beat = uint_signal(plan.load_clocks + 1)
     flushing = Signal(bool(0))
-    cmd = uint_signal(5)
+    cmd = uint_signal(8)
+    cfg = Signal(intbv(0)[18:])
+    cfg_bits = min(18, 8 * k)  # narrower beats carry the threshold's low bits only
     load_on, pix_on = Signal(bool(0)), Signal(bool(0))
     accept = Signal(bool(0))
     pix = [Signal(intbv(0)[7:]) for _ in range(k)]
     we0, waddr0, wdata0, ptr0, bits0 = layer0
+    if spec:
+        insts += [
+            _slot0(state, free, new_slot, ptr0),
+            _flush_done(state, flushing, valid_vec, out_valid, store_clear),
+        ]
     for m in range(k):
         insts.append(_pixel(pix_on, s_axis_tdata, beat, pix[m], m=m, k=k, pixels=plan.pixels))
     insts.append(
@@ -573,7 +730,7 @@ def trainer(
         load_write.next = state == LOADW and have
         loader_done.next = state == DONE
         if state == IDLE:
-            accept.next = s_axis_tvalid and not flushing
+            accept.next = s_axis_tvalid and not flushing and not load_gate
         elif state == PIX:
             accept.next = s_axis_tvalid
         elif state == LOADW:
@@ -584,8 +741,8 @@ def trainer(
     @always_comb
     def loader_ports():
         if state == IDLE:
-            s_axis_tready.next = not flushing
-            pix_on.next = s_axis_tvalid and not flushing and s_axis_tuser[4:0] < 2
+            s_axis_tready.next = not flushing and not load_gate
+            pix_on.next = s_axis_tvalid and not flushing and not load_gate and s_axis_tuser[4:0] < 2
         elif state == PIX:
             s_axis_tready.next = 1
             pix_on.next = s_axis_tvalid
@@ -599,7 +756,7 @@ def trainer(
 
     @always_seq(clk.posedge, reset=rst)
     def loader():
-        if advance:
+        if advance and not gate:
             new_valid.next = 0
             new_train.next = 0
         if state == IDLE:
@@ -608,6 +765,9 @@ def trainer(
                     state.next = DONE
                 elif not out_valid:
                     flushing.next = 0
+                    if cmd == 5:
+                        schedule.next = cfg[18:16]
+                        threshold.next = cfg[16:0]
                     seg.next = 0
                     addr.next = 0
                     bank.next = 0
@@ -622,6 +782,7 @@ def trainer(
                     new_train.next = mode == 0
                     new_label.next = s_axis_tuser[8:4]
                     new_k.next = s_axis_tuser[12:8]
+                    new_slot.next = free
                     if s_axis_tlast != (beats == 1):
                         frame_error.next = 1
                     beat.next = 1
@@ -636,6 +797,7 @@ def trainer(
                         frame_error.next = 1
                     flushing.next = 1
                     cmd.next = mode
+                    cfg.next = s_axis_tdata[cfg_bits:0]
         elif state == PIX:
             if accept:
                 if s_axis_tlast != (beat == beats - 1):
@@ -651,7 +813,7 @@ def trainer(
             if beat == load_clocks - 1:
                 state.next = DONE
         elif state == DONE:
-            if advance:
+            if advance and not gate:
                 state.next = IDLE
                 beat.next = 0
         elif state == DUMP_RD:
@@ -762,3 +924,67 @@ def _bank_write(on, seg, bank, we, *, seg_index: int, index: int):
         we.next = on and seg == seg_index and bank == index
 
     return decode
+
+
+@block
+def _either(a_on, b_on, a_k, b_k, on, k):
+    """The update of whichever window is open (never both): its enable and η exponent."""
+
+    @always_comb
+    def pick():
+        on.next = a_on or b_on
+        if a_on:
+            k.next = a_k
+        else:
+            k.next = b_k
+
+    return pick
+
+
+@block
+def _delayed(clk, d, q):
+    @always(clk.posedge)
+    def delay():
+        q.next = d
+
+    return delay
+
+
+@block
+def _sequential_gate(schedule, valid_vec, train_vec, gate, load_gate, *, D: int):
+    """The pipelined trainer's sequential schedule: while a training input is at bits 0 …
+    2J − 2, no input is loaded and bubbles enter (its last update runs at bit 2J − 1)."""
+    mask = (1 << (D - 1)) - 1
+
+    @always_comb
+    def hold():
+        busy = (valid_vec & train_vec & mask) != 0
+        gate.next = schedule != 0 and busy
+        load_gate.next = schedule != 0 and busy
+
+    return hold
+
+
+@block
+def _slot0(state, free, new_slot, ptr0):
+    """The loader's slot: the free one on a packet's first beat, then the one it took."""
+
+    @always_comb
+    def choose():
+        if state == IDLE:
+            ptr0.next = free
+        else:
+            ptr0.next = new_slot
+
+    return choose
+
+
+@block
+def _flush_done(state, flushing, valid_vec, out_valid, done):
+    """The clock a flush (or dump, load, config) finds no input in flight."""
+
+    @always_comb
+    def finished():
+        done.next = state == IDLE and flushing and valid_vec == 0 and not out_valid
+
+    return finished
