@@ -238,20 +238,26 @@ def inspect_cmd(network_dir):
 @click.option("--out", type=_DIR, default=Path("rtl_out") / "mlp", show_default=True)
 @click.option("--top", default="codesign_mlp_trainer", show_default=True)
 @click.option("--pixels-per-beat", type=click.IntRange(1), default=32, show_default=True)
+@click.option(
+    "--speculative",
+    is_flag=True,
+    help="the speculating trainer (sequential and speculative schedules)",
+)
 @friendly
-def generate_cmd(network_dir, out, top, pixels_per_beat):
+def generate_cmd(network_dir, out, top, pixels_per_beat, speculative):
     """Generate the on-chip trainer of a network artifact: Verilog, bench, manifest."""
     import time
 
     from codesign.mlp.generate import generate_trainer
 
     t0 = time.perf_counter()
-    man = generate_trainer(network_dir, out, top, pixels_per_beat)
+    man = generate_trainer(network_dir, out, top, pixels_per_beat, speculative)
     c = man["cycle_model"]
     console.print(
         f"generate: {top}.v, {man['testbench']['file']}, manifest.json -> {out} "
         f"({time.perf_counter() - t0:.1f} s); {c['clocks_per_input']} clocks per input, "
-        f"{man['stream']['beats_per_input']} beats of {pixels_per_beat} pixels per input"
+        f"{man['stream']['beats_per_input']} beats of {pixels_per_beat} pixels per input; "
+        f"the {man['trainer']} trainer runs {' and '.join(man['schedules'])}"
     )
 
 
@@ -265,18 +271,34 @@ def generate_cmd(network_dir, out, top, pixels_per_beat):
 @click.option("--gap-out", type=click.IntRange(0, 99), default=0)
 @click.option("--seed", type=int, default=1)
 @click.option("--simulator", type=click.Choice(["verilator", "icarus"]), default="verilator")
+@click.option(
+    "--schedule",
+    type=click.Choice(["pipelined", "sequential", "speculative"]),
+    default=None,
+    help="default: the trainer's first (pipelined, or sequential on the speculating trainer)",
+)
+@click.option(
+    "--threshold", type=click.FloatRange(0, 1), default=0.25, show_default=True,
+    help="speculative: the mean output distance that still hits",
+)  # fmt: skip
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path))
 @friendly
 def cosim_cmd(
-    rtl_dir, network_dir, epochs, inputs, test_images, gap_in, gap_out, seed, simulator, report_file
-):
+    rtl_dir, network_dir, epochs, inputs, test_images, gap_in, gap_out, seed, simulator,
+    schedule, threshold, report_file,
+):  # fmt: skip
     """Train in the RTL epoch by epoch; every prediction and weight against the model."""
     from codesign.artifacts import write_json
     from codesign.mlp.cosim import cosim_trainer
+    from codesign.mlp.generate import read_manifest
 
+    if schedule is None:
+        schedule = read_manifest(rtl_dir).get("schedules", ["pipelined"])[0]
     r = cosim_trainer(
         rtl_dir,
         network_dir=network_dir,
+        schedule=schedule,
+        threshold=threshold,
         epochs=epochs,
         inputs=inputs,
         test_images=test_images,
@@ -289,8 +311,18 @@ def cosim_cmd(
         console.print(
             f"epoch {e['epoch']} (η 2^-{e['eta_exponent']}): {r['inputs']} inputs, "
             f"{e['words_bit_exact']} weights and biases bit-exact, predictions equal "
-            f"(online accuracy {e['online_accuracy_rtl']:.2%}); "
-            f"{e['clocks_per_input_rtl']} clocks per input (model {r['block_cycle']})"
+            f"(online accuracy {e['online_accuracy_rtl']:.2%}), {r['schedule']} schedule; "
+            + (
+                f"{e['mean_clocks_per_input_rtl']:.1f} clocks per input on average"
+                + (", every input's equal to the cycle model" if r["clocks_checked"] else "")
+                if e["mean_clocks_per_input_rtl"] is not None
+                else "one input"
+            )
+            + (
+                f"; {e['hit_rate_model']:.2%} hits at threshold {r['threshold']}"
+                if e["hit_rate_model"] is not None
+                else ""
+            )
         )
     if "test_accuracy_rtl" in r:
         console.print(

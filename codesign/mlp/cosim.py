@@ -71,7 +71,8 @@ _OUTCOME = {0: "label's first input", 1: "hit", 2: "miss"}
 
 
 def _spacing(man: dict, sched: Schedule, outcomes, n: int) -> np.ndarray:
-    """The cycle model's clocks between the predictions of consecutive training inputs."""
+    """The cycle model's clocks between the predictions of consecutive training inputs (the
+    pipelined schedule's steady pace: its median is checked, the loader may bunch a few)."""
     model = man["cycle_model"]
     if sched is Schedule.PIPELINED:
         return np.full(max(n - 1, 0), model["clocks_per_input"])
@@ -143,6 +144,7 @@ def cosim_trainer(
         "block_cycle": block,
         "schedule": schedule,
         "trainer": man.get("trainer", "pipelined"),
+        "clocks_checked": gap_in == 0 and gap_out == 0,
     }
     if sched is Schedule.SPECULATIVE:
         report["threshold"] = threshold
@@ -212,7 +214,12 @@ def cosim_trainer(
                 "hit_rate_model": None if outcomes is None else float(np.mean(outcomes == 1)),
             }
         )
-        if gap_in == 0 and gap_out == 0:
+        if gap_in == 0 and gap_out == 0 and sched is Schedule.PIPELINED and steady != block:
+            raise TrainerCosimError(
+                f"epoch {e + 1}: predictions leave every {steady} clocks, the cycle model says "
+                f"{block}"
+            )
+        if gap_in == 0 and gap_out == 0 and sched is not Schedule.PIPELINED:
             bad = np.flatnonzero(spacing != want_spacing)
             if bad.size:
                 i = int(bad[0])

@@ -49,6 +49,7 @@ class NetworkSettings:
 class TrainSettings:
     eta_exponents: tuple = (3, 3, 3, 3, 4, 4, 4, 5, 5, 5)  # η = 2^-k, one entry per epoch
     schedule: str = "pipelined"
+    threshold: float = 0.25  # speculative: mean |Δσ| of the 10 outputs that still hits
     seed: int = 0  # of the initial weights
     train_images: int | None = None  # the first N training images (default: all)
     data_dir: str | None = None  # IDX directory (default: the bundled 4,000/1,000 split)
@@ -67,6 +68,7 @@ class MapSettings:
 class GenerateSettings:
     pixels_per_beat: int = 32
     top: str = "codesign_mlp_trainer"
+    speculative: bool = False  # the speculating trainer (sequential, speculative schedules)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class CosimSettings:
     inputs: int | None = None  # training images per epoch (default: all)
     test_images: int = 1000  # classified by the RTL-trained trainer
     simulator: str = "verilator"
+    schedule: str | None = None  # default: train.schedule if the trainer runs it, else its first
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,17 @@ def check(s: MlpSettings, where: str = "settings") -> MlpSettings:
     if m.max_dsp is not None:
         _int(m.max_dsp, where, "map.max_dsp")
     _bool(m.up_in_dsp, where, "map.up_in_dsp")
+    if (
+        not isinstance(t.threshold, (int, float))
+        or isinstance(t.threshold, bool)
+        or not 0 <= t.threshold <= 1
+    ):
+        raise SettingsError(
+            f"{where}: train.threshold must be a mean output distance in [0, 1], got "
+            f"{t.threshold!r}"
+        )
     _int(s.generate.pixels_per_beat, where, "generate.pixels_per_beat", minimum=1)
+    _bool(s.generate.speculative, where, "generate.speculative")
     c = s.cosim
     if c.epochs is not None:
         _int(c.epochs, where, "cosim.epochs", minimum=0)
@@ -199,6 +212,13 @@ def check(s: MlpSettings, where: str = "settings") -> MlpSettings:
     _int(c.test_images, where, "cosim.test_images")
     if c.simulator not in ("verilator", "icarus"):
         raise SettingsError(f"{where}: cosim.simulator must be 'verilator' or 'icarus'")
+    runs = ("sequential", "speculative") if s.generate.speculative else ("pipelined", "sequential")
+    if c.schedule is not None and c.schedule not in runs:
+        kind = "speculating" if s.generate.speculative else "pipelined"
+        raise SettingsError(
+            f"{where}: cosim.schedule = {c.schedule!r}, but the {kind} trainer runs "
+            f"{' and '.join(runs)}; change cosim.schedule or generate.speculative"
+        )
     _bool(s.synth.enabled, where, "synth.enabled")
     if not isinstance(s.flow.out, str):
         raise SettingsError(f"{where}: flow.out must be a directory path")

@@ -127,8 +127,9 @@ def run_train(s: MlpSettings, out: Path, quiet: bool = False) -> dict:
         for ops, p0 in ((FloatArithmetic(net), init), (FixedArithmetic(net), init_q)):
             t0 = time.perf_counter()
             runs[ops.name] = train_online(
-                net, ops, p0, train_x, train_y, etas, schedule, test_x, test_y, bar
-            )
+                net, ops, p0, train_x, train_y, etas, schedule, test_x, test_y, bar,
+                threshold=ops.threshold(s.train.threshold),
+            )  # fmt: skip
             timing[ops.name] = time.perf_counter() - t0
     fl, fx = runs["float"], runs["fixed"]
     meta = {
@@ -205,6 +206,15 @@ def run_map(network_dir: Path, board_name: str, out: Path, budget=None, up_in_ds
     return doc
 
 
+def cosim_schedule(s: MlpSettings) -> str:
+    """The schedule the flow co-simulates: ``cosim.schedule``, else ``train.schedule`` if the
+    generated trainer runs it, else the trainer's first."""
+    runs = ("sequential", "speculative") if s.generate.speculative else ("pipelined", "sequential")
+    if s.cosim.schedule is not None:
+        return s.cosim.schedule
+    return s.train.schedule if s.train.schedule in runs else runs[0]
+
+
 def run_flow(s: MlpSettings, *, force: bool = False, until: str = "report", quiet=False) -> list:
     """train → map → generate → cosim → synth → report under ``s.flow.out``, each stage skipped
     when its inputs and outputs are unchanged (codesign.flow)."""
@@ -235,7 +245,9 @@ def run_flow(s: MlpSettings, *, force: bool = False, until: str = "report", quie
     def generate_step():
         from codesign.mlp.generate import generate_trainer
 
-        man = generate_trainer(net, rtl, s.generate.top, s.generate.pixels_per_beat)
+        man = generate_trainer(
+            net, rtl, s.generate.top, s.generate.pixels_per_beat, s.generate.speculative
+        )
         return f"{man['top']}.v, {man['cycle_model']['clocks_per_input']} clocks per input"
 
     def cosim_step():
@@ -248,6 +260,8 @@ def run_flow(s: MlpSettings, *, force: bool = False, until: str = "report", quie
             inputs=s.cosim.inputs,
             test_images=s.cosim.test_images,
             simulator=s.cosim.simulator,
+            schedule=cosim_schedule(s),
+            threshold=s.train.threshold,
         )
         tmp = cosim_json.with_suffix(".json.tmp")
         write_json(tmp, r)
