@@ -177,6 +177,28 @@ def cosim_trainer(
             raise TrainerCosimError(f"epoch {e + 1}: frame_error is set")
         if len(preds) != n:
             raise TrainerCosimError(f"epoch {e + 1}: {len(preds)} predictions for {n} inputs")
+        edges = np.array([edge for _, edge in preds])
+        spacing = np.diff(edges)
+        steady = int(np.median(spacing)) if spacing.size else None
+        want_spacing = _spacing(man, sched, r.epochs[0].outcomes, n)
+        clocks += int(ev[-1][1])
+        outcomes = r.epochs[0].outcomes
+        if gap_in == 0 and gap_out == 0 and sched is Schedule.PIPELINED and steady != block:
+            raise TrainerCosimError(
+                f"epoch {e + 1}: predictions leave every {steady} clocks, the cycle model says "
+                f"{block}"
+            )
+        if gap_in == 0 and gap_out == 0 and sched is not Schedule.PIPELINED:
+            bad = np.flatnonzero(spacing != want_spacing)
+            if bad.size:
+                i = int(bad[0])
+                raise TrainerCosimError(
+                    f"epoch {e + 1}: the predictions of inputs {i} and {i + 1} leave "
+                    f"{spacing[i]} clocks apart (clock {edges[i + 1]}), the cycle model says "
+                    f"{want_spacing[i]} ({schedule} schedule"
+                    + (f", input {i} a {_OUTCOME[outcomes[i]]}" if outcomes is not None else "")
+                    + f"; {bad.size} spacings differ)"
+                )
         for i, (cls, edge) in enumerate(preds):
             if cls != want_pred[i]:
                 raise TrainerCosimError(
@@ -195,12 +217,6 @@ def cosim_trainer(
                 f"epoch {e + 1}: {_where(net, i)} is {got[i]} in the RTL, {want_words[i]} in the "
                 f"model (dumped at clock {words[i][1]}; {bad.size} words differ)"
             )
-        edges = np.array([edge for _, edge in preds])
-        spacing = np.diff(edges)
-        steady = int(np.median(spacing)) if spacing.size else None
-        want_spacing = _spacing(man, sched, r.epochs[0].outcomes, n)
-        clocks += int(ev[-1][1])
-        outcomes = r.epochs[0].outcomes
         report["epochs"].append(
             {
                 "epoch": e + 1,
@@ -214,22 +230,6 @@ def cosim_trainer(
                 "hit_rate_model": None if outcomes is None else float(np.mean(outcomes == 1)),
             }
         )
-        if gap_in == 0 and gap_out == 0 and sched is Schedule.PIPELINED and steady != block:
-            raise TrainerCosimError(
-                f"epoch {e + 1}: predictions leave every {steady} clocks, the cycle model says "
-                f"{block}"
-            )
-        if gap_in == 0 and gap_out == 0 and sched is not Schedule.PIPELINED:
-            bad = np.flatnonzero(spacing != want_spacing)
-            if bad.size:
-                i = int(bad[0])
-                raise TrainerCosimError(
-                    f"epoch {e + 1}: the predictions of inputs {i} and {i + 1} leave "
-                    f"{spacing[i]} clocks apart (clock {edges[i + 1]}), the cycle model says "
-                    f"{want_spacing[i]} ({schedule} schedule"
-                    + (f", input {i} a {_OUTCOME[outcomes[i]]}" if outcomes is not None else "")
-                    + f"; {bad.size} spacings differ)"
-                )
         model, rtl_words = r.params, got
     if test_images:
         tx, ty = ds.test_x[:test_images], ds.test_y[:test_images]
