@@ -1,6 +1,7 @@
 """The built wheel is a complete toolkit: boards and templates inside the package, so an installed
 ``codesign`` maps a model from any directory, not only from a checkout."""
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -67,3 +68,25 @@ def test_installed_codesign_maps_from_another_directory(wheel_site, small_model_
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (tmp_path / "sched" / "schedule.json").is_file()
     assert "fits nexys4ddr" in proc.stdout
+
+
+def test_the_wheel_holds_the_kernel_source_and_trains(wheel_site, tmp_path):
+    """The installed package compiles its C kernels on first use and trains with them."""
+    src = wheel_site / "codesign" / "specbp" / "kernels.c"
+    assert src.read_bytes() == (ROOT / "codesign/specbp/kernels.c").read_bytes()
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import numpy as np; "
+        "from codesign.specbp import Setup, train; "
+        "rng = np.random.default_rng(0); x = rng.integers(0, 256, (50, 784), dtype=np.uint8); "
+        "r = train(Setup(epochs=1), x, rng.integers(0, 10, 50), threshold=0.1); "
+        "print(r.outcomes.size)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(wheel_site)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "CODESIGN_NATIVE_DIR": str(tmp_path / "lib")},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "50" and list((tmp_path / "lib").glob("libkernels-*.so"))

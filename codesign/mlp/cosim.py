@@ -226,6 +226,7 @@ def cosim_trainer(
                 "words_bit_exact": len(got),
                 "clocks_per_input_rtl": steady,
                 "mean_clocks_per_input_rtl": float(spacing.mean()) if spacing.size else None,
+                "mean_clocks_per_input_model": float(want_spacing.mean()) if spacing.size else None,
                 "clocks": int(ev[-1][1]),
                 "hit_rate_model": None if outcomes is None else float(np.mean(outcomes == 1)),
             }
