@@ -20,6 +20,7 @@ SLOW_FILES = [
     "spectral/test_corruption.py",  # (65)
     "spectral/test_spectral_sweep.py",  # (40) a local Dask cluster: prune, generate, cosim
     "mlp/test_mlp_trainer.py",  # (40) the trainer: generated twice, Verilator, Icarus
+    "mlp/test_mlp_speculation.py",  # (45) both trainers generated, Verilator, Icarus
     "spectral/hdl/test_hdl_fft.py",  # (60)
     "spectral/hdl/test_hdl_oaa.py",  # (50)
     "spectral/hdl/test_hdl_hadamard.py",  # (40)
@@ -31,6 +32,8 @@ SLOW_FILES = [
     "spectral/test_model.py",  # (15)
     "mlp/test_mlp_sweep.py",  # (10) a local Dask cluster, a worker killed
     "mlp/test_mlp_commands.py",  # (20) the flow: generate and Verilator
+    "test_packaging.py",  # (20) a wheel built, the kernels compiled from it
+    "specbp/test_specbp_sweep.py",  # (10) the sweep command on the bundled data
 ]
 
 

@@ -74,7 +74,9 @@ def _sim_stream(art, plan: TrainerPlan, path: Path) -> dict:
 def _convert(plan: TrainerPlan, activation, out: Path, top: str) -> list[str]:
     fresh_names()
     inst = trainer(**trainer_ports(plan), plan=plan, activation=activation)
-    return convert(inst, out, top, testbench=False, quiet=True)
+    # initial values (simulation only): the registers no reset touches, the read bank of the
+    # speculating trainer among them, start defined in every simulator
+    return convert(inst, out, top, testbench=False, quiet=True, initial_values=True)
 
 
 def generate_trainer(

@@ -251,3 +251,50 @@ def test_cosim_command_speculative(rtl, tmp_path):
     assert "hits at threshold 0.25" in r.output and "equal to the cycle model" in r.output
     assert json.loads(out.read_text())["schedule"] == "speculative"
     assert WORD.frac == 7  # the threshold's LSB is the output σ's
+
+
+def test_reset_keeps_the_weights_and_returns_to_the_sequential_schedule(rtl):
+    """Speculative for 10 inputs, flushed, reset while input 10 is loaded: the trainer forgets
+    that input, keeps its weights (and their bank) and trains the rest sequentially."""
+    from codesign.data import load_bundled
+    from codesign.mlp.artifact import load_network
+    from codesign.mlp.bench import Stream, run_bench, verilator_model
+    from codesign.mlp.cosim import words_of
+    from codesign.mlp.train import pad_inputs
+
+    man = read_manifest(rtl / "spec")
+    art = load_network(rtl / "net")
+    ds = load_bundled(0)
+    x, y = ds.train_x[:24], ds.train_y[:24]
+    exe = verilator_model(rtl / "spec", man)
+    ops = FixedArithmetic(art.net)
+
+    def stream():
+        s = Stream(32, 784)
+        s.config("speculative", ops.threshold(0.25))
+        s.load(words_of(art.init_fixed))
+        s.inputs(x[:10], y[:10], 3)
+        s.flush()
+        s.inputs(x[10:], y[10:], 3)
+        s.dump(len(words_of(art.init_fixed)))
+        return s
+
+    first = run_bench(rtl / "spec", man, stream(), rtl / "reset1", exe, {})
+    starts = [int(e[1]) for e in first if e[0] == "I"]
+    s = stream()  # packets: config, load, 10 inputs, flush, input 10 (index 13), …
+    s.predictions -= 1
+    ev = run_bench(rtl / "spec", man, s, rtl / "reset2", exe, {"reset_at": starts[13] + 6})
+    assert any(e[0] == "R" for e in ev) and ev[-1][0] == "E"
+    net = art.net
+    a = train_online(
+        net, ops, art.init_fixed, pad_inputs(x[:10], 1024), y[:10], [3], Schedule.SPECULATIVE,
+        threshold=ops.threshold(0.25),
+    )  # fmt: skip
+    assert np.any(a.epochs[0].outcomes == Outcome.HIT)
+    keep = np.r_[11:24]
+    b = train_online(
+        net, ops, a.params, pad_inputs(x[keep], 1024), y[keep], [3], Schedule.SEQUENTIAL
+    )
+    got = [int(e[2]) for e in ev if e[0] == "O" and e[3] == "1"]
+    got = [v - 65536 if v >= 32768 else v for v in got]
+    assert got == words_of(b.params).tolist()

@@ -444,10 +444,13 @@ def trainer(
             if advance:
                 slot_vec.next = concat(slot_vec[4 * (D - 1) : 0], new_slot)
                 miss_vec.next = concat(miss_vec[D - 1 : J], miss_now, zeros_J)
-                if toggle:
-                    wsel.next = not wsel
 
-        insts.append(decisions)
+        @always(clk.posedge)
+        def read_bank():  # not reset: the weights stay where they are, like the memories
+            if advance and toggle:
+                wsel.next = not wsel
+
+        insts += [decisions, read_bank]
     else:
         insts.append(_sequential_gate(schedule, valid_vec, train_vec, gate, load_gate, D=D))
     # junctions and their enables
