@@ -263,10 +263,12 @@ def plot(hw: dict, path: Path) -> None:
     res = [hw["trainers"][r["trainer"]]["yosys"] or hw["trainers"][r["trainer"]]["estimate"]
            for r in rows]  # fmt: skip
     x = range(len(rows))
-    axes[2].bar([i - 0.2 for i in x], [v["dsp"] for v in res], 0.4, label="DSP48")
-    axes[2].bar([i + 0.2 for i in x], [v["bram36"] for v in res], 0.4, label="RAMB36")
-    axes[2].set_xticks(list(x), names)
-    axes[2].legend()
+    axes[2].bar(list(x), [v["lut"] / 1000 for v in res], 0.6, color="tab:orange")
+    axes[2].set_ylabel("LUT (thousands)")
+    axes[2].set_xticks(
+        list(x),
+        [f"{n}\n{v['dsp']} DSP48\n{v['bram36']:g} BRAM36" for n, v in zip(names, res)],
+    )
     axes[2].set_title("resources (yosys, Nexys4 DDR)")
     fig.suptitle(
         f"three schedules of the on-chip trainer, threshold {hw['threshold']} "
