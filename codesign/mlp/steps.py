@@ -28,7 +28,14 @@ from codesign.mlp.connectivity import (
 )
 from codesign.mlp.fixedpoint import Activation
 from codesign.mlp.settings import MlpSettings
-from codesign.mlp.timing import PIPELINE_FILL, block_cycle, input_latency, training_clocks
+from codesign.mlp.timing import (
+    PIPELINE_FILL,
+    block_cycle,
+    input_latency,
+    sequential_clocks,
+    speculative_clocks,
+    training_clocks,
+)
 from codesign.mlp.train import (
     FixedArithmetic,
     FloatArithmetic,
@@ -171,14 +178,22 @@ def run_train(s: MlpSettings, out: Path, quiet: bool = False) -> dict:
     return meta
 
 
-def run_map(network_dir: Path, board_name: str, out: Path, budget=None, up_in_dsp=False) -> dict:
-    """The artifact's design on a board: cycle model, resources, limits and whether it fits."""
+def run_map(
+    network_dir: Path,
+    board_name: str,
+    out: Path,
+    budget=None,
+    up_in_dsp=False,
+    speculative: bool = False,
+) -> dict:
+    """The artifact's design on a board (``speculative``: the speculating trainer's): cycle
+    model, resources, limits and whether it fits."""
     out = check_target(out)
     art = load_network(network_dir)
     board = load_board(board_name)
     budget = budget or cost_mod.Budget()
     js = art.net.junctions
-    c = cost_mod.trainer_cost(js, up_in_dsp)
+    c = cost_mod.trainer_cost(js, up_in_dsp, speculative)
     limits = budget.limits(board)
     used = {k: c[k] for k in limits}
     doc = {
@@ -188,12 +203,17 @@ def run_map(network_dir: Path, board_name: str, out: Path, budget=None, up_in_ds
         "board": board.to_dict(),
         "budget": {"margin": budget.margin, "max_dsp": budget.max_dsp, "limits": limits},
         "up_in_dsp": up_in_dsp,
+        "trainer": "speculating" if speculative else "pipelined",
         "junctions": [j.to_dict() for j in js],
         "cycles": {
             "clocks_per_input": c["clocks_per_input"],
             "pipeline_fill": PIPELINE_FILL,
             "input_latency": input_latency(js),
             "inputs_per_second": board.target_clock_mhz * 1e6 / c["clocks_per_input"],
+            "speculative_hit_clocks": speculative_clocks(js, True) if speculative else None,
+            "sequential_clocks_per_input": speculative_clocks(js, False)
+            if speculative
+            else sequential_clocks(js),
         },
         "resources": {**used, "multipliers": c["multipliers"], "memories": c["memories"]},
         "utilisation": {
@@ -235,7 +255,14 @@ def run_flow(s: MlpSettings, *, force: bool = False, until: str = "report", quie
     def map_step():
         from codesign.mlp.cost import Budget
 
-        doc = run_map(net, s.map.board, mapd, Budget(s.map.margin, s.map.max_dsp), s.map.up_in_dsp)
+        doc = run_map(
+            net,
+            s.map.board,
+            mapd,
+            Budget(s.map.margin, s.map.max_dsp),
+            s.map.up_in_dsp,
+            s.generate.speculative,
+        )
         r = doc["resources"]
         return (
             f"{doc['cycles']['clocks_per_input']} clocks per input; DSP {r['dsp']}, LUT "
@@ -248,7 +275,13 @@ def run_flow(s: MlpSettings, *, force: bool = False, until: str = "report", quie
         man = generate_trainer(
             net, rtl, s.generate.top, s.generate.pixels_per_beat, s.generate.speculative
         )
-        return f"{man['top']}.v, {man['cycle_model']['clocks_per_input']} clocks per input"
+        c = man["cycle_model"]
+        if man["trainer"] == "speculating":
+            return (
+                f"{man['top']}.v, the speculating trainer: {c['speculative_hit_clocks']} clocks "
+                f"per input after a hit, {c['sequential_clocks_per_input']} otherwise"
+            )
+        return f"{man['top']}.v, {c['clocks_per_input']} clocks per input"
 
     def cosim_step():
         from codesign.artifacts import write_json
@@ -271,10 +304,9 @@ def run_flow(s: MlpSettings, *, force: bool = False, until: str = "report", quie
             if "test_accuracy_rtl" in r
             else ""
         )
-        return (
-            f"{epochs} epochs × {r['inputs']} inputs bit-exact, "
-            f"{r['epochs'][-1]['clocks_per_input_rtl']} clocks per input{acc}"
-        )
+        mean = r["epochs"][-1]["mean_clocks_per_input_rtl"]
+        pace = "one input" if mean is None else f"{mean:.1f} clocks per input"
+        return f"{epochs} epochs × {r['inputs']} inputs bit-exact, {pace} ({r['schedule']}){acc}"
 
     def synth_step():
         from codesign.eda.synth import synthesise_and_print
