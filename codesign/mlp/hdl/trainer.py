@@ -35,7 +35,7 @@ from codesign.hdl.signals import index_bits, uint_signal
 from codesign.mlp.fixedpoint import Activation
 from codesign.mlp.hdl.arith import ACT_FIELD, word_signal
 from codesign.mlp.hdl.junction import JunctionPorts, dump_select, junction
-from codesign.mlp.hdl.plan import SLOTS, TrainerPlan
+from codesign.mlp.hdl.plan import LABELS, SLOTS, TrainerPlan
 from codesign.mlp.hdl.speculation import (
     bank_select,
     decide,
@@ -460,7 +460,7 @@ def trainer(
             jp, i > 0, max(max(x.clocks, x.groups) for x in plan.junctions), 2 if spec else 1
         )
         ports.append(p)
-        ff_on, up_on_v, up_on_t, up_on = (Signal(bool(0)) for _ in range(4))
+        ff_on, up_on = Signal(bool(0)), Signal(bool(0))
         kk = Signal(intbv(0)[4:])
         d_up = 2 * J - i - 1
         insts.append(_tap(valid_vec, ff_on, lo=i))
@@ -482,6 +482,7 @@ def trainer(
             spec_on.append(s_on)
             label_spec.append(lab)
         else:
+            up_on_v, up_on_t = Signal(bool(0)), Signal(bool(0))
             insts += [
                 _tap(valid_vec, up_on_v, lo=d_up),
                 _tap(train_vec, up_on_t, lo=d_up),
@@ -493,8 +494,8 @@ def trainer(
         )
     if spec:  # the label store; the loader's free slot
         store_on, store_clear = Signal(bool(0)), Signal(bool(0))
-        stored_bits = Signal(intbv(0)[10:])
-        label_slots = [uint_signal(SLOTS) for _ in range(10)]
+        stored_bits = Signal(intbv(0)[LABELS:])
+        label_slots = [uint_signal(SLOTS) for _ in range(LABELS)]
         up_slots = [uint_signal(SLOTS) for _ in range(J)]
         slot_J = uint_signal(SLOTS)
         busy_on = [Signal(bool(0)) for _ in range(J)]
