@@ -51,7 +51,11 @@ draws the side-by-side figure.
   epoch), ``clocks_per_input_model`` (the same from the cycle model and the model's outcomes),
   ``hit_rate`` (per RTL epoch; null unless speculative), ``test_accuracy_rtl``,
   ``test_accuracy_model`` (after the RTL epochs), ``model_test_accuracy_per_epoch`` (10 epochs),
-  ``model_hit_rate_per_epoch``, ``cosim_seconds``), ``speculative_over_sequential`` (clocks per
+  ``model_hit_rate_per_epoch``, ``model_clocks_per_input_per_epoch`` (speculative: the cycle
+  model over the model's outcomes), ``cosim_seconds``), ``threshold_sweep`` (the speculative
+  schedule's model at thresholds 0.05, 0.1, 0.25, 0.5: ``threshold``, ``hit_rate_per_epoch``,
+  ``clocks_per_input_per_epoch``, ``clocks_per_input`` (mean over epochs), ``over_sequential``,
+  ``test_accuracy_per_epoch``, ``test_accuracy``), ``speculative_over_sequential`` (clocks per
   input, RTL), ``pipelined_over_sequential``;
 * ``checks`` adds ``hardware_ratio`` and ``hardware_ratio_ok`` (≤ 0.8) and ``hardware_bit_exact``;
 * ``seconds``: the benchmark's own wall time.
@@ -111,8 +115,13 @@ def software(repeats: int, epochs: int, console: Console) -> dict:
 
 
 def _model_runs(art, schedule, threshold):
-    """The fixed-point model, 10 epochs (the artifact's η schedule), from the initial words."""
+    """The fixed-point model, 10 epochs (the artifact's η schedule), from the initial words;
+    speculative: per epoch the hit rate and the mean clocks between inputs by the cycle model
+    (which cosim proves equal to the RTL's, input by input)."""
+    import numpy as np
+
     from codesign import data as data_mod
+    from codesign.mlp.timing import speculative_clocks
     from codesign.mlp.train import FixedArithmetic, Schedule, pad_inputs, train_online
 
     t = art.meta["settings"]["train"]
@@ -125,12 +134,60 @@ def _model_runs(art, schedule, threshold):
         list(art.meta["training"]["eta_exponents"]), Schedule(schedule),
         pad_inputs(ds.test_x, w), ds.test_y, threshold=ops.threshold(threshold),
     )  # fmt: skip
-    return {
+    out = {
         "model_test_accuracy_per_epoch": [e.test_accuracy for e in r.epochs],
-        "model_hit_rate_per_epoch": None
-        if schedule != "speculative"
-        else [float((e.outcomes == 1).mean()) for e in r.epochs],
+        "model_hit_rate_per_epoch": None,
+        "model_clocks_per_input_per_epoch": None,
     }
+    if schedule == "speculative":
+        hit, miss = (
+            speculative_clocks(net.junctions, True),
+            speculative_clocks(net.junctions, False),
+        )
+        out["model_hit_rate_per_epoch"] = [float((e.outcomes == 1).mean()) for e in r.epochs]
+        out["model_clocks_per_input_per_epoch"] = [
+            float(np.where(e.outcomes[:-1] == 1, hit, miss).mean()) for e in r.epochs
+        ]
+    return out
+
+
+SWEEP_THRESHOLDS = (0.05, 0.1, 0.25, 0.5)
+
+
+def hardware_sweep(art, console) -> list[dict]:
+    """The speculative schedule at several thresholds, in the fixed-point model (10 epochs)."""
+    from codesign.mlp.timing import speculative_clocks
+
+    seq = speculative_clocks(art.net.junctions, False)
+    rows = []
+    for tau in SWEEP_THRESHOLDS:
+        m = _model_runs(art, "speculative", tau)
+        clocks = m["model_clocks_per_input_per_epoch"]
+        rows.append(
+            {
+                "threshold": tau,
+                "hit_rate_per_epoch": m["model_hit_rate_per_epoch"],
+                "clocks_per_input_per_epoch": clocks,
+                "clocks_per_input": sum(clocks) / len(clocks),
+                "over_sequential": sum(clocks) / len(clocks) / seq,
+                "test_accuracy_per_epoch": m["model_test_accuracy_per_epoch"],
+                "test_accuracy": m["model_test_accuracy_per_epoch"][-1],
+            }
+        )
+    t = Table(title="hardware threshold sweep: the speculative schedule's model, 10 epochs")
+    for col in ("threshold", "hit rate (epoch 1 … 10)", "clocks/input", "÷ sequential", "test"):
+        t.add_column(col, justify="right")
+    for r in rows:
+        h = r["hit_rate_per_epoch"]
+        t.add_row(
+            str(r["threshold"]),
+            f"{h[0]:.1%} … {h[-1]:.1%}",
+            f"{r['clocks_per_input']:.1f}",
+            f"{r['over_sequential']:.3f}",
+            f"{r['test_accuracy']:.2%}",
+        )
+    console.print(t)
+    return rows
 
 
 def hardware(root: Path, threshold: float, rtl_epochs: int, inputs, synth: bool, console):
@@ -201,6 +258,7 @@ def hardware(root: Path, threshold: float, rtl_epochs: int, inputs, synth: bool,
         "inputs": inputs or art.meta["training"]["inputs_per_epoch"],
         "trainers": trainers,
         "schedules": rows,
+        "threshold_sweep": hardware_sweep(art, console),
         "speculative_over_sequential": by["speculative"]["clocks_per_input_rtl"][0] / seq,
         "pipelined_over_sequential": by["pipelined"]["clocks_per_input_rtl"][0] / seq,
     }
