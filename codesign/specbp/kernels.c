@@ -280,7 +280,9 @@ int specbp_epoch(int J, const int32_t *n, double *W, double *B, double *gw, doub
         if (Y[i] < 0 || Y[i] >= CLASSES)
             return ERR_LABEL;
     const int64_t A = net.boff[J], n0 = n[0];
-    /* per thread: its input row, then its backward scratch, 64-byte separated */
+    /* per pass: its input row, then its backward scratch, 64-byte separated — the forward pass
+     * (and an ordinary backward pass) in lane 0, the speculative pass in lane 1, whichever
+     * thread runs it */
     const int64_t lane = (3 * net.widest + 7) / 8 * 8 + 8;
     double *work = aligned_alloc(64, sizeof(double) * (size_t)((2 * A + 7) / 8 * 8 + 2 * lane));
     if (!work)
@@ -308,7 +310,7 @@ int specbp_epoch(int J, const int32_t *n, double *W, double *B, double *gw, doub
         const int last = omp_get_num_threads() - 1;
         if (pinned)
             pin_to(cpus[tid]);
-        double *xin = tid == 0 ? x0 : x1, *scratch = xin + net.widest;
+        double *scratch0 = x0 + net.widest, *scratch1 = x1 + net.widest;
         for (int64_t i = 0; i < count; i++) {
             const int y = (int)Y[i];
             const int have = speculate && stored[y] >= 0;
@@ -321,9 +323,9 @@ int specbp_epoch(int J, const int32_t *n, double *W, double *B, double *gw, doub
             }
             if (have && tid == last) {
                 t1 = now_ns();
-                pixels(X, stored[y], n0, table, xin);
-                backward(&net, W, xin, s_act + y * A, s_pre + y * A, y, bw[cur],
-                         bb[cur], bw[1 - cur], bb[1 - cur], scratch);
+                pixels(X, stored[y], n0, table, x1);
+                backward(&net, W, x1, s_act + y * A, s_pre + y * A, y, bw[cur],
+                         bb[cur], bw[1 - cur], bb[1 - cur], scratch1);
                 phase_ns[3 * i + 1] = now_ns() - t1;
             }
 #pragma omp barrier
@@ -339,7 +341,7 @@ int specbp_epoch(int J, const int32_t *n, double *W, double *B, double *gw, doub
                     cur = 1 - cur;
                 else
                     backward(&net, W, x0, act, pre, y, bw[cur], bb[cur], bw[cur],
-                             bb[cur], scratch);
+                             bb[cur], scratch0);
                 if (i % batch == 0)
                     apply(&net, W, B, bw[cur], bb[cur], lr, limit);
                 if (speculate) {
