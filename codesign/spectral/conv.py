@@ -7,7 +7,11 @@ N×(N/2+1) free bins; the inverse real FFT gives N×N tile outputs, which are ov
 stride L (L = N − K + 1).  The layer output is the "valid" part of the overlap-added map, rows and
 columns K−1 .. H−1, so an H×W input gives (H−K+1)×(W−K+1) outputs, exactly like a valid spatial
 convolution.  When a spectral kernel is the FFT of a K×K spatial kernel, the layer equals
-``scipy.signal.convolve2d(x, k, "valid")``; a trained spectral kernel is any N×N circular kernel.
+``scipy.signal.convolve2d(x, k, "valid")``; a trained spectral kernel is any N×N circular kernel
+``irfft2(kernel)``, and the layer is then a per-tile circular convolution with it, overlap-added
+— no spatial convolution.  Of a kernel's N(N+2) real parameters only N² reach the output: in the
+self-conjugate columns 0 and N/2 the inverse transform keeps the Hermitian part and discards
+the rest (:func:`effective_kernel`).
 
 Complex gradients follow the convention ``dL/dRe + i·dL/dIm``.  ``numpy.fft.irfft2`` computes
 ``y = Re(Σ_k w_k Z_k e^{+iθ}) / N²`` over the half spectrum with weights w = 1 for columns 0 and
@@ -30,6 +34,7 @@ __all__ = [
     "tiles_of",
     "overlap_add",
     "hermitian_weights",
+    "effective_kernel",
 ]
 
 
@@ -175,3 +180,18 @@ def _bin_matmul(A: np.ndarray, M: np.ndarray) -> np.ndarray:
 def kernel_from_spatial(k: np.ndarray, N: int) -> np.ndarray:
     """Spectral kernel (…, N, N/2+1) equivalent to the spatial K×K kernel ``k`` (convolution)."""
     return sfft.rfft2(k, s=(N, N))
+
+
+def effective_kernel(kernel: np.ndarray) -> np.ndarray:
+    """The part of half-spectrum kernels (..., N, N/2+1) that reaches the layer's output: in
+    the self-conjugate columns 0 and N/2 the Hermitian part ``(K[u] + conj K[−u mod N]) / 2``
+    (``irfft2`` discards the other half: the imaginary parts of bins (0, 0), (N/2, 0), (0, N/2),
+    (N/2, N/2) and the anti-Hermitian pairs), the other columns unchanged.  ``irfft2`` of the
+    result equals ``irfft2`` of ``kernel``; its real degrees of freedom are N² per kernel."""
+    N = kernel.shape[-2]
+    out = np.array(kernel, dtype=np.complex128, copy=True)
+    mirror = (-np.arange(N)) % N
+    for v in {0, N // 2}:
+        col = kernel[..., :, v]
+        out[..., :, v] = (col + np.conj(col[..., mirror])) / 2
+    return out

@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codesign.spectral.conv import (
+    effective_kernel,
     geometry,
     hermitian_weights,
     kernel_from_spatial,
@@ -276,3 +277,39 @@ def test_spectral_forward_geometry_errors():
         spectral_forward(
             np.zeros((1, 1, 12, 12)), np.zeros((1, 1, 6, 4), complex), np.zeros(1), 3
         )  # N = 6
+
+
+@pytest.mark.parametrize("N", [4, 8, 16])
+def test_only_n_squared_real_parameters_reach_the_output(N):
+    """The real-linear map from a half-spectrum kernel's N(N+2) reals to irfft2's N×N output
+    has rank N²; what it discards is exactly what effective_kernel removes."""
+    half = N // 2 + 1
+    cols = []
+    for i in range(N * half):
+        for part in (1, 1j):
+            k = np.zeros(N * half, complex)
+            k[i] = part
+            cols.append(np.fft.irfft2(k.reshape(N, half), s=(N, N)).ravel())
+    assert np.linalg.matrix_rank(np.array(cols).T) == N * N
+    rng = np.random.default_rng(N)
+    k = rng.normal(size=(3, N, half)) + 1j * rng.normal(size=(3, N, half))
+    e = effective_kernel(k)
+    assert np.allclose(np.fft.irfft2(e, s=(N, N)), np.fft.irfft2(k, s=(N, N)), atol=1e-12)
+    assert np.allclose(effective_kernel(e), e)  # a projection
+    mirror = (-np.arange(N)) % N
+    for v in {0, N // 2}:  # Hermitian in the self-conjugate columns
+        assert np.allclose(e[:, :, v], np.conj(e[:, mirror, v]))
+    assert np.array_equal(e[:, :, 1 : N // 2], k[:, :, 1 : N // 2])
+
+
+def test_the_discarded_part_changes_no_layer_output():
+    rng = np.random.default_rng(4)
+    K, N = 3, 8
+    x = rng.normal(size=(2, 2, 12, 12))
+    k = rng.normal(size=(3, 2, N, N // 2 + 1)) + 1j * rng.normal(size=(3, 2, N, N // 2 + 1))
+    anti = k - effective_kernel(k)
+    assert np.abs(anti).max() > 0.1
+    a, _ = spectral_forward(x, k, np.zeros(3), K)
+    b, _ = spectral_forward(x, effective_kernel(k), np.zeros(3), K)
+    c, _ = spectral_forward(x, k + 5 * anti, np.zeros(3), K)
+    assert np.allclose(a, b, atol=1e-12) and np.allclose(a, c, atol=1e-12)
