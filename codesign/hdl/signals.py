@@ -24,6 +24,8 @@ __all__ = [
     "delay_bits",
     "round_shift_register",
     "pick",
+    "select",
+    "wire_to",
     "index_bits",
 ]
 
@@ -160,6 +162,31 @@ def pick(prev, cand, key, out, *, index: int):
             out.next = prev
 
     return pick
+
+
+@block
+def select(sel, a, b, out):
+    """``out = a if sel else b`` (a two-way multiplexer)."""
+
+    @always_comb
+    def choose():
+        if sel:
+            out.next = a
+        else:
+            out.next = b
+
+    return choose
+
+
+@block
+def wire_to(a, b):
+    """``b = a``."""
+
+    @always_comb
+    def connect():
+        b.next = a
+
+    return connect
 
 
 def index_bits(n: int) -> int:

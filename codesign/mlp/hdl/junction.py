@@ -22,7 +22,7 @@ from __future__ import annotations
 from myhdl import Signal, always, always_comb, block, intbv
 
 from codesign.hdl.ram import sdp_ram
-from codesign.hdl.signals import pick, saturate, signed_signal, uint_signal
+from codesign.hdl.signals import pick, saturate, select, signed_signal, uint_signal, wire_to
 from codesign.mlp.fixedpoint import WORD
 from codesign.mlp.hdl.arith import (
     ACT_FIELD,
@@ -297,7 +297,7 @@ def junction(
         w_waddr, b_waddr = uint_signal(2 * jp.clocks), uint_signal(2 * jp.groups)
         write_bank = Signal(bool(0))
         insts += [
-            _write_bank(p.mem_on, p.rbank, p.wbank, write_bank),
+            select(p.mem_on, p.rbank, p.wbank, write_bank),  # a load writes the read bank
             _banked(write_bank, w_wa, w_waddr, size=jp.clocks),
             _banked(write_bank, b_wa, b_waddr, size=jp.groups),
         ]
@@ -439,7 +439,7 @@ def junction(
                 _register(clk, term[g], term3[g]),
                 _register(clk, row2[g], row3[g]),
                 _register(clk, first2[g], first3[g]),
-                _wire(row2[g], p.dl_raddr[g]),
+                wire_to(row2[g], p.dl_raddr[g]),
             ]
             insts.append(
                 _delta_rmw(
@@ -458,15 +458,6 @@ def junction(
 
 
 @block
-def _wire(a, b):
-    @always_comb
-    def connect():
-        b.next = a
-
-    return connect
-
-
-@block
 def _banked(bank, addr, out, *, size: int):
     """``out = addr + (size if bank else 0)``: the address in a two-bank memory."""
 
@@ -478,20 +469,6 @@ def _banked(bank, addr, out, *, size: int):
             out.next = addr
 
     return offset
-
-
-@block
-def _write_bank(mem_on, rbank, wbank, out):
-    """Updates write ``wbank``; a load writes the bank the passes read."""
-
-    @always_comb
-    def choose():
-        if mem_on:
-            out.next = rbank
-        else:
-            out.next = wbank
-
-    return choose
 
 
 @block
@@ -514,7 +491,7 @@ def _write_port(on, mem_on, mem_we, new, mem_wdata, we, wdata):
 def dump_select(key, cands, out):
     """``out = cands[key]`` as a chain of :func:`pick` links (key out of range: cands[0])."""
     if len(cands) == 1:
-        return _wire(cands[0], out)
+        return wire_to(cands[0], out)
     links, prev = [], cands[0]
     for i in range(1, len(cands)):
         nxt = word_signal() if i < len(cands) - 1 else out

@@ -23,9 +23,8 @@ __all__ = [
     "free_slot",
     "label_deltas",
     "label_store",
+    "output_delta",
     "output_store",
-    "pick_label",
-    "pick_slot",
     "speculative_gate",
     "store_write",
 ]
@@ -188,15 +187,30 @@ def label_deltas(clk, we, wlabel, group, word, rlabel, rgroup, delta, *, nb, q, 
     d = word_signal()
 
     @always_comb
-    def cost():
+    def addresses():
         waddr.next = wlabel * groups + group
         raddr.next = rlabel * groups + rgroup
-        if wlabel == group * nb + q:
+
+    return (
+        addresses,
+        output_delta(wlabel, group, word, d, nb=nb, q=q),
+        sdp_ram(clk, we, waddr, d, raddr, delta),
+    )
+
+
+@block
+def output_delta(label, group, word, d, *, nb: int, q: int):
+    """The output delta ``a − y`` of neuron ``group·nb + q`` from its memory word (σ·32 + σ′):
+    σ, less 1.0 (128 LSB) on the label's neuron."""
+
+    @always_comb
+    def cost():
+        if label == group * nb + q:
             d.next = word[12:ACT_FIELD] - 128
         else:
             d.next = word[12:ACT_FIELD]
 
-    return cost, sdp_ram(clk, we, waddr, d, raddr, delta)
+    return cost
 
 
 @block
@@ -258,30 +272,3 @@ def store_write(advance, valid_J, train_J, write):
         write.next = advance and valid_J and train_J
 
     return write_on
-
-
-@block
-def pick_slot(spec_on, stored, own, out):
-    """The slot the update of a layer reads: the label's stored input (speculative window) or
-    the input's own (a miss)."""
-
-    @always_comb
-    def choose():
-        if spec_on:
-            out.next = stored
-        else:
-            out.next = own
-
-    return choose
-
-
-@block
-def pick_label(spec_on, spec_label, own_label, out):
-    @always_comb
-    def choose():
-        if spec_on:
-            out.next = spec_label
-        else:
-            out.next = own_label
-
-    return choose

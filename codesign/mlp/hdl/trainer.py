@@ -31,7 +31,7 @@ from __future__ import annotations
 from myhdl import ResetSignal, Signal, always, always_comb, always_seq, block, concat, intbv
 
 from codesign.hdl.ram import sdp_ram
-from codesign.hdl.signals import index_bits, uint_signal
+from codesign.hdl.signals import delay_bits, delay_line, index_bits, select, uint_signal, wire_to
 from codesign.mlp.fixedpoint import Activation
 from codesign.mlp.hdl.arith import ACT_FIELD, word_signal
 from codesign.mlp.hdl.junction import JunctionPorts, dump_select, junction
@@ -43,9 +43,8 @@ from codesign.mlp.hdl.speculation import (
     free_slot,
     label_deltas,
     label_store,
+    output_delta,
     output_store,
-    pick_label,
-    pick_slot,
     speculative_gate,
     store_write,
 )
@@ -229,11 +228,7 @@ def _output_deltas(clk, sel, valid, group, word, label, raddr, delta, *, nb, q):
     d = word_signal()
 
     @always_comb
-    def cost():
-        if label == group * nb + q:
-            d.next = word[12:ACT_FIELD] - 128
-        else:
-            d.next = word[12:ACT_FIELD]
+    def swap():
         we0.next = valid and not sel
         we1.next = valid and sel
         if sel:
@@ -242,7 +237,8 @@ def _output_deltas(clk, sel, valid, group, word, label, raddr, delta, *, nb, q):
             delta.next = rd1
 
     return (
-        cost,
+        output_delta(label, group, word, d, nb=nb, q=q),
+        swap,
         sdp_ram(clk, we0, group, d, raddr, rd0),
         sdp_ram(clk, we1, group, d, raddr, rd1),
     )
@@ -524,7 +520,7 @@ def trainer(
             insts += [
                 _tap(slot_vec, ff_coll, lo=4 * h),
                 _tap(slot_vec, own, lo=4 * (2 * J - 1 - h)),
-                pick_slot(spec_on[h], up_slots[h], own, up_coll),
+                select(spec_on[h], up_slots[h], own, up_coll),
             ]
         else:
             insts.append(_rotating(clk, rst, advance, ptr, ff_coll, up_coll, n=n))
@@ -599,7 +595,7 @@ def trainer(
         insts += [
             _tap(label_vec, lab0, lo=0),
             _tap(label_vec, labJ1, lo=4 * J),
-            pick_label(spec_on[J - 1], lab0, labJ1, rlabel),
+            select(spec_on[J - 1], lab0, labJ1, rlabel),
             _and(last.out_valid, train_J, delta_we),
         ]
         news = [Signal(intbv(0)[7:]) for _ in range(lp.ports)]
@@ -619,8 +615,8 @@ def trainer(
                 ),
             ]  # fmt: skip
         insts += [
-            _delayed(clk, delta_we, cmp_on),
-            _delayed(clk, last.out_group, cmp_group),
+            delay_bits(clk, rst, delta_we, cmp_on, 1),
+            delay_line(clk, last.out_group, cmp_group, 1),
             distance_sum(
                 clk, block_start, cmp_on, cmp_group, news, olds, dist,
                 nb=lp.ports, classes=plan.classes, groups=lp.groups,
@@ -880,7 +876,7 @@ def trainer(
 
     insts.append(memory_mode)
     for i, p in enumerate(ports):
-        insts += [_wire(mem_on, p.mem_on), _wire(addr, p.mem_addr), _wire(lword, p.mem_wdata)]
+        insts += [wire_to(mem_on, p.mem_on), wire_to(addr, p.mem_addr), wire_to(lword, p.mem_wdata)]
         for g, we in enumerate(p.mem_we_w):
             insts.append(_bank_write(load_write, seg, bank, we, seg_index=2 * i, index=g))
         for q, we in enumerate(p.mem_we_b):
@@ -913,15 +909,6 @@ def _and(a, b, y):
 
 
 @block
-def _wire(a, b):
-    @always_comb
-    def connect():
-        b.next = a
-
-    return connect
-
-
-@block
 def _bank_write(on, seg, bank, we, *, seg_index: int, index: int):
     @always_comb
     def decode():
@@ -943,15 +930,6 @@ def _either(a_on, b_on, a_k, b_k, on, k):
             k.next = b_k
 
     return pick
-
-
-@block
-def _delayed(clk, d, q):
-    @always(clk.posedge)
-    def delay():
-        q.next = d
-
-    return delay
 
 
 @block
