@@ -20,7 +20,7 @@ from codesign.hdl.convert import fresh_names
 from codesign.spectral import schedule as sch
 from codesign.spectral.arch import arch_from_dict
 from codesign.spectral.dse import SpectralTask
-from codesign.spectral.hdl.engine import IFFT_LANES, generatable
+from codesign.spectral.hdl.engine import generatable
 from codesign.spectral.mapping import (
     LayerMap,
     accumulator_addresses,
@@ -154,13 +154,9 @@ def layer_from_artifacts(
             f"mapping such as VGG16 cannot be generated)"
         )
     arch = arch_from_dict(e["arch"])
-    why = generatable(arch)
+    why = generatable(arch, e.get("out_channels"))
     if why:
-        fix = (
-            f"--set {name}.ifft_units={IFFT_LANES}"
-            if "ifft_units" in why
-            else f"--set {name}.ports=1"
-        )
+        fix = f"--set {name}.ifft_units=1" if "ifft_units" in why else f"--set {name}.ports=1"
         raise GenerateError(f"{sj_path}: layer '{name}' has {why} — map with `{fix}`")
     names = [layer["name"] for layer in model.layers]
     if name not in names or model.layers[names.index(name)]["type"] != SPECTRAL:
@@ -296,6 +292,7 @@ def accelerator_from_artifacts(schedule_dir: str | Path, model_dir=None) -> Acce
                     "kind": "spectral",
                     "layer": d.layer,
                     "fft_units": d.lm.arch.fft_units,
+                    "lanes": d.lm.arch.ifft_units,
                     "cycles": int(d.lm.schedule.cycles),
                 }
             )

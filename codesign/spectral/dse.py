@@ -10,8 +10,9 @@ faster design that does not fit.  Forced fields (``--set``, TOML) are kept as gi
 Cycles: a spectral layer the generator builds (:func:`~codesign.spectral.hdl.engine.generatable`)
 is judged by its engine's exact interval (:func:`layer_timing`, hdl/timing.py), and a design whose
 every layer is built gets the exact interval and latency of the whole accelerator
-(:func:`exact_network`) — the figures co-simulation reproduces.  Model-only layers (``ifft_units``
-> 1 forced, the sequential style) keep the analytic model of :mod:`codesign.spectral.cost`.
+(:func:`exact_network`) — the figures co-simulation reproduces.  Model-only layers (fields forced
+outside what the generator builds, the sequential style) keep the analytic model of
+:mod:`codesign.spectral.cost`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from codesign.spectral.cost import (
     network_cost,
     spectral_layer_cost,
 )
-from codesign.spectral.hdl.engine import IFFT_LANES, generatable
+from codesign.spectral.hdl.engine import generatable
 from codesign.spectral.hdl.hadamard import kernel_word_layout
 from codesign.spectral.hdl.timing import engine_timing, network_timing
 
@@ -145,9 +146,12 @@ def assign(task: SpectralTask, arch: SpectralArch) -> tuple[np.ndarray, np.ndarr
     """PE of every accumulator group and bank of every spectrum word.
 
     With several FFT units, unit u writes the channels c ≡ u (mod fft_units) into its own group of
-    ``banks / fft_units`` banks, so the units never write one bank in the same clock.
+    ``banks / fft_units`` banks, so the units never write one bank in the same clock; with several
+    read-out lanes, channel o's groups go to the PEs p ≡ o (mod ifft_units)
+    (:func:`~codesign.spectral.schedule.assign_pes`), so the lanes never read one PE at once.
     """
-    pe_of_group = sch.assign_pes(task.nz, task.O, task.F, arch.pes)
+    lanes = arch.ifft_units if arch.pes % arch.ifft_units == 0 else 1
+    pe_of_group = sch.assign_pes(task.nz, task.O, task.F, arch.pes, lanes)
     u = arch.fft_units
     if arch.banks % u:
         raise ValueError(
@@ -165,7 +169,15 @@ def assign(task: SpectralTask, arch: SpectralArch) -> tuple[np.ndarray, np.ndarr
 
 
 def _bound(task: SpectralTask, arch: SpectralArch) -> int:
-    key = (arch.pes, arch.banks, arch.ports, arch.fft_units, arch.mac_latency, arch.forwarding)
+    key = (
+        arch.pes,
+        arch.banks,
+        arch.ports,
+        arch.fft_units,
+        arch.ifft_units,
+        arch.mac_latency,
+        arch.forwarding,
+    )
     if key not in task._bounds:
         pe_of_group, bank_of = assign(task, arch)
         task._bounds[key] = sch.lower_bound(
@@ -267,10 +279,13 @@ def layer_timing(task: SpectralTask, arch: SpectralArch, cycles: int) -> dict:
     """``latency`` (first input word to last output of one image) and ``interval`` (between
     images) of the generated engine for ``cycles`` schedule slots per tile
     (:func:`~codesign.spectral.hdl.timing.engine_timing`); cached on the task, as the search asks
-    for the same engine many times (only ``fft_units`` of the arch changes its timing)."""
-    key = (arch.fft_units, cycles)
+    for the same engine many times (only ``fft_units`` and ``ifft_units`` of the arch change its
+    timing)."""
+    key = (arch.fft_units, arch.ifft_units, cycles)
     if key not in task._timing:
-        t = engine_timing(engine_layer(task), arch.fft_units, cycles, ENGINE_IMAGES)
+        t = engine_timing(
+            engine_layer(task), arch.fft_units, cycles, ENGINE_IMAGES, lanes=arch.ifft_units
+        )
         task._timing[key] = {"latency": t["latency"], "interval": t["interval"]}
     return task._timing[key]
 
@@ -282,11 +297,17 @@ def network_stages(tasks: list, archs: list, cycles: list) -> list | None:
     stages = []
     for task, arch, c in zip(tasks, archs, cycles):
         if isinstance(task, SpectralTask):
-            if generatable(arch) is not None:
+            if generatable(arch, task.O) is not None:
                 return None
             layer = engine_layer(task)
             stages.append(
-                {"kind": "spectral", "fft_units": arch.fft_units, "cycles": c, "layer": layer}
+                {
+                    "kind": "spectral",
+                    "fft_units": arch.fft_units,
+                    "lanes": arch.ifft_units,
+                    "cycles": c,
+                    "layer": layer,
+                }
             )
         else:
             steps = max(task.nnz_per_output, 1)
@@ -340,7 +361,7 @@ def _spectral_for(task: SpectralTask, T: int, overrides: dict) -> SpectralArch |
     t_tile = T // task.tiles
     while t_tile > 0:
         a = _spectral_tile(task, t_tile, overrides)
-        if a is None or generatable(a) is not None:
+        if a is None or generatable(a, task.O) is not None:
             return a
         excess = layer_timing(task, a, _bound(task, a))["interval"] - T
         if excess <= 0:
@@ -352,9 +373,9 @@ def _spectral_for(task: SpectralTask, T: int, overrides: dict) -> SpectralArch |
 def _spectral_tile(task: SpectralTask, t_tile: int, overrides: dict) -> SpectralArch | None:
     """Cheapest spectral engine meeting ``t_tile`` clocks per tile in the analytic model.
 
-    The exploration stays within what ``codesign generate`` builds (at most
-    :data:`~codesign.spectral.hdl.engine.IFFT_LANES` inverse-FFT lanes); forcing ``ifft_units``
-    explores beyond it as a model only."""
+    The exploration stays within what ``codesign generate`` builds (at most O read-out /
+    inverse-FFT lanes, PEs a multiple of the lanes); forcing fields outside that explores as a
+    model only."""
     base = apply_overrides(SpectralArch(task.name, task.N, 1, 1), overrides)
     forced = _forced(overrides, task.name)
     N2 = base.fft * base.fft
@@ -366,14 +387,16 @@ def _spectral_tile(task: SpectralTask, t_tile: int, overrides: dict) -> Spectral
         a = replace(a, fft_units=u)
     if "ifft_units" not in forced:
         u = math.ceil(task.O / max(t_tile // N2, 1)) if t_tile >= N2 else None
-        if u is None or u > min(task.O, IFFT_LANES):
+        if u is None or u > task.O:
             return None
         a = replace(a, ifft_units=u)
     if max(math.ceil(task.C / a.fft_units), math.ceil(task.O / a.ifft_units)) * N2 > t_tile:
         return None
     n = task.nonzero
+    lanes = a.ifft_units
     start = max(1, math.ceil(n / max(t_tile, 1))) if "pes" not in forced else a.pes
-    limit = max(task.O * task.F, 1)
+    start = -(-start // lanes) * lanes if "pes" not in forced else start
+    limit = max(task.O * task.F, lanes)
     p = start
     while p <= limit:
         cand = replace(a, pes=p)
@@ -384,7 +407,7 @@ def _spectral_tile(task: SpectralTask, t_tile: int, overrides: dict) -> Spectral
             return cand
         if "pes" in forced:
             return None
-        p = p + 1 if p < 64 else int(p * 1.03) + 1
+        p = p + lanes if p < 64 else -(-(int(p * 1.03) + 1) // lanes) * lanes
     return None
 
 
@@ -417,7 +440,7 @@ def evaluate(
     for i, (task, arch) in enumerate(zip(tasks, archs)):
         if isinstance(task, SpectralTask):
             c = _spectral_cost(task, arch, sched[i])
-            if generatable(arch) is None:
+            if generatable(arch, task.O) is None:
                 t = layer_timing(task, arch, sched[i])
                 c["cycles"].update(ii=t["interval"], latency=t["latency"])
             costs.append(c)
@@ -555,7 +578,7 @@ def _search_range(tasks: list, overrides: dict) -> tuple[int, int]:
     hi = max(hi, lo)
     for t in tasks:
         a = _spectral_tile(t, hi // t.tiles, overrides) if isinstance(t, SpectralTask) else None
-        if a is not None and generatable(a) is None:
+        if a is not None and generatable(a, t.O) is None:
             hi = max(hi, layer_timing(t, a, _bound(t, a))["interval"])
     return lo, hi
 

@@ -158,6 +158,7 @@ def _expected(d: LayerDesign, images: int) -> dict:
         int(d.lm.schedule.cycles),
         images=images,
         cfg=d.model.fixed_point,
+        lanes=d.lm.arch.ifft_units,
     )
     return {
         "images": images,

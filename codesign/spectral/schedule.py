@@ -122,14 +122,32 @@ def _lpt(loads: np.ndarray, bins: int) -> np.ndarray:
     return out
 
 
-def assign_pes(nz, O: int, F: int, P: int) -> np.ndarray:
+def assign_pes(nz, O: int, F: int, P: int, lanes: int = 1) -> np.ndarray:
     """Map every accumulator group ``(o, f)`` to a PE, balancing the non-zeros per PE.
 
     Whole output channels are kept on one PE (round-robin when ``O % P == 0``, else LPT over
     channels) whenever that is as balanced as LPT over individual groups; otherwise groups are
-    placed by LPT.  Empty groups go to PE 0.  Deterministic.  Returns an int array ``(O, F)``."""
+    placed by LPT.  Empty groups go to PE 0.  Deterministic.  Returns an int array ``(O, F)``.
+
+    ``lanes`` read-out lanes (lane ℓ reads the channels o ≡ ℓ mod lanes, all lanes in the same
+    clocks): the PEs p ≡ ℓ (mod lanes) hold lane ℓ's channels and only those, so the lanes never
+    read one PE's accumulators at once.  ``P`` must then be a multiple of ``lanes``."""
     if P < 1:
         raise ValueError("P must be >= 1")
+    if lanes < 1 or P % lanes:
+        raise ValueError(f"P ({P}) must be a multiple of the read-out lanes ({lanes})")
+    if lanes > 1:
+        t = _triples(nz)
+        out = np.zeros((O, F), _I)
+        for lane in range(lanes):
+            chans = np.arange(lane, O, lanes)
+            if not len(chans):
+                continue
+            sel = t[t[:, 0] % lanes == lane].copy()
+            sel[:, 0] //= lanes
+            local = assign_pes(sel, len(chans), F, P // lanes)
+            out[chans] = local * lanes + lane
+        return out
     t = _triples(nz)
     loads = np.bincount(t[:, 0] * F + t[:, 2], minlength=O * F).reshape(O, F)
     best = _lpt(loads.ravel(), P).reshape(O, F)

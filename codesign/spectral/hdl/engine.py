@@ -24,20 +24,27 @@ from codesign.spectral.hdl.hadamard import (
 from codesign.spectral.hdl.inverse import inverse_stage
 from codesign.spectral.hdl.oaa import oaa_unit
 
-__all__ = ["spectral_engine", "engine_signals", "generatable", "IFFT_LANES"]
-
-IFFT_LANES = 1  # read-out/inverse-FFT lanes of the engine (one inverse_stage, oaa_unit units=1)
+__all__ = ["spectral_engine", "engine_signals", "generatable", "lane_channels"]
 
 
-def generatable(arch) -> str | None:
-    """None if :func:`spectral_engine` builds a layer of ``arch`` (a SpectralArch), else why not:
-    the one rule that decides between the exact cycle model and the analytic one, and what
-    ``codesign generate`` accepts."""
-    if arch.ifft_units != IFFT_LANES:
+def lane_channels(O: int, lanes: int) -> list[tuple]:
+    """The output channels of each read-out / inverse-FFT lane: lane l takes o ≡ l (mod lanes)
+    (the overlap-add unit's streams split the channels the same way)."""
+    return [tuple(range(lane, O, lanes)) for lane in range(lanes)]
+
+
+def generatable(arch, O: int | None = None) -> str | None:
+    """None if :func:`spectral_engine` builds a layer of ``arch`` (a SpectralArch) with ``O``
+    output channels, else why not: the one rule that decides between the exact cycle model and
+    the analytic one, and what ``codesign generate`` accepts."""
+    lanes = arch.ifft_units
+    if arch.pes % lanes:
         return (
-            f"ifft_units = {arch.ifft_units}; the generated engine has {IFFT_LANES} "
-            f"read-out/inverse-FFT lane so far"
+            f"ifft_units = {lanes} read-out lanes need pes a multiple of {lanes} "
+            f"(lane l owns the PEs p ≡ l mod {lanes}), got pes = {arch.pes}"
         )
+    if O is not None and lanes > O:
+        return f"ifft_units = {lanes} read-out lanes for {O} output channels"
     if arch.ports != READ_PORTS:
         return (
             f"ports = {arch.ports}; the generated engine's spectrum banks have {READ_PORTS} "
@@ -203,8 +210,11 @@ def spectral_engine(
     C, O, H, W, K, N = (layer[k] for k in ("C", "O", "H", "W", "K", "N"))
     L = N - K + 1
     th, tw = -(-H // L), -(-W // L)
-    U = lm.arch.fft_units
+    U, lanes = lm.arch.fft_units, lm.arch.ifft_units
     hs = hadamard_signals(lm, cfg)
+    ports = ("rd_en", "rd_pe", "rd_addr", "rd_buf", "rd_re", "rd_im")
+    rd = {k: hs[k] if lanes > 1 else [hs[k]] for k in ports}
+    chans = lane_channels(O, lanes)
 
     load_buf, img_buf, unload = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     unload_buf = Signal(bool(0))
@@ -220,8 +230,15 @@ def spectral_engine(
     wr_addr = [Signal(hs["wr_addr"].val) for _ in range(U)]
     wr_re = [format_signal(cfg.spectrum) for _ in range(U)]
     wr_im = [format_signal(cfg.spectrum) for _ in range(U)]
-    v_valid, v_o, v_ty, v_tx = Signal(bool(0)), uint_signal(O), uint_signal(th), uint_signal(tw)
-    v_n, v_x = uint_signal(N * N), format_signal(cfg.product)
+    v_valid = [Signal(bool(0)) for _ in range(lanes)]
+    v_o = [uint_signal(O) for _ in range(lanes)]
+    v_ty, v_tx = [uint_signal(th) for _ in range(lanes)], [uint_signal(tw) for _ in range(lanes)]
+    v_n = [uint_signal(N * N) for _ in range(lanes)]
+    v_x = [format_signal(cfg.product) for _ in range(lanes)]
+    # lane 0 has the most channels: its flags pace the sequencer, the others end no later
+    lane_flags = [(reads_done, inv_done, inv_busy)] + [
+        tuple(Signal(bool(0)) for _ in range(3)) for _ in range(1, lanes)
+    ]
     fe_valid = Signal(bool(0))
 
     @always_comb
@@ -314,44 +331,41 @@ def spectral_engine(
             lm=lm,
             cfg=cfg,
         ),
-        inverse_stage(
+        [
+            inverse_stage(
+                clk,
+                rst,
+                inv_start,
+                inv_buf,
+                inv_ty,
+                inv_tx,
+                *(rd[k][lane] for k in ("rd_en", "rd_pe", "rd_addr", "rd_buf", "rd_re", "rd_im")),
+                v_valid[lane],
+                v_o[lane],
+                v_ty[lane],
+                v_tx[lane],
+                v_n[lane],
+                v_x[lane],
+                *lane_flags[lane],
+                O=len(chans[lane]),
+                N=N,
+                pe_of_group=lm.pe_of_group[list(chans[lane])] // lanes,
+                acc_addr=lm.acc_addr[list(chans[lane])],
+                readout_latency=READOUT_LATENCY,
+                channels=chans[lane],
+                cfg=cfg,
+            )
+            for lane in range(lanes)
+        ],
+        oaa_unit(
             clk,
             rst,
-            inv_start,
-            inv_buf,
-            inv_ty,
-            inv_tx,
-            hs["rd_en"],
-            hs["rd_pe"],
-            hs["rd_addr"],
-            hs["rd_buf"],
-            hs["rd_re"],
-            hs["rd_im"],
             v_valid,
             v_o,
             v_ty,
             v_tx,
             v_n,
             v_x,
-            reads_done,
-            inv_done,
-            inv_busy,
-            O=O,
-            N=N,
-            pe_of_group=lm.pe_of_group,
-            acc_addr=lm.acc_addr,
-            readout_latency=READOUT_LATENCY,
-            cfg=cfg,
-        ),
-        oaa_unit(
-            clk,
-            rst,
-            [v_valid],
-            [v_o],
-            [v_ty],
-            [v_tx],
-            [v_n],
-            [v_x],
             finish,
             oaa_ready,
             out_valid,
@@ -368,7 +382,7 @@ def spectral_engine(
             pool=layer["pool"],
             relu=layer["relu"],
             bias=bias,
-            units=1,
+            units=lanes,
             cfg=cfg,
         ),
     )

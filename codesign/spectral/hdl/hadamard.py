@@ -163,6 +163,15 @@ def hadamard_plan(lm, cfg: FixedPointConfig | None = None, ports: int = 1) -> di
                 f"bank group c mod {ports} of {arch.banks} banks (fft_units "
                 f"{arch.fft_units})"
             )
+    lanes = arch.ifft_units
+    used = lm.acc_addr >= 0
+    lane_of_pe = lm.pe_of_group % lanes
+    if P % lanes or np.any((lane_of_pe != np.arange(task.O)[:, None] % lanes) & used):
+        raise ValueError(
+            f"layer {task.name}: with {lanes} read-out lanes, P ({P}) must be a multiple of "
+            f"{lanes} and channel o's groups must sit on PEs p ≡ o (mod {lanes}); map the "
+            f"layer again (codesign map) with ifft_units = {lanes}"
+        )
     layout = {e["name"]: (e["lsb"], e["width"]) for e in image["layout"]}
     words = [
         tuple(
@@ -190,7 +199,8 @@ def hadamard_plan(lm, cfg: FixedPointConfig | None = None, ports: int = 1) -> di
         "bank_bits": layout["bank"][1],
         "addr_bits": addr_bits,
         "acc_bits": acc_bits,
-        "pe_bits": index_bits(P),
+        "pe_bits": index_bits(P // lanes),
+        "lanes": lanes,
         "words": words,
         "product": product,
         "accumulator": accumulator,
@@ -204,6 +214,16 @@ def hadamard_signals(lm, cfg: FixedPointConfig | None = None) -> dict:
     cfg = cfg or FixedPointConfig()
     g = hadamard_plan(lm, cfg)
     bit = lambda: Signal(bool(0))  # noqa: E731
+    read = {
+        "rd_en": bit,
+        "rd_pe": lambda: Signal(intbv(0)[g["pe_bits"] :]),
+        "rd_addr": lambda: Signal(intbv(0)[g["acc_bits"] :]),
+        "rd_buf": bit,
+        "rd_valid": bit,
+        "rd_re": lambda: format_signal(cfg.product),
+        "rd_im": lambda: format_signal(cfg.product),
+    }
+    lanes = g["lanes"]
     return {
         "clk": bit(),
         "rst": sync_reset(),
@@ -216,13 +236,10 @@ def hadamard_signals(lm, cfg: FixedPointConfig | None = None) -> dict:
         "start": bit(),
         "start_buf": bit(),
         "done": bit(),
-        "rd_en": bit(),
-        "rd_pe": Signal(intbv(0)[g["pe_bits"] :]),
-        "rd_addr": Signal(intbv(0)[g["acc_bits"] :]),
-        "rd_buf": bit(),
-        "rd_valid": bit(),
-        "rd_re": format_signal(cfg.product),
-        "rd_im": format_signal(cfg.product),
+        **{
+            k: make() if lanes == 1 else [make() for _ in range(lanes)]
+            for k, make in read.items()
+        },
     }
 
 
@@ -704,7 +721,10 @@ def hadamard_engine(
     that buffer bit, ``round_shift(acc, spectrum.frac + conv_weight.frac − product.frac)``
     saturated to ``product``.  A tile's groups may be requested from its ``done`` clock until
     clock ``start' + 5``, ``start'`` being the next tile with the same buffer bit (which then
-    takes the parity over).  Groups with ``acc_addr == −1`` hold nothing: their output is 0."""
+    takes the parity over).  Groups with ``acc_addr == −1`` hold nothing: their output is 0.
+    With ``lanes = arch.ifft_units`` > 1 the read-out ports are lists of that many lanes, read in
+    the same clock without conflict: lane l owns the PEs p ≡ l (mod lanes) (the map stage puts
+    channel o's groups there, :func:`hadamard_plan` checks it); its ``rd_pe`` is ``p // lanes``."""
     cfg = cfg or FixedPointConfig()
     ports = (
         list(zip(wr_en, wr_bank, wr_addr, wr_re, wr_im))
@@ -785,8 +805,9 @@ def hadamard_engine(
             tail = nxt
         crossbar.append(_bank_address(clk, buf_k, tail, raddr[b]))
 
-    # PEs and readout
-    rq_addr = Signal(intbv(0)[g["acc_bits"] :])
+    # PEs and readout: lane l reads the PEs p ≡ l (mod lanes) at its own address
+    lanes = g["lanes"]
+    rq_addr = [Signal(intbv(0)[g["acc_bits"] :]) for _ in range(lanes)]
     acc_re = [signed_signal(*g["accumulator"]) for _ in range(2 * P)]
     acc_im = [signed_signal(*g["accumulator"]) for _ in range(2 * P)]
     pes = [
@@ -803,27 +824,36 @@ def hadamard_engine(
             w_im[p],
             bank_re,
             bank_im,
-            rq_addr,
+            rq_addr[p % lanes],
             acc_re[2 * p : 2 * p + 2],
             acc_im[2 * p : 2 * p + 2],
             plan=g,
         )
         for p in range(P)
     ]
-    readout = _readout(
-        clk,
-        rst,
-        rd_en,
-        rd_pe,
-        rd_buf,
-        rd_addr,
-        rq_addr,
-        acc_re,
-        acc_im,
-        rd_valid,
-        rd_re,
-        rd_im,
-        shift=g["shift"],
-        fmt=cfg.product,
-    )
+    read = [rd_en, rd_pe, rd_buf, rd_addr, rd_valid, rd_re, rd_im]
+    if lanes == 1:
+        read = [[r] for r in read]
+    readout = []
+    for lane in range(lanes):
+        mine = [i for p in range(lane, P, lanes) for i in (2 * p, 2 * p + 1)]
+        en, pe, rbuf, raddr_l, valid_l, re_l, im_l = (r[lane] for r in read)
+        readout.append(
+            _readout(
+                clk,
+                rst,
+                en,
+                pe,
+                rbuf,
+                raddr_l,
+                rq_addr[lane],
+                [acc_re[i] for i in mine],
+                [acc_im[i] for i in mine],
+                valid_l,
+                re_l,
+                im_l,
+                shift=g["shift"],
+                fmt=cfg.product,
+            )
+        )
     return writes, banks, control, kernels, crossbar, pes, readout

@@ -62,9 +62,14 @@ def inverse_stage(
     pe_of_group,
     acc_addr,
     readout_latency: int,
+    channels: tuple | None = None,
     cfg: FixedPointConfig | None = None,
 ):
     """Read out one tile's accumulators channel by channel into an inverse FFT unit.
+
+    ``O`` channels, rows of ``pe_of_group`` / ``acc_addr``; ``channels`` their output-channel
+    numbers for the ``out_o`` tag (default 0 … O − 1): one read-out lane of an engine with
+    several takes the channels o ≡ lane (mod lanes).
 
     ``start`` (one clock, while not ``busy``) latches (``start_buf``, ty, tx); the read-out port
     returns ``rd_re``/``rd_im`` ``readout_latency`` clocks after a request.  ``reads_done`` pulses
@@ -78,6 +83,10 @@ def inverse_stage(
     addrs = tuple(max(int(a), 0) for a in acc_addr.reshape(-1))
     used = tuple(int(a >= 0) for a in acc_addr.reshape(-1))
     first = irfft2_latency(N, cfg)["first"]
+    ids = tuple(range(O)) if channels is None else tuple(int(c) for c in channels)
+    if len(ids) != O:
+        raise ValueError(f"channels has {len(ids)} entries for O = {O}")
+    last_o = ids[-1]
 
     run, buf_l = Signal(bool(0)), Signal(bool(0))
     o, phase, idx = uint_signal(O), uint_signal(period), uint_signal(O * F)
@@ -93,7 +102,9 @@ def inverse_stage(
     s = irfft2_signals(N, cfg)
     u_valid, u_f, u_re, u_im = s["in_valid"], s["in_f"], s["in_re"], s["in_im"]
     v_valid, v_n, v_x = s["out_valid"], s["out_n"], s["out_x"]
-    tag_o, tag_ty, tag_tx = uint_signal(O), uint_signal(ty.max), uint_signal(tx.max)
+    tag_o = Signal(intbv(0, min=0, max=out_o.max))
+    got_id = Signal(intbv(0, min=0, max=out_o.max))
+    tag_ty, tag_tx = uint_signal(ty.max), uint_signal(tx.max)
 
     @always_comb
     def index():
@@ -159,11 +170,15 @@ def inverse_stage(
             u_re.next = rd_re
             u_im.next = rd_im
 
+    @always_comb
+    def channel():
+        got_id.next = ids[got_o]
+
     @always_seq(clk.posedge, reset=rst)
     def tag():
         reads_done.next = False
         if got and got_f == F - 1:
-            tag_o.next = got_o
+            tag_o.next = got_id
             tag_ty.next = ty_l
             tag_tx.next = tx_l
             reads_done.next = got_o == O - 1
@@ -183,6 +198,6 @@ def inverse_stage(
 
     @always_seq(clk.posedge, reset=rst)
     def finished():
-        done.next = v_valid and v_n == period - 1 and out_o == O - 1
+        done.next = v_valid and v_n == period - 1 and out_o == last_o
 
-    return index, lookup, walk, request, delays, feed, tag, unit, tags, output, finished
+    return index, lookup, walk, request, delays, feed, channel, tag, unit, tags, output, finished

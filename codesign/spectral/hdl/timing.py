@@ -28,10 +28,12 @@ def engine_timing(
     cfg: FixedPointConfig | None = None,
     offered: list | None = None,
     lead: int = 0,
+    lanes: int = 1,
 ) -> dict:
     """Edges of the first/last output of each image, the latency and the initiation interval.
 
-    ``layer``: C, O, H, W, K, N, pool; ``cycles``: the schedule's clocks per tile.  Input: with
+    ``layer``: C, O, H, W, K, N, pool; ``cycles``: the schedule's clocks per tile; ``lanes``:
+    read-out / inverse-FFT lanes (lane 0, with ⌈O/lanes⌉ channels, paces the tile).  Input: with
     ``offered`` None, a source that always has the next word (from edge ``in_first``) and waits
     only for ``in_ready`` (its first word ready ``lead`` clocks late); otherwise image i's words
     are offered one per clock from edge ``offered[i]`` by a producer that cannot wait (an
@@ -45,9 +47,10 @@ def engine_timing(
     words = C * H * W
     fe = front_end_timing(C, fft_units, N, cfg)["start_to_done"]
     hl = hadamard_latency(cycles)
-    inv = inverse_stage_timing(O, N, READOUT_LATENCY, cfg)
-    busy = O * N * N
-    oaa = oaa_latency(O, H, W, K, N, layer["pool"])
+    per_lane = -(-O // lanes)
+    inv = inverse_stage_timing(per_lane, N, READOUT_LATENCY, cfg)
+    busy = per_lane * N * N
+    oaa = oaa_latency(O, H, W, K, N, layer["pool"], lanes)
     firsts, lasts, accepted, dones = [], [], [], []
     # edge after which the sequencer may activate the next image: at first, the overlap-add
     # unit's zero sweep after reset (one clock per word of its deepest bank)
@@ -111,7 +114,7 @@ def network_timing(
     its first/last score leaves, the latency (first pixel in → last score out, in clocks) and
     the interval between images.
 
-    ``stages``: per layer ``{"kind": "spectral", "layer", "fft_units", "cycles"}`` or
+    ``stages``: per layer ``{"kind": "spectral", "layer", "fft_units", "cycles", "lanes"}`` or
     ``{"kind": "dense", "n_in", "n_out", "macs", "steps"}``.  Each layer's output burst is the
     next layer's input (one word per clock, the same edges); the AXI adapters add no clock, except
     that with ``per_beat`` > 1 pixels per beat the beat register delays the first pixel by one
@@ -132,6 +135,7 @@ def network_timing(
                 cfg,
                 offered,
                 lead if offered is None else 0,
+                st.get("lanes", 1),
             )
             words = st["layer"]["O"] * _pooled(st["layer"])
         else:
