@@ -15,6 +15,7 @@ from codesign.hdl.buffers import pingpong_loader
 from codesign.hdl.signals import format_signal, uint_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.feed import front_end
+from codesign.spectral.hdl.fft import rfft2_latency
 from codesign.spectral.hdl.hadamard import (
     READ_PORTS,
     READOUT_LATENCY,
@@ -24,7 +25,15 @@ from codesign.spectral.hdl.hadamard import (
 from codesign.spectral.hdl.inverse import inverse_stage
 from codesign.spectral.hdl.oaa import oaa_unit
 
-__all__ = ["spectral_engine", "engine_signals", "generatable", "lane_channels"]
+__all__ = ["spectral_engine", "engine_signals", "generatable", "lane_channels", "spectrum_wait"]
+
+
+def spectrum_wait(cycles: int, N: int, cfg: FixedPointConfig | None = None) -> int:
+    """Clocks the front end waits after the Hadamard stage starts tile t − 2 before it starts
+    tile t into the same spectrum buffer: the Hadamard stage reads it for ``cycles`` + 3 clocks
+    after its start, the front end writes its first word ``rfft2_latency(N)["first"]`` + 3
+    clocks after its own start."""
+    return max(0, cycles + 4 - (rfft2_latency(N, cfg)["first"] + 3))
 
 
 def lane_channels(O: int, lanes: int) -> list[tuple]:
@@ -81,6 +90,7 @@ def _sequencer(
     unload_buf,
     img_buf,
     fe_start,
+    fe_ready,
     fe_done,
     fe_ty,
     fe_tx,
@@ -99,18 +109,30 @@ def _sequencer(
     *,
     tiles: int,
     tw: int,
+    spectrum_wait: int,
 ):
     """Starts each tile stage when its inputs are ready and its output buffer is free; after an
-    image's last tile, frees its input buffer (``unload``/``unload_buf``) and pulses ``finish``."""
+    image's last tile, frees its input buffer (``unload``/``unload_buf``) and pulses ``finish``.
+    The front end takes tile t + 1 as soon as it has read tile t (``fe_ready``), into spectrum
+    buffer ``fe_buf`` = (t + 1) mod 2, once the Hadamard stage has started tile t − 1 and
+    ``spectrum_wait`` clocks have passed, so that its reads of that buffer end before the front
+    end's first write (:func:`spectrum_wait`)."""
     active = Signal(bool(0))
     fe_t, had_t, inv_t = uint_signal(tiles + 1), uint_signal(tiles + 1), uint_signal(tiles + 1)
     fe_n, had_n, reads_n, inv_n = (uint_signal(tiles + 1) for _ in range(4))
-    fe_busy, had_busy = Signal(bool(0)), Signal(bool(0))
+    had_busy = Signal(bool(0))
+    hold = Signal(intbv(0, min=0, max=spectrum_wait + 2))
     fe_x, inv_x = uint_signal(tw), uint_signal(tw)
 
     @always_comb
     def decide():
-        fe_start.next = active and fe_t < tiles and not fe_busy and fe_t <= had_n + 1
+        fe_start.next = (
+            active
+            and fe_t < tiles
+            and fe_ready
+            and (fe_t < 2 or fe_t <= had_t or (fe_t == had_t + 1 and hold == 0))
+        )
+        fe_buf.next = fe_t[0]
         had_start.next = (
             active and had_t < tiles and not had_busy and fe_n > had_t and had_t <= reads_n + 1
         )
@@ -138,22 +160,22 @@ def _sequencer(
                 inv_x.next = 0
         else:
             if fe_start:
-                fe_busy.next = True
-                fe_buf.next = fe_t[0]
                 fe_t.next = fe_t + 1
-            if fe_done:
-                fe_busy.next = False
-                fe_n.next = fe_n + 1
-                if fe_n == tiles - 1:
+                if fe_t == tiles - 1:
                     pass
                 elif fe_x == tw - 1:
                     fe_x.next = 0
                     fe_ty.next = fe_ty + 1
                 else:
                     fe_x.next = fe_x + 1
+            if fe_done:
+                fe_n.next = fe_n + 1
             if had_start:
                 had_busy.next = True
                 had_t.next = had_t + 1
+                hold.next = spectrum_wait
+            elif hold > 0:
+                hold.next = hold - 1
             if had_done:
                 had_busy.next = False
                 had_n.next = had_n + 1
@@ -219,7 +241,7 @@ def spectral_engine(
     load_buf, img_buf, unload = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     unload_buf = Signal(bool(0))
     loaded = Signal(intbv(0)[2:])
-    fe_start, fe_done, fe_buf = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    fe_start, fe_ready, fe_done, fe_buf = (Signal(bool(0)) for _ in range(4))
     fe_ty, fe_tx = uint_signal(th), uint_signal(tw)
     had_start, had_done, had_buf = hs["start"], hs["done"], hs["start_buf"]
     inv_start, inv_busy, inv_buf = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
@@ -230,6 +252,7 @@ def spectral_engine(
     wr_addr = [Signal(hs["wr_addr"].val) for _ in range(U)]
     wr_re = [format_signal(cfg.spectrum) for _ in range(U)]
     wr_im = [format_signal(cfg.spectrum) for _ in range(U)]
+    wr_buf = [Signal(bool(0)) for _ in range(U)]
     v_valid = [Signal(bool(0)) for _ in range(lanes)]
     v_o = [uint_signal(O) for _ in range(lanes)]
     v_ty, v_tx = [uint_signal(th) for _ in range(lanes)], [uint_signal(tw) for _ in range(lanes)]
@@ -268,6 +291,7 @@ def spectral_engine(
             unload_buf,
             img_buf,
             fe_start,
+            fe_ready,
             fe_done,
             fe_ty,
             fe_tx,
@@ -285,6 +309,7 @@ def spectral_engine(
             finish,
             tiles=th * tw,
             tw=tw,
+            spectrum_wait=spectrum_wait(int(lm.schedule.cycles), N, cfg),
         ),
         front_end(
             clk,
@@ -296,11 +321,14 @@ def spectral_engine(
             fe_ty,
             fe_tx,
             img_buf,
+            fe_buf,
+            fe_ready,
             wr_en,
             wr_bank,
             wr_addr,
             wr_re,
             wr_im,
+            wr_buf,
             fe_done,
             C=C,
             H=H,
@@ -315,9 +343,7 @@ def spectral_engine(
         hadamard_engine(
             clk,
             rst,
-            *(w if U > 1 else w[0] for w in (wr_en, wr_bank, wr_addr)),
-            fe_buf,
-            *(w if U > 1 else w[0] for w in (wr_re, wr_im)),
+            *(w if U > 1 else w[0] for w in (wr_en, wr_bank, wr_addr, wr_buf, wr_re, wr_im)),
             had_start,
             had_buf,
             had_done,

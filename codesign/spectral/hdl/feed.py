@@ -12,7 +12,7 @@ only ever writes its own bank group, so the ports never collide.
 
 from __future__ import annotations
 
-from myhdl import ConcatSignal, Signal, always_comb, always_seq, block, intbv
+from myhdl import Signal, always_comb, always_seq, block, intbv
 
 from codesign.hdl.ram import sdp_ram
 from codesign.hdl.signals import format_signal, uint_signal
@@ -34,6 +34,7 @@ def tile_feeder(
     rdata,
     out_valid,
     out_x,
+    ready,
     *,
     channels: int,
     H: int,
@@ -43,9 +44,10 @@ def tile_feeder(
 ):
     """Stream ``channels`` N×N zero-padded tiles of one tile position from an input RAM.
 
-    ``start`` (one clock) latches (ty, tx, buf); the RAM address of (k, y, x) is
-    ``((buf·channels + k)·H + y)·W + x``.  Samples leave one clock after their address (the RAM's
-    registered read).
+    ``start`` (one clock, while ``ready``) latches (ty, tx, buf); the RAM address of (k, y, x)
+    is ``((buf·channels + k)·H + y)·W + x``.  Samples leave one clock after their address (the
+    RAM's registered read).  ``ready`` is high when idle and in the clock issuing the last
+    address, so tiles can follow each other with no gap.
     """
     L = N - K + 1
     run = Signal(bool(0))
@@ -58,6 +60,12 @@ def tile_feeder(
     inside = Signal(bool(0))
     issued = Signal(bool(0))
     keep = Signal(bool(0))
+    final = Signal(bool(0))
+
+    @always_comb
+    def finishing():
+        final.next = run and col == N - 1 and r == N - 1 and k == channels - 1
+        ready.next = not run or (col == N - 1 and r == N - 1 and k == channels - 1)
 
     @always_comb
     def address():
@@ -73,7 +81,7 @@ def tile_feeder(
     def count():
         issued.next = run
         keep.next = inside
-        if start and not run:
+        if start and (not run or final):
             run.next = True
             ty_l.next = ty
             tx_l.next = tx
@@ -103,7 +111,7 @@ def tile_feeder(
         else:
             out_x.next = 0
 
-    return address, count, output
+    return finishing, address, count, output
 
 
 def front_end_signals(
@@ -119,21 +127,25 @@ def front_end_signals(
         "ty": uint_signal(H),
         "tx": uint_signal(W),
         "img_buf": Signal(bool(0)),
+        "tile_buf": Signal(bool(0)),
+        "ready": Signal(bool(0)),
         "wr_en": [Signal(bool(0)) for _ in range(units)],
         "wr_bank": [uint_signal(B) for _ in range(units)],
         "wr_addr": [uint_signal(bank_depth) for _ in range(units)],
         "wr_re": [format_signal(cfg.spectrum) for _ in range(units)],
         "wr_im": [format_signal(cfg.spectrum) for _ in range(units)],
+        "wr_buf": [Signal(bool(0)) for _ in range(units)],
         "done": Signal(bool(0)),
     }
 
 
 def front_end_timing(C: int, units: int, N: int, cfg: FixedPointConfig | None = None) -> dict:
-    """Clocks of one tile: ``stream`` = samples per unit; ``start_to_done`` = from the clock edge
-    that samples ``start`` to the edge at which ``done`` is first high: the feeder issues its
-    first address one clock after ``start``, the RAM answers one clock later, the last of
-    ``stream`` samples enters the FFT unit, leaves ``rfft2_latency(N)["last"]`` clocks later,
-    is written (1) and joined (1)."""
+    """Clocks of one tile: ``stream`` = samples per unit, also the clocks from one ``start`` to
+    the next when tiles follow back to back; ``start_to_done`` = from the clock edge that samples
+    ``start`` to the edge at which ``done`` is first high: the feeder issues its first address
+    one clock after ``start``, the RAM answers one clock later, the last of ``stream`` samples
+    enters the FFT unit, leaves ``rfft2_latency(N)["last"]`` clocks later, is written (1) and
+    reported (1)."""
     per = -(-C // units)
     stream = per * N * N
     return {"stream": stream, "start_to_done": 2 + stream - 1 + rfft2_latency(N, cfg)["last"] + 2}
@@ -152,7 +164,10 @@ def _bank_writer(
     wr_addr,
     wr_re,
     wr_im,
+    wr_buf,
     last,
+    start,
+    tile_buf,
     *,
     banks: tuple,
     addrs: tuple,
@@ -160,7 +175,14 @@ def _bank_writer(
     F: int,
 ):
     """Tag the unit's bins with their channel (bins come F per channel, in channel order) and
-    write each to its scheduled bank and address; ``last`` pulses with the tile's final word."""
+    write each to its scheduled bank and address; ``last`` pulses with the tile's final word.
+
+    The spectrum buffer of each tile (``tile_buf`` at its ``start``) waits in a two-entry queue
+    until the tile's bins come out: a tile may start while the previous one is still in the FFT.
+    """
+    queue = [Signal(bool(0)) for _ in range(2)]
+    head, tail = Signal(bool(0)), Signal(bool(0))
+    q0, q1 = queue
     k = uint_signal(channels)
     count = uint_signal(F)
     idx = uint_signal(channels * F)
@@ -177,6 +199,15 @@ def _bank_writer(
         addr.next = addrs[idx]
 
     @always_seq(clk.posedge, reset=rst)
+    def enqueue():
+        if start:
+            tail.next = not tail
+            if tail:
+                q1.next = tile_buf
+            else:
+                q0.next = tile_buf
+
+    @always_seq(clk.posedge, reset=rst)
     def tag():
         wr_en.next = f_valid
         last.next = False
@@ -185,17 +216,19 @@ def _bank_writer(
             wr_addr.next = addr
             wr_re.next = f_re
             wr_im.next = f_im
+            wr_buf.next = q1 if head else q0
             if count == F - 1:
                 count.next = 0
                 if k == channels - 1:
                     k.next = 0
                     last.next = True
+                    head.next = not head
                 else:
                     k.next = k + 1
             else:
                 count.next = count + 1
 
-    return index, lookup, tag
+    return index, lookup, enqueue, tag
 
 
 @block
@@ -246,7 +279,10 @@ def _unit_front(
     wr_addr,
     wr_re,
     wr_im,
+    wr_buf,
     last,
+    tile_buf,
+    ready,
     *,
     u: int,
     units: int,
@@ -296,6 +332,7 @@ def _unit_front(
             rdata,
             s["in_valid"],
             s["in_x"],
+            ready,
             channels=len(chans),
             H=H,
             W=W,
@@ -326,7 +363,10 @@ def _unit_front(
             wr_addr,
             wr_re,
             wr_im,
+            wr_buf,
             last,
+            start,
+            tile_buf,
             banks=tuple(int(bank_of[c, f]) for c in chans for f in range(F)),
             addrs=tuple(int(addr_of[c, f]) for c in chans for f in range(F)),
             channels=len(chans),
@@ -346,11 +386,14 @@ def front_end(
     ty,
     tx,
     img_buf,
+    tile_buf,
+    ready,
     wr_en,
     wr_bank,
     wr_addr,
     wr_re,
     wr_im,
+    wr_buf,
     done,
     *,
     C: int,
@@ -367,15 +410,17 @@ def front_end(
 
     Loading: ``in_x`` words in raster (c, y, x) order go to image buffer ``load_buf`` while
     ``in_valid`` (one per clock; the engine loads only the buffer it is not reading).
-    Processing: ``start`` with (ty, tx, ``img_buf``) runs one tile; ``done`` pulses once every
-    unit has written its last bin (:func:`front_end_timing` clocks after ``start``).
+    Processing: ``start`` (while ``ready``) with (ty, tx, ``img_buf``) runs one tile into
+    spectrum buffer ``tile_buf``; its words leave on the write ports with ``wr_buf`` = that
+    buffer, and ``done`` pulses once every unit has written its last bin
+    (:func:`front_end_timing` clocks after ``start``).  ``ready`` rises in the clock a tile's
+    last sample is read, so tiles follow back to back (``stream`` clocks apart) while earlier
+    ones are still in the FFT units.  Unit 0 feeds the most channels: its flags speak for all.
     """
     cfg = cfg or FixedPointConfig()
     lc, ly, lx = uint_signal(C), uint_signal(H), uint_signal(W)
     lasts = [Signal(bool(0)) for _ in range(units)]
-    seen = Signal(intbv(0)[units:])
-    reported = Signal(bool(0))
-    finished = Signal(intbv(0)[units:])
+    readies = [Signal(bool(0)) for _ in range(units)]
 
     @always_seq(clk.posedge, reset=rst)
     def load_counter():
@@ -409,7 +454,10 @@ def front_end(
             wr_addr[u],
             wr_re[u],
             wr_im[u],
+            wr_buf[u],
             lasts[u],
+            tile_buf,
+            readies[u],
             u=u,
             units=units,
             C=C,
@@ -424,22 +472,14 @@ def front_end(
         for u in range(units)
     ]
 
-    now = ConcatSignal(*reversed(lasts)) if units > 1 else lasts[0]
-
-    @always_comb
-    def gather():
-        finished.next = now | seen
+    first_last, first_ready = lasts[0], readies[0]
 
     @always_seq(clk.posedge, reset=rst)
-    def join():
-        done.next = False
-        if start:
-            seen.next = 0
-            reported.next = False
-        else:
-            seen.next = finished
-            if finished == (1 << units) - 1 and not reported:
-                done.next = True
-                reported.next = True
+    def report():
+        done.next = first_last
 
-    return load_counter, units_blocks, gather, join
+    @always_comb
+    def accept():
+        ready.next = first_ready
+
+    return load_counter, units_blocks, report, accept

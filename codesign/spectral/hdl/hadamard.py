@@ -706,8 +706,9 @@ def hadamard_engine(
     Write port (FFT side): when ``wr_en``, spectrum word ``(wr_re, wr_im)`` goes to bank
     ``wr_bank``, address ``wr_addr`` of buffer ``wr_buf``, at the end of the clock.  With U FFT
     units, ``wr_en``, ``wr_bank``, ``wr_addr``, ``wr_re`` and ``wr_im`` may be lists of U ports
-    (``wr_buf`` shared) all writing in the same clock: port u serves banks u·B/U … (u+1)·B/U − 1,
-    those of the channels c ≡ u (mod U) (docs/schedule-format.md, bank assignment).
+    (``wr_buf`` shared or one per port) all writing in the same clock: port u serves banks
+    u·B/U … (u+1)·B/U − 1, those of the channels c ≡ u (mod U) (docs/schedule-format.md, bank
+    assignment).
 
     Tiles: a ``start`` pulse runs the schedule once on spectrum buffer ``start_buf``,
     accumulating into accumulator parity ``start_buf``; ``start`` is taken when idle or in the last
@@ -744,9 +745,10 @@ def hadamard_engine(
     w_word = [_complex_word(bank_re[0], bank_im[0]) for _ in ports]
     r_word = [_complex_word(bank_re[b], bank_im[b]) for b in range(B)]
     writes = []
+    bufs = list(wr_buf) if isinstance(wr_buf, (list, tuple)) else [wr_buf] * len(ports)
     for u, (_, _, w_addr, x_re, x_im) in enumerate(ports):
         writes += [
-            buffer_address(wr_buf, w_addr, waddr[u]),
+            buffer_address(bufs[u], w_addr, waddr[u]),
             _pack(x_re, x_im, w_word[u], im_bits=len(bank_im[0])),
         ]
     banks = []

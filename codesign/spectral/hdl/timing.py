@@ -11,6 +11,7 @@ image is presented one word per clock with no gaps.
 from __future__ import annotations
 
 from codesign.spectral.fixedpoint import FixedPointConfig
+from codesign.spectral.hdl.engine import spectrum_wait
 from codesign.spectral.hdl.feed import front_end_timing
 from codesign.spectral.hdl.hadamard import READOUT_LATENCY, hadamard_latency
 from codesign.spectral.hdl.inverse import inverse_stage_timing
@@ -45,8 +46,10 @@ def engine_timing(
     L = N - K + 1
     tiles = -(-H // L) * -(-W // L)
     words = C * H * W
-    fe = front_end_timing(C, fft_units, N, cfg)["start_to_done"]
+    fe_t = front_end_timing(C, fft_units, N, cfg)
+    fe, stream = fe_t["start_to_done"], fe_t["stream"]
     hl = hadamard_latency(cycles)
+    wait = spectrum_wait(cycles, N, cfg)
     per_lane = -(-O // lanes)
     inv = inverse_stage_timing(per_lane, N, READOUT_LATENCY, cfg)
     busy = per_lane * N * N
@@ -72,9 +75,9 @@ def engine_timing(
         active = max(start + words - 1, free) + 1
         s_fe, s_h, s_i, r_done = [], [], [], []
         for t in range(tiles):
-            f = active + 1 if t == 0 else s_fe[t - 1] + fe + 1
+            f = active + 1 if t == 0 else s_fe[t - 1] + stream
             if t >= 2:
-                f = max(f, s_h[t - 2] + hl + 1)
+                f = max(f, s_h[t - 2] + wait + 1)
             s_fe.append(f)
             h = s_fe[t] + fe + 1
             if t >= 1:
