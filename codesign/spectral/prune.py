@@ -14,6 +14,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from codesign.data import Dataset
+from codesign.nn.sparsity import project
 from codesign.progress import progress
 from codesign.spectral.admm import admm_layer, layer_problem
 from codesign.spectral.conv import geometry, tiles_of
@@ -89,6 +90,8 @@ def _statistics(layer: dict, xp: np.ndarray, xd: np.ndarray, Wd: np.ndarray):
 
 
 def _check_layer_names(layers: list[dict], s: PruneSettings) -> None:
+    if s.dense_method not in ("magnitude", "admm"):
+        raise ValueError(f"dense_method must be 'magnitude' or 'admm', got {s.dense_method!r}")
     unknown = set(s.layer_density) - {layer["name"] for layer in layers}
     if unknown:
         raise ValueError(
@@ -103,6 +106,9 @@ def admm_prune(
     """ADMM-prune every layer whose density is below 1, in order; returns (params, masks, report).
 
     Pruned weights are set to zero; each later layer's statistics use the pruned earlier layers.
+    Dense layers with ``dense_method = "magnitude"`` keep their largest weights (the ADMM Z-step's
+    projection of the trained weights, per output with ``balanced``); the masked retraining that
+    follows recovers the accuracy, in seconds instead of fc1's minutes of cvxpy W-steps.
     """
     dense = params
     params = {k: v.copy() for k, v in params.items()}
@@ -111,11 +117,22 @@ def admm_prune(
     limits = weight_limits(layers, s.fixed_point)
     _check_layer_names(layers, s)
     for i, layer in enumerate(layers):
-        density = s.density_of(layer)
+        density = s.density_of(layer, output=i == len(layers) - 1)
         if density >= 1.0:
             continue
         key = weight_key(layer)
         t0 = time.perf_counter()
+        if layer["type"] != SPECTRAL and s.dense_method == "magnitude":
+            keep = project(params[key], density, s.balanced)
+            masks[key] = keep
+            params[key] = np.where(keep, params[key], 0)
+            report[layer["name"]] = {
+                "seconds": time.perf_counter() - t0,
+                "method": "magnitude",
+                "kept": int(keep.sum()),
+                "size": int(keep.size),
+            }
+            continue
         xd = layer_inputs(dense, layers, x, i)
         xp = layer_inputs(params, layers, x, i)
         G, B = _statistics(layer, xp, xd, dense[key])

@@ -44,20 +44,26 @@ class PruneSettings:
     """Everything the prune stage depends on (recorded in the artifact)."""
 
     density: float = 0.25
-    dense_density: float = 1.0
+    dense_density: float = 0.1  # hidden dense layers; the output layer stays dense
+    dense_method: str = "magnitude"  # or "admm" (cvxpy W-steps, minutes on fc1)
     balanced: bool = True
     layer_density: dict = field(default_factory=dict)  # per-layer override: {"fc3": 0.5}
     epochs: int = 12
-    retrain_epochs: int = 4
+    retrain_epochs: int = 8
     seed: int = 0
     calibration_images: int = 2000
     train: TrainConfig = TrainConfig()
     admm: AdmmConfig = AdmmConfig()
     fixed_point: FixedPointConfig = FixedPointConfig()
 
-    def density_of(self, layer: dict) -> float:
-        """The layer's own density if set, else the model-wide one for its kind."""
-        default = self.density if layer["type"] == "spectral_conv" else self.dense_density
+    def density_of(self, layer: dict, output: bool = False) -> float:
+        """The layer's own density if set, else the model-wide one for its kind; the output
+        layer (``output``: the classifier, a tenth of a percent of LeNet's weights, where
+        pruning costs the most accuracy) is kept dense unless named in ``layer_density``."""
+        if layer["type"] == "spectral_conv":
+            default = self.density
+        else:
+            default = 1.0 if output else self.dense_density
         return self.layer_density.get(layer["name"], default)
 
     def to_dict(self) -> dict:

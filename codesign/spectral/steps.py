@@ -64,6 +64,13 @@ class FlowSettings:
         type=_DENSITY,
         help="fraction of dense-layer weights kept",
     )
+    dense_method: str = _setting(
+        "prune",
+        "--dense-method",
+        _PRUNE.dense_method,
+        type=click.Choice(["magnitude", "admm"]),
+        help="how dense layers are pruned: largest weights then masked retraining, or ADMM",
+    )
     layer_density: tuple = _setting(
         "prune",
         "--layer-density",
@@ -249,6 +256,7 @@ def prune_settings(s: FlowSettings) -> PruneSettings:
     p = PruneSettings(
         density=s.density,
         dense_density=s.dense_density,
+        dense_method=s.dense_method,
         layer_density=_layer_densities(s.layer_density),
         balanced=s.balanced,
         epochs=s.epochs,
