@@ -55,6 +55,7 @@ class SpectralArch:
     broadcast: bool = False
     fft_units: int = 1
     ifft_units: int = 1
+    tile_slices: int = 1
     mac_latency: int = 4
     forwarding: bool = False
     spectrum_bits: int = 24
@@ -90,6 +91,7 @@ _INT_MIN = {
     "ports": 1,
     "fft_units": 1,
     "ifft_units": 1,
+    "tile_slices": 1,
     "mac_latency": 1,
     "spectrum_bits": 2,
     "weight_bits": 2,

@@ -50,6 +50,7 @@ from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.dense import dense_timing
 from codesign.spectral.hdl.fft import irfft2_latency, rfft2_latency, stage_plan
 from codesign.spectral.hdl.hadamard import hadamard_latency
+from codesign.spectral.hdl.oaa import oaa_plan
 
 __all__ = [
     "bram18",
@@ -130,16 +131,18 @@ def spectral_layer_cost(
     F = N * (N // 2 + 1)
     fu, iu = fft_unit_cost(N, arch.spectrum_bits), ifft_unit_cost(N, arch.spectrum_bits)
     k = max(chunks, 1)
+    S = arch.tile_slices
+    tiles_per_slice = math.ceil(tiles / S)
     t_fft = math.ceil(C / arch.fft_units) * fu["cycles_per_channel"]
     t_had = math.ceil(schedule_cycles / k)
     t_ifft = math.ceil(math.ceil(O / k) / arch.ifft_units) * iu["cycles_per_channel"]
     ii_tile = max(t_fft, t_had, t_ifft, 1)
-    compute_ii = k * tiles * ii_tile
+    compute_ii = k * tiles_per_slice * ii_tile
     latency = (
         t_fft
         + hadamard_latency(t_had)
         + t_ifft
-        + (k * tiles - 1) * ii_tile
+        + (k * tiles_per_slice - 1) * ii_tile
         + fu["latency"]
         + iu["latency"]
     )
@@ -163,9 +166,17 @@ def spectral_layer_cost(
         mem["input"] = arch.fft_units * ram_bram18(
             2 * math.ceil(C / arch.fft_units) * H * W, arch.activation_bits
         )
-        contributions = math.ceil(N / (N - kernel + 1)) ** 2
-        oaa_bits = arch.spectrum_bits + index_bits(contributions)
-        mem["overlap_add"] = 2 * pool * pool * ram_bram18(O * Hp * Wp, oaa_bits)
+    # every tile slice has its own front end, Hadamard stage and inverse lanes
+    mem = {name: S * n for name, n in mem.items()}
+    if not chunks:
+        lanes = min(arch.ifft_units, O)
+        try:
+            plan = oaa_plan(O, H, W, kernel, N, pool, lanes, slices=S)
+            mem["overlap_add"] = plan["memories"] * ram_bram18(plan["depth"], plan["acc_bits"])
+        except ValueError:  # a map shape the back end does not build: the flat estimate
+            contributions = math.ceil(N / (N - kernel + 1)) ** 2
+            oaa_bits = arch.spectrum_bits + index_bits(contributions)
+            mem["overlap_add"] = 2 * pool * pool * S * ram_bram18(O * Hp * Wp, oaa_bits)
     dram = 0
     if chunks:
         act = arch.activation_bits / 8
@@ -194,18 +205,18 @@ def spectral_layer_cost(
             "bottleneck": bottleneck,
         },
         "dram_bytes": dram,
-        "dsp": arch.pes * DSP_PER_CMUL
-        + arch.fft_units * (fu["dsp"] + ADDRESS_DSP_PER_FFT_UNIT)
-        + arch.ifft_units * iu["dsp"],
+        "dsp": S
+        * (
+            arch.pes * DSP_PER_CMUL
+            + arch.fft_units * (fu["dsp"] + ADDRESS_DSP_PER_FFT_UNIT)
+            + arch.ifft_units * iu["dsp"]
+        ),
         "bram18": sum(mem.values()),
         "bram18_by_memory": mem,
-        "lut": arch.pes * pe_lut
-        + arch.fft_units * fu["lut"]
-        + arch.ifft_units * iu["lut"]
+        "lut": S * (arch.pes * pe_lut + arch.fft_units * fu["lut"] + arch.ifft_units * iu["lut"])
         + ENGINE_GLUE["lut"],
-        "ff": arch.pes * (4 * acc_bits + 60)
-        + arch.fft_units * fu["ff"]
-        + arch.ifft_units * iu["ff"]
+        "ff": S
+        * (arch.pes * (4 * acc_bits + 60) + arch.fft_units * fu["ff"] + arch.ifft_units * iu["ff"])
         + ENGINE_GLUE["ff"],
     }
 

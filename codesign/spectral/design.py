@@ -293,6 +293,7 @@ def accelerator_from_artifacts(schedule_dir: str | Path, model_dir=None) -> Acce
                     "layer": d.layer,
                     "fft_units": d.lm.arch.fft_units,
                     "lanes": d.lm.arch.ifft_units,
+                    "slices": d.lm.arch.tile_slices,
                     "cycles": int(d.lm.schedule.cycles),
                 }
             )

@@ -139,7 +139,8 @@ def _parallelism(archs) -> dict:
 def _par(a) -> str:
     if isinstance(a, DenseArch):
         return f"macs={a.macs}"
-    return f"P={a.pes} B={a.banks} fft={a.fft_units} ifft={a.ifft_units}"
+    par = f"P={a.pes} B={a.banks} fft={a.fft_units} ifft={a.ifft_units}"
+    return par + (f" slices={a.tile_slices}" if a.tile_slices > 1 else "")
 
 
 def assign(task: SpectralTask, arch: SpectralArch) -> tuple[np.ndarray, np.ndarray]:
@@ -279,12 +280,17 @@ def layer_timing(task: SpectralTask, arch: SpectralArch, cycles: int) -> dict:
     """``latency`` (first input word to last output of one image) and ``interval`` (between
     images) of the generated engine for ``cycles`` schedule slots per tile
     (:func:`~codesign.spectral.hdl.timing.engine_timing`); cached on the task, as the search asks
-    for the same engine many times (only ``fft_units`` and ``ifft_units`` of the arch change its
-    timing)."""
-    key = (arch.fft_units, arch.ifft_units, cycles)
+    for the same engine many times (only ``fft_units``, ``ifft_units`` and ``tile_slices`` of
+    the arch change its timing)."""
+    key = (arch.fft_units, arch.ifft_units, arch.tile_slices, cycles)
     if key not in task._timing:
         t = engine_timing(
-            engine_layer(task), arch.fft_units, cycles, ENGINE_IMAGES, lanes=arch.ifft_units
+            engine_layer(task),
+            arch.fft_units,
+            cycles,
+            ENGINE_IMAGES,
+            lanes=arch.ifft_units,
+            slices=arch.tile_slices,
         )
         task._timing[key] = {"latency": t["latency"], "interval": t["interval"]}
     return task._timing[key]
@@ -305,6 +311,7 @@ def network_stages(tasks: list, archs: list, cycles: list) -> list | None:
                     "kind": "spectral",
                     "fft_units": arch.fft_units,
                     "lanes": arch.ifft_units,
+                    "slices": arch.tile_slices,
                     "cycles": c,
                     "layer": layer,
                 }
@@ -354,11 +361,39 @@ def _forced(overrides: dict, name: str) -> set:
 
 
 def _spectral_for(task: SpectralTask, T: int, overrides: dict) -> SpectralArch | None:
-    """Cheapest spectral engine whose image interval is at most ``T`` clocks (None if none is).
+    """Cheapest spectral engine whose image interval is at most ``T`` clocks (None if none is):
+    over the tile slices (1 … a tile row, unless forced), the fewest DSP48E1, then block RAM,
+    then LUTs."""
+    if "tile_slices" in _forced(overrides, task.name):
+        return _spectral_sliced(task, T, overrides)
+    best, best_key = None, None
+    for S in range(1, _max_slices(task) + 1):
+        a = _spectral_sliced(
+            task, T, {**overrides, task.name: {**overrides.get(task.name, {}), "tile_slices": S}}
+        )
+        if a is None:
+            continue
+        c = _spectral_cost(task, a, _bound(task, a))
+        key = (c["dsp"], c["bram18"], c["lut"])
+        if best_key is None or key < best_key:
+            best, best_key = a, key
+    return best
+
+
+def _max_slices(task: SpectralTask) -> int:
+    """Tile slices the engine can have: at most a tile row (hdl/engine.py)."""
+    L = task.N - task.K + 1
+    return max(1, min(-(-task.in_shape[2] // L), task.tiles))
+
+
+def _spectral_sliced(task: SpectralTask, T: int, overrides: dict) -> SpectralArch | None:
+    """Cheapest spectral engine with the (given or default) tile slices meeting ``T``.
 
     The analytic per-tile model proposes (:func:`_spectral_tile`); an engine the generator builds
     must also meet ``T`` by its exact interval, else the per-tile target tightens by the excess."""
-    t_tile = T // task.tiles
+    S = apply_overrides(SpectralArch(task.name, task.N, 1, 1), overrides).tile_slices
+    per_slice = -(-task.tiles // S)
+    t_tile = T // per_slice
     while t_tile > 0:
         a = _spectral_tile(task, t_tile, overrides)
         if a is None or generatable(a, task.O) is not None:
@@ -366,7 +401,7 @@ def _spectral_for(task: SpectralTask, T: int, overrides: dict) -> SpectralArch |
         excess = layer_timing(task, a, _bound(task, a))["interval"] - T
         if excess <= 0:
             return a
-        t_tile -= -(-excess // task.tiles)
+        t_tile -= -(-excess // per_slice)
     return None
 
 
@@ -565,7 +600,12 @@ def _search_range(tasks: list, overrides: dict) -> tuple[int, int]:
     N² clocks, a dense output's non-zeros) to the smallest design's — analytic, raised to the
     exact interval of an engine the generator builds."""
     lo = max(
-        (t.tiles * t.N * t.N if isinstance(t, SpectralTask) else t.nnz_per_output) for t in tasks
+        (
+            -(-t.tiles // _max_slices(t)) * t.N * t.N
+            if isinstance(t, SpectralTask)
+            else t.nnz_per_output
+        )
+        for t in tasks
     )
     hi = max(
         (

@@ -159,6 +159,7 @@ def _expected(d: LayerDesign, images: int) -> dict:
         images=images,
         cfg=d.model.fixed_point,
         lanes=d.lm.arch.ifft_units,
+        slices=d.lm.arch.tile_slices,
     )
     return {
         "images": images,
@@ -313,6 +314,7 @@ def _layer_entry(st: dict) -> dict:
             "banks": a.banks,
             "fft_units": a.fft_units,
             "ifft_units": a.ifft_units,
+            "tile_slices": a.tile_slices,
             "cycles_per_tile": int(st["lm"].schedule.cycles),
         }
     w = st["weight"]

@@ -9,7 +9,7 @@ the three tile stages double-buffered, input and overlap-add maps double-buffere
 
 from __future__ import annotations
 
-from myhdl import Signal, always_comb, always_seq, block, intbv
+from myhdl import ConcatSignal, Signal, always_comb, always_seq, block, intbv
 
 from codesign.hdl.buffers import pingpong_loader
 from codesign.hdl.signals import format_signal, uint_signal
@@ -81,14 +81,57 @@ def engine_signals(layer: dict, cfg: FixedPointConfig | None = None) -> dict:
 
 
 @block
-def _sequencer(
+def _image_control(
+    clk, rst, loaded, oaa_ready, go, active, ends, unload, unload_buf, img_buf, finish
+):
+    """Starts every tile slice on an image (``go``, while the image is loaded and the
+    overlap-add unit may take it); when the last slice ends its last tile (``ends``, one flag
+    per slice, high in that clock), frees the image's input buffer and pulses ``finish``."""
+    S = len(ends)
+    full = (1 << S) - 1
+    ended, now = Signal(intbv(0)[S:]), Signal(intbv(0)[S:])
+    over = Signal(bool(0))
+    if S > 1:
+        now = ConcatSignal(*reversed(ends))
+        gather = ()
+    else:
+        one = ends[0]
+
+        @always_comb
+        def gather():
+            now.next = one
+
+    @always_comb
+    def start():
+        go.next = not active and loaded[img_buf] and oaa_ready
+        over.next = (ended | now) == full
+
+    @always_seq(clk.posedge, reset=rst)
+    def control():
+        finish.next = False
+        unload.next = False
+        if go:
+            active.next = True
+            ended.next = 0
+        elif active and over:
+            finish.next = True
+            unload.next = True
+            unload_buf.next = img_buf
+            active.next = False
+            img_buf.next = not img_buf
+            ended.next = 0
+        else:
+            ended.next = ended | now
+
+    return gather, start, control
+
+
+@block
+def _tile_control(
     clk,
     rst,
-    loaded,
-    oaa_ready,
-    unload,
-    unload_buf,
-    img_buf,
+    go,
+    active,
     fe_start,
     fe_ready,
     fe_done,
@@ -105,24 +148,28 @@ def _sequencer(
     inv_ty,
     inv_tx,
     inv_buf,
-    finish,
+    end,
     *,
     tiles: int,
     tw: int,
+    first: int,
+    stride: int,
     spectrum_wait: int,
 ):
-    """Starts each tile stage when its inputs are ready and its output buffer is free; after an
-    image's last tile, frees its input buffer (``unload``/``unload_buf``) and pulses ``finish``.
-    The front end takes tile t + 1 as soon as it has read tile t (``fe_ready``), into spectrum
-    buffer ``fe_buf`` = (t + 1) mod 2, once the Hadamard stage has started tile t − 1 and
-    ``spectrum_wait`` clocks have passed, so that its reads of that buffer end before the front
-    end's first write (:func:`spectrum_wait`)."""
-    active = Signal(bool(0))
+    """One tile slice's sequencer: its tiles ``first``, ``first + stride``, … (``tiles`` of
+    them, raster order) through its front end, Hadamard stage and read-out, each stage started
+    when its inputs are ready and its output buffer is free; ``end`` is high in the clock its
+    last tile's last inverse-FFT sample is reported.  The front end takes tile t + 1 as soon
+    as it has read tile t (``fe_ready``), into spectrum buffer ``fe_buf`` = (t + 1) mod 2, once
+    the Hadamard stage has started tile t − 1 and ``spectrum_wait`` clocks have passed, so
+    that its reads of that buffer end before the front end's first write
+    (:func:`spectrum_wait`)."""
     fe_t, had_t, inv_t = uint_signal(tiles + 1), uint_signal(tiles + 1), uint_signal(tiles + 1)
     fe_n, had_n, reads_n, inv_n = (uint_signal(tiles + 1) for _ in range(4))
     had_busy = Signal(bool(0))
     hold = Signal(intbv(0, min=0, max=spectrum_wait + 2))
     fe_x, inv_x = uint_signal(tw), uint_signal(tw)
+    x0, y0 = first % tw, first // tw
 
     @always_comb
     def decide():
@@ -139,35 +186,32 @@ def _sequencer(
         inv_start.next = active and inv_t < tiles and not inv_busy and had_n > inv_t
         had_buf.next = had_t[0]
         inv_buf.next = inv_t[0]
+        end.next = active and inv_done and inv_n == tiles - 1
 
     @always_seq(clk.posedge, reset=rst)
     def advance():
-        finish.next = False
-        unload.next = False
-        if not active:
-            if loaded[img_buf] and oaa_ready:
-                active.next = True
-                fe_t.next = 0
-                had_t.next = 0
-                inv_t.next = 0
-                fe_n.next = 0
-                had_n.next = 0
-                reads_n.next = 0
-                inv_n.next = 0
-                fe_ty.next = 0
-                fe_x.next = 0
-                inv_ty.next = 0
-                inv_x.next = 0
-        else:
+        if go:
+            fe_t.next = 0
+            had_t.next = 0
+            inv_t.next = 0
+            fe_n.next = 0
+            had_n.next = 0
+            reads_n.next = 0
+            inv_n.next = 0
+            fe_ty.next = y0
+            fe_x.next = x0
+            inv_ty.next = y0
+            inv_x.next = x0
+        elif active:
             if fe_start:
                 fe_t.next = fe_t + 1
                 if fe_t == tiles - 1:
                     pass
-                elif fe_x == tw - 1:
-                    fe_x.next = 0
+                elif fe_x + stride >= tw:
+                    fe_x.next = fe_x + stride - tw
                     fe_ty.next = fe_ty + 1
                 else:
-                    fe_x.next = fe_x + 1
+                    fe_x.next = fe_x + stride
             if fe_done:
                 fe_n.next = fe_n + 1
             if had_start:
@@ -183,20 +227,14 @@ def _sequencer(
                 inv_t.next = inv_t + 1
                 if inv_t == tiles - 1:
                     pass
-                elif inv_x == tw - 1:
-                    inv_x.next = 0
+                elif inv_x + stride >= tw:
+                    inv_x.next = inv_x + stride - tw
                     inv_ty.next = inv_ty + 1
                 else:
-                    inv_x.next = inv_x + 1
+                    inv_x.next = inv_x + stride
             if inv_reads_done:
                 reads_n.next = reads_n + 1
             if inv_done:
-                if inv_n == tiles - 1:
-                    finish.next = True
-                    unload.next = True
-                    unload_buf.next = img_buf
-                    active.next = False
-                    img_buf.next = not img_buf
                 inv_n.next = inv_n + 1
 
     @always_comb
@@ -207,89 +245,67 @@ def _sequencer(
     return decide, advance, columns
 
 
+def slice_tiles(tiles: int, slices: int) -> list[int]:
+    """Tiles of each slice: slice s takes the tiles t ≡ s (mod slices) of an image."""
+    return [len(range(s, tiles, slices)) for s in range(slices)]
+
+
 @block
-def spectral_engine(
+def _tile_slice(
     clk,
     rst,
+    go,
+    active,
     in_valid,
-    in_ready,
     in_x,
-    out_valid,
-    out_ready,
-    out_o,
-    out_y,
-    out_x,
-    out_v,
+    load_buf,
+    img_buf,
+    end,
+    v_valid,
+    v_o,
+    v_ty,
+    v_tx,
+    v_n,
+    v_x,
     *,
     lm,
     layer: dict,
-    bias: tuple,
-    cfg: FixedPointConfig | None = None,
+    first: int,
+    stride: int,
+    cfg: FixedPointConfig,
 ):
-    """The whole layer: ``layer`` holds C, O, H, W, K, N, pool, relu; ``bias`` the O biases in
-    the activation format; ``lm`` the scheduled layer with its memory image."""
-    cfg = cfg or FixedPointConfig()
+    """One tile slice: its sequencer, front end (its own copy of the input map), Hadamard
+    stage and read-out / inverse-FFT lanes; lane l's samples leave on ``v_*[l]``."""
     C, O, H, W, K, N = (layer[k] for k in ("C", "O", "H", "W", "K", "N"))
     L = N - K + 1
     th, tw = -(-H // L), -(-W // L)
     U, lanes = lm.arch.fft_units, lm.arch.ifft_units
     hs = hadamard_signals(lm, cfg)
-    ports = ("rd_en", "rd_pe", "rd_addr", "rd_buf", "rd_re", "rd_im")
-    rd = {k: hs[k] if lanes > 1 else [hs[k]] for k in ports}
+    rd_ports = ("rd_en", "rd_pe", "rd_addr", "rd_buf", "rd_re", "rd_im")
+    rd = {k: hs[k] if lanes > 1 else [hs[k]] for k in rd_ports}
     chans = lane_channels(O, lanes)
-
-    load_buf, img_buf, unload = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
-    unload_buf = Signal(bool(0))
-    loaded = Signal(intbv(0)[2:])
     fe_start, fe_ready, fe_done, fe_buf = (Signal(bool(0)) for _ in range(4))
     fe_ty, fe_tx = uint_signal(th), uint_signal(tw)
     had_start, had_done, had_buf = hs["start"], hs["done"], hs["start_buf"]
     inv_start, inv_busy, inv_buf = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
     inv_ty, inv_tx = uint_signal(th), uint_signal(tw)
-    reads_done, inv_done, finish, oaa_ready = (Signal(bool(0)) for _ in range(4))
+    reads_done, inv_done = Signal(bool(0)), Signal(bool(0))
     wr_en = [Signal(bool(0)) for _ in range(U)]
     wr_bank = [Signal(hs["wr_bank"].val) for _ in range(U)]
     wr_addr = [Signal(hs["wr_addr"].val) for _ in range(U)]
     wr_re = [format_signal(cfg.spectrum) for _ in range(U)]
     wr_im = [format_signal(cfg.spectrum) for _ in range(U)]
     wr_buf = [Signal(bool(0)) for _ in range(U)]
-    v_valid = [Signal(bool(0)) for _ in range(lanes)]
-    v_o = [uint_signal(O) for _ in range(lanes)]
-    v_ty, v_tx = [uint_signal(th) for _ in range(lanes)], [uint_signal(tw) for _ in range(lanes)]
-    v_n = [uint_signal(N * N) for _ in range(lanes)]
-    v_x = [format_signal(cfg.product) for _ in range(lanes)]
     # lane 0 has the most channels: its flags pace the sequencer, the others end no later
     lane_flags = [(reads_done, inv_done, inv_busy)] + [
         tuple(Signal(bool(0)) for _ in range(3)) for _ in range(1, lanes)
     ]
-    fe_valid = Signal(bool(0))
-
-    @always_comb
-    def gate():
-        fe_valid.next = in_valid and in_ready
-
     return (
-        gate,
-        pingpong_loader(
+        _tile_control(
             clk,
             rst,
-            in_valid,
-            in_ready,
-            load_buf,
-            uint_signal(C * H * W),
-            loaded,
-            unload,
-            unload_buf,
-            words=C * H * W,
-        ),
-        _sequencer(
-            clk,
-            rst,
-            loaded,
-            oaa_ready,
-            unload,
-            unload_buf,
-            img_buf,
+            go,
+            active,
             fe_start,
             fe_ready,
             fe_done,
@@ -306,15 +322,17 @@ def spectral_engine(
             inv_ty,
             inv_tx,
             inv_buf,
-            finish,
-            tiles=th * tw,
+            end,
+            tiles=len(range(first, th * tw, stride)),
             tw=tw,
+            first=first,
+            stride=stride,
             spectrum_wait=spectrum_wait(int(lm.schedule.cycles), N, cfg),
         ),
         front_end(
             clk,
             rst,
-            fe_valid,
+            in_valid,
             in_x,
             load_buf,
             fe_start,
@@ -365,7 +383,7 @@ def spectral_engine(
                 inv_buf,
                 inv_ty,
                 inv_tx,
-                *(rd[k][lane] for k in ("rd_en", "rd_pe", "rd_addr", "rd_buf", "rd_re", "rd_im")),
+                *(rd[k][lane] for k in rd_ports),
                 v_valid[lane],
                 v_o[lane],
                 v_ty[lane],
@@ -382,6 +400,97 @@ def spectral_engine(
                 cfg=cfg,
             )
             for lane in range(lanes)
+        ],
+    )
+
+
+@block
+def spectral_engine(
+    clk,
+    rst,
+    in_valid,
+    in_ready,
+    in_x,
+    out_valid,
+    out_ready,
+    out_o,
+    out_y,
+    out_x,
+    out_v,
+    *,
+    lm,
+    layer: dict,
+    bias: tuple,
+    cfg: FixedPointConfig | None = None,
+):
+    """The whole layer: ``layer`` holds C, O, H, W, K, N, pool, relu; ``bias`` the O biases in
+    the activation format; ``lm`` the scheduled layer with its memory image.  ``tile_slices``
+    (S) copies of the tile pipeline share the input stream and the overlap-add unit; slice s
+    takes the tiles t ≡ s (mod S)."""
+    cfg = cfg or FixedPointConfig()
+    C, O, H, W, K, N = (layer[k] for k in ("C", "O", "H", "W", "K", "N"))
+    L = N - K + 1
+    th, tw = -(-H // L), -(-W // L)
+    lanes, S = lm.arch.ifft_units, lm.arch.tile_slices
+    if S > min(tw, th * tw):
+        raise ValueError(f"{S} tile slices for {th}x{tw} tiles: at most {tw} (a tile row)")
+
+    load_buf, img_buf, unload = Signal(bool(0)), Signal(bool(0)), Signal(bool(0))
+    unload_buf = Signal(bool(0))
+    loaded = Signal(intbv(0)[2:])
+    go, active, finish, oaa_ready = (Signal(bool(0)) for _ in range(4))
+    ends = [Signal(bool(0)) for _ in range(S)]
+    n = S * lanes
+    v_valid = [Signal(bool(0)) for _ in range(n)]
+    v_o = [uint_signal(O) for _ in range(n)]
+    v_ty, v_tx = [uint_signal(th) for _ in range(n)], [uint_signal(tw) for _ in range(n)]
+    v_n = [uint_signal(N * N) for _ in range(n)]
+    v_x = [format_signal(cfg.product) for _ in range(n)]
+    fe_valid = Signal(bool(0))
+
+    @always_comb
+    def gate():
+        fe_valid.next = in_valid and in_ready
+
+    def lanes_of(s, sigs):
+        return sigs[s * lanes : (s + 1) * lanes]
+
+    return (
+        gate,
+        pingpong_loader(
+            clk,
+            rst,
+            in_valid,
+            in_ready,
+            load_buf,
+            uint_signal(C * H * W),
+            loaded,
+            unload,
+            unload_buf,
+            words=C * H * W,
+        ),
+        _image_control(
+            clk, rst, loaded, oaa_ready, go, active, ends, unload, unload_buf, img_buf, finish
+        ),
+        [
+            _tile_slice(
+                clk,
+                rst,
+                go,
+                active,
+                fe_valid,
+                in_x,
+                load_buf,
+                img_buf,
+                ends[s],
+                *(lanes_of(s, v) for v in (v_valid, v_o, v_ty, v_tx, v_n, v_x)),
+                lm=lm,
+                layer=layer,
+                first=s,
+                stride=S,
+                cfg=cfg,
+            )
+            for s in range(S)
         ],
         oaa_unit(
             clk,
@@ -410,5 +519,6 @@ def spectral_engine(
             bias=bias,
             units=lanes,
             cfg=cfg,
+            slices=S,
         ),
     )

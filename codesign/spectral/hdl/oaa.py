@@ -35,7 +35,15 @@ from codesign.hdl.signals import format_signal, signed_bits, signed_signal, sync
 from codesign.spectral.conv import geometry
 from codesign.spectral.fixedpoint import FixedPointConfig, round_shift
 
-__all__ = ["oaa_plan", "oaa_latency", "oaa_signals", "oaa_unit", "oaa_packed", "oaa_packed_signals"]
+__all__ = [
+    "oaa_plan",
+    "oaa_latency",
+    "oaa_signals",
+    "oaa_unit",
+    "oaa_packed",
+    "oaa_packed_signals",
+    "sum_levels",
+]
 
 ACCUMULATE_STAGES = 3  # input register, address register, add-and-write
 FINALISE_STAGES = 7  # pass start, RAM read, stream select, bias+round, clamp, max, max/output
@@ -50,19 +58,22 @@ def oaa_plan(
     pool: int = 2,
     units: int = 1,
     cfg: FixedPointConfig | None = None,
+    slices: int = 1,
 ) -> dict:
     """Geometry and memory sizes of :func:`oaa_unit` (raises ValueError on unsupported shapes).
 
     ``Hp × Wp`` pooled outputs per channel; ``depth`` words per bank; ``banks`` = pool² per
-    buffer; ``memories`` = 2·banks·units block RAMs of ``acc_bits`` bits; ``contributions`` =
-    ceil(N/L)², the most tile samples one pixel receives; ``shift`` = product.frac −
-    activation.frac."""
+    buffer; ``memories`` = 2·banks·units·slices RAMs of ``depth`` words of ``acc_bits`` bits;
+    ``contributions`` = ceil(N/L)², the most tile samples one pixel receives; ``shift`` =
+    product.frac − activation.frac; ``streams`` = units·slices."""
     cfg = cfg or FixedPointConfig()
     g = geometry(H, W, K, N)
     if pool not in (1, 2):
         raise ValueError(f"pool must be 1 or 2, got {pool}")
     if not 1 <= units <= O:
         raise ValueError(f"units must be in 1..O={O}, got {units}")
+    if slices < 1:
+        raise ValueError(f"slices must be >= 1, got {slices}")
     Hp, Wp = g.out_h // pool, g.out_w // pool
     if Hp < 1 or Wp < 1:
         raise ValueError(f"output {g.out_h}x{g.out_w} is smaller than the pool window")
@@ -80,10 +91,12 @@ def oaa_plan(
         "Wp": Wp,
         "pool": pool,
         "units": units,
+        "slices": slices,
+        "streams": units * slices,
         "channels_per_unit": per_unit,
         "depth": per_unit * Hp * Wp,
         "banks": pool * pool,
-        "memories": 2 * pool * pool * units,
+        "memories": 2 * pool * pool * units * slices,
         "contributions": contributions,
         "acc_min": acc_min,
         "acc_max": acc_max,
@@ -93,19 +106,23 @@ def oaa_plan(
     }
 
 
-def oaa_latency(O: int, H: int, W: int, K: int, N: int, pool: int = 2, units: int = 1) -> dict:
+def oaa_latency(
+    O: int, H: int, W: int, K: int, N: int, pool: int = 2, units: int = 1, slices: int = 1
+) -> dict:
     """Timing of :func:`oaa_unit` in clocks.
 
     ``first``: from the clock that presents ``finish`` to the first output (``out_valid``
     registered), unless an earlier pass is still running: the finish token follows the last
     sample through the accumulation pipeline (:data:`ACCUMULATE_STAGES` = 3), then the pass
     starts (1), reads (1), selects the stream (1), adds the bias and rounds (1), clamps (1) and
-    max-pools in two levels (2): 10.  ``last``: ``first + O·Hp·Wp − 1`` while ``out_ready``
-    stays high (one output per clock).  ``scrub``: from the first clock without reset to the
-    first with ``in_ready`` (the zero sweep writes one word of every bank per clock: ``depth``).
+    max-pools in two levels (2): 10, plus :func:`sum_levels` with ``slices`` > 1 (the slices'
+    partial sums are added in their own stages).  ``last``: ``first + O·Hp·Wp − 1`` while
+    ``out_ready`` stays high (one output per clock).  ``scrub``: from the first clock without
+    reset to the first with ``in_ready`` (the zero sweep writes one word of every bank per
+    clock: ``depth``).
     """
-    plan = oaa_plan(O, H, W, K, N, pool, units)
-    first = ACCUMULATE_STAGES + FINALISE_STAGES
+    plan = oaa_plan(O, H, W, K, N, pool, units, slices=slices)
+    first = ACCUMULATE_STAGES + FINALISE_STAGES + sum_levels(slices)
     return {
         "first": first,
         "last": first + plan["outputs"] - 1,
@@ -127,18 +144,20 @@ def oaa_signals(
     pool: int = 2,
     units: int = 1,
     cfg: FixedPointConfig | None = None,
+    slices: int = 1,
 ) -> dict:
     """Fresh port signals for :func:`oaa_unit`; the ``in_*`` ports are lists, one per stream."""
     cfg = cfg or FixedPointConfig()
-    plan = oaa_plan(O, H, W, K, N, pool, units, cfg)
+    plan = oaa_plan(O, H, W, K, N, pool, units, cfg, slices)
+    n_in = plan["streams"]
     sig = {
         "clk": Signal(bool(0)),
         "rst": sync_reset(),
-        "in_valid": [Signal(bool(0)) for _ in range(units)],
+        "in_valid": [Signal(bool(0)) for _ in range(n_in)],
     }
     for name, n in _port_ranges(O, N, plan).items():
-        sig[f"in_{name}"] = [uint_signal(n) for _ in range(units)]
-    sig["in_x"] = [format_signal(cfg.product) for _ in range(units)]
+        sig[f"in_{name}"] = [uint_signal(n) for _ in range(n_in)]
+    sig["in_x"] = [format_signal(cfg.product) for _ in range(n_in)]
     sig.update(_output_signals(O, plan, cfg))
     return sig
 
@@ -550,6 +569,65 @@ def _max2(clk, advance, a, b, y):
     return pick
 
 
+def sum_levels(slices: int) -> int:
+    """Registered adder levels that sum ``slices`` partial words (a binary tree)."""
+    return (slices - 1).bit_length()
+
+
+@block
+def _add_register(clk, advance, a, b, y):
+    """``y`` ← ``a + b`` (or ``a`` when ``b`` is None), registered while ``advance``."""
+    if b is None:
+
+        @always(clk.posedge)
+        def add():
+            if advance:
+                y.next = a
+    else:
+
+        @always(clk.posedge)
+        def add():
+            if advance:
+                y.next = a + b
+
+    return add
+
+
+@block
+def _slice_sum(clk, advance, parts, total):
+    """``total`` ← the sum of the slices' partial words, a binary tree of
+    :func:`sum_levels` registered levels (one adder deep each)."""
+    level, adders = list(parts), []
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level), 2):
+            y = total if len(level) <= 2 else Signal(intbv(0, min=total.min, max=total.max))
+            b = level[i + 1] if i + 1 < len(level) else None
+            adders.append(_add_register(clk, advance, level[i], b, y))
+            nxt.append(y)
+        level = nxt
+    return adders
+
+
+@block
+def _stage(clk, rst, advance, v, o, py, px, v_q, o_q, py_q, px_q):
+    """One pipeline stage of the pass's (valid, o, py, px) tag."""
+
+    @always_seq(clk.posedge, reset=rst)
+    def control():
+        if advance:
+            v_q.next = v
+
+    @always(clk.posedge)
+    def data():
+        if advance:
+            o_q.next = o
+            py_q.next = py
+            px_q.next = px
+
+    return control, data
+
+
 @block
 def oaa_unit(
     clk,
@@ -579,10 +657,15 @@ def oaa_unit(
     bias=(),
     units: int = 1,
     cfg: FixedPointConfig | None = None,
+    slices: int = 1,
 ):
     """Overlap-add, bias, rounding, saturation, ReLU and max-pool of one spectral conv layer.
 
-    In (lists of ``units`` signals, stream i carrying the channels o ≡ i mod U): ``in_valid``,
+    ``slices`` (S) groups of ``units`` (U) streams: stream s·U + i carries the channels
+    o ≡ i (mod U) of the tiles of slice s; each stream sums into its own memories and the
+    finalisation pass adds the S partial sums of a pixel (:func:`sum_levels` more stages), so tiles
+    that overlap may come from different slices in the same clock.
+    In (lists of S·U signals, stream i carrying the channels o ≡ i mod U): ``in_valid``,
     ``in_o``, ``in_ty``, ``in_tx``, ``in_n`` (raster index in the N×N tile), ``in_x`` (product
     format).  Every (o, tile) of an image arrives once; samples may come in any order, with any
     gaps, interleaved with other tiles (no spacing rule: forwarding makes every sequence exact).
@@ -596,7 +679,7 @@ def oaa_unit(
     ``bias``: O integers in the activation format.  Timing :func:`oaa_latency`; sizes
     :func:`oaa_plan`."""
     cfg = cfg or FixedPointConfig()
-    plan = oaa_plan(O, H, W, K, N, pool, units, cfg)
+    plan = oaa_plan(O, H, W, K, N, pool, units, cfg, slices)
     if len(bias) != O:
         raise ValueError(f"need {O} biases, got {len(bias)}")
     act, shift = cfg.activation, plan["shift"]
@@ -723,9 +806,10 @@ def oaa_unit(
             f1_py.next = f_py
             f1_px.next = f_px
 
-    # the streams and their map banks; the chain selects stream f1_lane's words
+    # the streams and their map banks; per slice, the chain selects stream f1_lane's words
     word = dict(min=plan["acc_min"], max=plan["acc_max"] + 1)
-    chains = [[Signal(intbv(0, **word)) for _ in range(plan["banks"])] for _ in range(U)]
+    S = slices
+    chains = [[Signal(intbv(0, **word)) for _ in range(plan["banks"])] for _ in range(S * U)]
     streams = [
         _stream(
             clk,
@@ -749,16 +833,30 @@ def oaa_unit(
             c_addr,
             f1_sel,
             f1_lane,
-            chains[i - 1] if i else None,
+            chains[i - 1] if i % U else None,
             chains[i],
-            lane=i,
+            lane=i % U,
             K=K,
             N=N,
             plan=plan,
             bases=bases,
         )
-        for i in range(U)
+        for i in range(S * U)
     ]
+    if S == 1:
+        total, summing = chains[U - 1], []
+        g_valid, g_o, g_py, g_px = f1_valid, f1_o, f1_py, f1_px
+    else:
+        total = [Signal(intbv(0, **word)) for _ in range(plan["banks"])]
+        summing = [
+            _slice_sum(clk, advance, [chains[s * U + U - 1][k] for s in range(S)], total[k])
+            for k in range(plan["banks"])
+        ]
+        g_valid, g_o, g_py, g_px = f1_valid, f1_o, f1_py, f1_px
+        for _ in range(sum_levels(S)):
+            tag = Signal(bool(0)), uint_signal(O), uint_signal(Hp), uint_signal(Wp)
+            summing.append(_stage(clk, rst, advance, g_valid, g_o, g_py, g_px, *tag))
+            g_valid, g_o, g_py, g_px = tag
 
     # per pixel: select, bias+round, clamp; then the 2×2 max in two levels
     lo = max(0, act.min) if relu else act.min
@@ -766,7 +864,7 @@ def oaa_unit(
     q = [Signal(intbv(0, min=lo, max=act.max + 1)) for _ in range(plan["banks"])]
     m = [Signal(intbv(0, min=lo, max=act.max + 1)) for _ in range(2)]
     pixels = [
-        _pixel(clk, advance, chains[U - 1][k], f2_bias, q[k], shift=shift, lo=lo, hi=act.max)
+        _pixel(clk, advance, total[k], f2_bias, q[k], shift=shift, lo=lo, hi=act.max)
         for k in range(plan["banks"])
     ]
     if pool == 2:
@@ -787,7 +885,7 @@ def oaa_unit(
     @always_seq(clk.posedge, reset=rst)
     def output_control():
         if advance:
-            v2.next = f1_valid
+            v2.next = g_valid
             v3.next = v2
             v4.next = v3
             v5.next = v4
@@ -796,10 +894,10 @@ def oaa_unit(
     @always(clk.posedge)
     def output_position():
         if advance:
-            f2_bias.next = bias_rom[f1_o]
-            o2.next = f1_o
-            y2.next = f1_py
-            x2.next = f1_px
+            f2_bias.next = bias_rom[g_o]
+            o2.next = g_o
+            y2.next = g_py
+            x2.next = g_px
             o3.next = o2
             y3.next = y2
             x3.next = x2
@@ -822,6 +920,7 @@ def oaa_unit(
         pass_control,
         pass_data,
         streams,
+        summing,
         pixels,
         pooling,
         output_control,
@@ -841,15 +940,17 @@ def oaa_packed_signals(
     pool: int = 2,
     units: int = 1,
     cfg: FixedPointConfig | None = None,
+    slices: int = 1,
 ) -> dict:
     """Port signals of :func:`oaa_packed`: stream i's field occupies bits [i·w, (i+1)·w) of
     the packed ``in_*`` word (``in_x`` two's complement)."""
     cfg = cfg or FixedPointConfig()
-    plan = oaa_plan(O, H, W, K, N, pool, units, cfg)
-    sig = {"clk": Signal(bool(0)), "rst": sync_reset(), "in_valid": Signal(intbv(0)[units:])}
-    for name, n in _port_ranges(O, N, plan).items():
-        sig[f"in_{name}"] = Signal(intbv(0)[units * len(uint_signal(n)) :])
-    sig["in_x"] = Signal(intbv(0)[units * cfg.product.bits :])
+    plan = oaa_plan(O, H, W, K, N, pool, units, cfg, slices)
+    n = plan["streams"]
+    sig = {"clk": Signal(bool(0)), "rst": sync_reset(), "in_valid": Signal(intbv(0)[n:])}
+    for name, r in _port_ranges(O, N, plan).items():
+        sig[f"in_{name}"] = Signal(intbv(0)[n * len(uint_signal(r)) :])
+    sig["in_x"] = Signal(intbv(0)[n * cfg.product.bits :])
     sig.update(_output_signals(O, plan, cfg))
     return sig
 
@@ -901,11 +1002,12 @@ def oaa_packed(
     bias=(),
     units: int = 1,
     cfg: FixedPointConfig | None = None,
+    slices: int = 1,
 ):
     """:func:`oaa_unit` with the per-stream ports packed into vectors (MyHDL converts no list
-    ports): the top to convert the block on its own, for any ``units``."""
+    ports): the top to convert the block on its own, for any ``units`` and ``slices``."""
     cfg = cfg or FixedPointConfig()
-    lists = oaa_signals(O, H, W, K, N, pool, units, cfg)
+    lists = oaa_signals(O, H, W, K, N, pool, units, cfg, slices)
     packed = {
         "in_valid": in_valid,
         "in_o": in_o,
@@ -941,5 +1043,6 @@ def oaa_packed(
         bias=bias,
         units=units,
         cfg=cfg,
+        slices=slices,
     )
     return unpack, core

@@ -30,13 +30,16 @@ def engine_timing(
     offered: list | None = None,
     lead: int = 0,
     lanes: int = 1,
+    slices: int = 1,
 ) -> dict:
     """Edges of the first/last output of each image, the latency and the initiation interval.
 
     ``layer``: C, O, H, W, K, N, pool; ``cycles``: the schedule's clocks per tile; ``lanes``:
-    read-out / inverse-FFT lanes (lane 0, with ⌈O/lanes⌉ channels, paces the tile).  Input: with
-    ``offered`` None, a source that always has the next word (from edge ``in_first``) and waits
-    only for ``in_ready`` (its first word ready ``lead`` clocks late); otherwise image i's words
+    read-out / inverse-FFT lanes (lane 0, with ⌈O/lanes⌉ channels, paces the tile); ``slices``:
+    tile slices (slice s runs the tiles t ≡ s mod slices on its own pipeline; the image is done
+    when the last slice is).  Input: with ``offered`` None, a source that always has the next
+    word (from edge ``in_first``) and waits only for ``in_ready`` (its first word ready
+    ``lead`` clocks late); otherwise image i's words
     are offered one per clock from edge ``offered[i]`` by a producer that cannot wait (an
     upstream layer), and ValueError is raised if the engine would hold it back.  The loader fills
     image i into buffer i mod 2, free again two edges after image i − 2's last output sample
@@ -53,8 +56,9 @@ def engine_timing(
     per_lane = -(-O // lanes)
     inv = inverse_stage_timing(per_lane, N, READOUT_LATENCY, cfg)
     busy = per_lane * N * N
-    oaa = oaa_latency(O, H, W, K, N, layer["pool"], lanes)
+    oaa = oaa_latency(O, H, W, K, N, layer["pool"], lanes, slices)
     firsts, lasts, accepted, dones = [], [], [], []
+    per_slice = [len(range(s, tiles, slices)) for s in range(slices)]
     # edge after which the sequencer may activate the next image: at first, the overlap-add
     # unit's zero sweep after reset (one clock per word of its deepest bank)
     free = in_first - 1 + oaa["scrub"]
@@ -73,24 +77,11 @@ def engine_timing(
             )
         accepted.append(start)
         active = max(start + words - 1, free) + 1
-        s_fe, s_h, s_i, r_done = [], [], [], []
-        for t in range(tiles):
-            f = active + 1 if t == 0 else s_fe[t - 1] + stream
-            if t >= 2:
-                f = max(f, s_h[t - 2] + wait + 1)
-            s_fe.append(f)
-            h = s_fe[t] + fe + 1
-            if t >= 1:
-                h = max(h, s_h[t - 1] + hl + 1)
-            if t >= 2:
-                h = max(h, r_done[t - 2] + 1)
-            s_h.append(h)
-            v = s_h[t] + hl + 1
-            if t >= 1:
-                v = max(v, s_i[t - 1] + busy + 1)
-            s_i.append(v)
-            r_done.append(s_i[t] + inv["reads_done"])
-        done = s_i[-1] + inv["done"]
+        ends = [
+            _slice_end(active, n, stream, fe, hl, wait, busy, inv["reads_done"]) + inv["done"]
+            for n in per_slice
+        ]
+        done = max(ends)
         first = done + oaa["first"] + 1
         firsts.append(first)
         lasts.append(done + oaa["last"] + 1)
@@ -105,6 +96,30 @@ def engine_timing(
     }
 
 
+def _slice_end(
+    active: int, tiles: int, stream: int, fe: int, hl: int, wait: int, busy: int, reads: int
+) -> int:
+    """Edge at which one tile slice starts reading out its last tile (docs/engine.md)."""
+    s_fe, s_h, s_i, r_done = [], [], [], []
+    for t in range(tiles):
+        f = active + 1 if t == 0 else s_fe[t - 1] + stream
+        if t >= 2:
+            f = max(f, s_h[t - 2] + wait + 1)
+        s_fe.append(f)
+        h = s_fe[t] + fe + 1
+        if t >= 1:
+            h = max(h, s_h[t - 1] + hl + 1)
+        if t >= 2:
+            h = max(h, r_done[t - 2] + 1)
+        s_h.append(h)
+        v = s_h[t] + hl + 1
+        if t >= 1:
+            v = max(v, s_i[t - 1] + busy + 1)
+        s_i.append(v)
+        r_done.append(s_i[t] + reads)
+    return s_i[-1]
+
+
 def network_timing(
     stages: list,
     images: int = 1,
@@ -117,11 +132,11 @@ def network_timing(
     its first/last score leaves, the latency (first pixel in → last score out, in clocks) and
     the interval between images.
 
-    ``stages``: per layer ``{"kind": "spectral", "layer", "fft_units", "cycles", "lanes"}`` or
-    ``{"kind": "dense", "n_in", "n_out", "macs", "steps"}``.  Each layer's output burst is the
-    next layer's input (one word per clock, the same edges); the AXI adapters add no clock, except
-    that with ``per_beat`` > 1 pixels per beat the beat register delays the first pixel by one
-    and an image's first beat is taken with the previous image's last pixel.
+    ``stages``: per layer ``{"kind": "spectral", "layer", "fft_units", "cycles", "lanes",
+    "slices"}`` or ``{"kind": "dense", "n_in", "n_out", "macs", "steps"}``. Each layer's output
+    burst is the next layer's input (one word per clock, the same edges); the AXI adapters add
+    no clock, except that with ``per_beat`` > 1 pixels per beat the beat register delays the
+    first pixel by one and an image's first beat is taken with the previous image's last pixel.
     """
     lead = 1 if per_beat > 1 else 0
     from codesign.spectral.hdl.dense import dense_timing
@@ -139,6 +154,7 @@ def network_timing(
                 offered,
                 lead if offered is None else 0,
                 st.get("lanes", 1),
+                st.get("slices", 1),
             )
             words = st["layer"]["O"] * _pooled(st["layer"])
         else:
