@@ -17,8 +17,8 @@ from codesign.spectral.generate import GenerateError, generate_layer
 
 @pytest.fixture(scope="module")
 def schedule_dir(small_model_dir, tmp_path_factory):
-    """The small pruned LeNet mapped with one inverse-FFT lane per layer (what the engine builds)
-    and two forward FFT units in conv2 (two spectrum write ports)."""
+    """The small pruned LeNet mapped with two read-out lanes and two tile slices in conv1, and
+    two forward FFT units (two spectrum write ports) and four read-out lanes in conv2."""
     out = tmp_path_factory.mktemp("gen") / "schedule"
     r = CliRunner().invoke(
         main,
@@ -28,12 +28,10 @@ def schedule_dir(small_model_dir, tmp_path_factory):
             str(small_model_dir),
             "--out",
             str(out),
-            "--set",
-            "all.ifft_units=1",
-            "--set",
-            "conv2.fft_units=2",
-            "--set",
-            "conv2.banks=4",
+            *("--set", "conv1.ifft_units=2", "--set", "conv1.pes=2"),
+            *("--set", "conv1.banks=2", "--set", "conv1.tile_slices=2"),
+            *("--set", "conv2.fft_units=2", "--set", "conv2.banks=4"),
+            *("--set", "conv2.ifft_units=4", "--set", "conv2.pes=4"),
         ],
     )
     assert r.exit_code == 0, r.output
@@ -52,7 +50,7 @@ def rtl(schedule_dir, tmp_path_factory):
 def test_manifest_describes_the_design(rtl, schedule_dir):
     man, path = rtl["conv2"]
     assert man["top"] == "conv2_engine" and (path / "conv2_engine.v").is_file()
-    assert man["arch"]["fft_units"] == 2 and man["arch"]["ifft_units"] == 1
+    assert man["arch"]["fft_units"] == 2 and man["arch"]["ifft_units"] == 4
     assert man["input"]["shape"] == [6, 12, 12] and man["output"]["shape"] == [16, 4, 4]
     ports = {p["name"]: p for p in man["ports"]}
     assert ports["in_x"]["width"] == 16 and ports["in_x"]["signed"]
@@ -105,8 +103,9 @@ def test_bad_layers_are_refused_and_nothing_is_written(schedule_dir, tmp_path):
 
 def test_several_inverse_lanes_are_refused_with_the_fix(wide_schedule_dir, tmp_path):
     sj = json.loads((wide_schedule_dir / "schedule.json").read_text())
-    lanes = {e["name"]: e["arch"]["ifft_units"] for e in sj["layers"] if "schedule" in e}
-    name = next(n for n, u in lanes.items() if u > 1)
+    archs = {e["name"]: e["arch"] for e in sj["layers"] if "schedule" in e}
+    name = "conv2"  # 4 read-out lanes over 3 PEs: a lane would share a PE with another
+    assert archs[name]["ifft_units"] == 4 and archs[name]["pes"] == 3
     r = CliRunner().invoke(
         main,
         [

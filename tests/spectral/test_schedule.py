@@ -134,6 +134,42 @@ def test_assign_pes_splits_channels_when_that_balances_better():
     assert loads.tolist() == [16, 16]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    O=st.integers(1, 12),
+    F=st.integers(1, 10),
+    lanes=st.integers(1, 6),
+    per_lane=st.integers(1, 4),
+    density=st.floats(0.05, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_assign_pes_gives_each_read_out_lane_its_own_pes(O, F, lanes, per_lane, density, seed):
+    """With L read-out lanes every used group (o, f) sits on a PE p ≡ o (mod L), so the lanes,
+    reading channels o ≡ lane at once, never meet on one PE; the lanes' own PEs are balanced
+    as well as the lane's non-zeros allow (LPT: within the largest item of the average)."""
+    P = lanes * per_lane
+    rng = np.random.default_rng(seed)
+    nz = nonzeros_from_mask(rng.random((O, 3, F)) < density)
+    peg = assign_pes(nz, O, F, P, lanes)
+    assert peg.shape == (O, F) and peg.min() >= 0 and peg.max() < P
+    used = np.zeros((O, F), bool)
+    used[nz[:, 0], nz[:, 2]] = True
+    o = np.broadcast_to(np.arange(O)[:, None], (O, F))
+    assert (peg[used] % lanes == o[used] % lanes).all()
+    loads = np.bincount(peg[nz[:, 0], nz[:, 2]], minlength=P)
+    group = np.bincount(nz[:, 0] * F + nz[:, 2], minlength=O * F)
+    for lane in range(lanes):
+        mine = loads[lane::lanes]
+        biggest = group.reshape(O, F)[lane::lanes].max(initial=0)
+        assert mine.max() <= -(-mine.sum() // per_lane) + biggest
+
+
+def test_assign_pes_refuses_pes_that_the_lanes_cannot_share():
+    nz = nonzeros_from_mask(np.ones((4, 2, 5), bool))
+    with pytest.raises(ValueError, match="multiple of the read-out lanes"):
+        assign_pes(nz, 4, 5, 6, lanes=4)
+
+
 @pytest.mark.parametrize("P,B,ports", [(16, 32, 1), (7, 13, 2), (32, 16, 1)])
 def test_balanced_assignment_reaches_the_averages(P, B, ports):
     rng = np.random.default_rng(P * 100 + B)

@@ -12,7 +12,7 @@ only ever writes its own bank group, so the ports never collide.
 
 from __future__ import annotations
 
-from myhdl import Signal, always_comb, always_seq, block, intbv
+from myhdl import ConcatSignal, Signal, always_comb, always_seq, block, intbv
 
 from codesign.hdl.ram import sdp_ram
 from codesign.hdl.signals import format_signal, uint_signal
@@ -179,6 +179,7 @@ def _bank_writer(
 
     The spectrum buffer of each tile (``tile_buf`` at its ``start``) waits in a two-entry queue
     until the tile's bins come out: a tile may start while the previous one is still in the FFT.
+    ``last`` may be None (a unit whose end nobody watches).
     """
     queue = [Signal(bool(0)) for _ in range(2)]
     head, tail = Signal(bool(0)), Signal(bool(0))
@@ -210,7 +211,6 @@ def _bank_writer(
     @always_seq(clk.posedge, reset=rst)
     def tag():
         wr_en.next = f_valid
-        last.next = False
         if f_valid:
             wr_bank.next = bank
             wr_addr.next = addr
@@ -221,14 +221,21 @@ def _bank_writer(
                 count.next = 0
                 if k == channels - 1:
                     k.next = 0
-                    last.next = True
                     head.next = not head
                 else:
                     k.next = k + 1
             else:
                 count.next = count + 1
 
-    return index, lookup, enqueue, tag
+    if last is None:
+        report = ()
+    else:
+
+        @always_seq(clk.posedge, reset=rst)
+        def report():
+            last.next = f_valid and count == F - 1 and k == channels - 1
+
+    return index, lookup, enqueue, tag, report
 
 
 @block
@@ -415,11 +422,12 @@ def front_end(
     buffer, and ``done`` pulses once every unit has written its last bin
     (:func:`front_end_timing` clocks after ``start``).  ``ready`` rises in the clock a tile's
     last sample is read, so tiles follow back to back (``stream`` clocks apart) while earlier
-    ones are still in the FFT units.  Unit 0 feeds the most channels: its flags speak for all.
+    ones are still in the FFT units.
     """
     cfg = cfg or FixedPointConfig()
     lc, ly, lx = uint_signal(C), uint_signal(H), uint_signal(W)
-    lasts = [Signal(bool(0)) for _ in range(units)]
+    # unit 0 feeds the most channels and ends last: its ``last`` speaks for all
+    lasts = [Signal(bool(0))] + [None] * (units - 1)
     readies = [Signal(bool(0)) for _ in range(units)]
 
     @always_seq(clk.posedge, reset=rst)
@@ -472,7 +480,9 @@ def front_end(
         for u in range(units)
     ]
 
-    first_last, first_ready = lasts[0], readies[0]
+    first_last = lasts[0]
+    all_ready = ConcatSignal(*reversed(readies)) if units > 1 else readies[0]
+    every = (1 << units) - 1
 
     @always_seq(clk.posedge, reset=rst)
     def report():
@@ -480,6 +490,6 @@ def front_end(
 
     @always_comb
     def accept():
-        ready.next = first_ready
+        ready.next = all_ready == every
 
     return load_counter, units_blocks, report, accept

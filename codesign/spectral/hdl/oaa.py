@@ -119,7 +119,9 @@ def oaa_latency(
     partial sums are added in their own stages).  ``last``: ``first + O·Hp·Wp − 1`` while
     ``out_ready`` stays high (one output per clock).  ``scrub``: from the first clock without
     reset to the first with ``in_ready`` (the zero sweep writes one word of every bank per
-    clock: ``depth``).
+    clock: ``depth``).  ``drain``: a buffer is free for the next image but one (``in_ready``)
+    in the clock ``drain`` clocks before its pass's last output (the pass has read and
+    cleared it all).
     """
     plan = oaa_plan(O, H, W, K, N, pool, units, slices=slices)
     first = ACCUMULATE_STAGES + FINALISE_STAGES + sum_levels(slices)
@@ -128,6 +130,7 @@ def oaa_latency(
         "last": first + plan["outputs"] - 1,
         "outputs": plan["outputs"],
         "scrub": plan["depth"],
+        "drain": FINALISE_STAGES + sum_levels(slices) - 3,
     }
 
 

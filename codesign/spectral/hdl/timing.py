@@ -82,10 +82,14 @@ def engine_timing(
             for n in per_slice
         ]
         done = max(ends)
+        # the output pass follows the finish token, or queues behind the previous pass
         first = done + oaa["first"] + 1
+        if firsts:
+            first = max(first, firsts[-1] + oaa["outputs"])
         firsts.append(first)
-        lasts.append(done + oaa["last"] + 1)
-        free = done
+        lasts.append(first + oaa["outputs"] - 1)
+        # the next image fills the buffer of image i − 1: its pass must have read it all
+        free = done if i == 0 else max(done, lasts[-2] - oaa["drain"])
         dones.append(done)
     return {
         "in_first": accepted,

@@ -48,16 +48,20 @@ def _flat(units):
         ty,
         tx,
         img_buf,
+        tile_buf,
+        ready,
         wr_en0,
         wr_bank0,
         wr_addr0,
         wr_re0,
         wr_im0,
+        wr_buf0,
         wr_en1,
         wr_bank1,
         wr_addr1,
         wr_re1,
         wr_im1,
+        wr_buf1,
         done,
         **p,
     ):
@@ -71,11 +75,14 @@ def _flat(units):
             ty,
             tx,
             img_buf,
+            tile_buf,
+            ready,
             [wr_en0, wr_en1],
             [wr_bank0, wr_bank1],
             [wr_addr0, wr_addr1],
             [wr_re0, wr_re1],
             [wr_im0, wr_im1],
+            [wr_buf0, wr_buf1],
             done,
             **p,
         )
@@ -94,8 +101,8 @@ def _signals(C, H, units, banks, depth):
     return flat
 
 
-def _run(engine, C, H, units, banks, tiles, path):
-    return sim.in_thread(_simulate, engine, C, H, units, banks, tiles, path)
+def _run(engine, C, H, units, banks, tiles, path, back_to_back=False):
+    return sim.in_thread(_simulate, engine, C, H, units, banks, tiles, path, back_to_back)
 
 
 def _params(C, H, units, banks):
@@ -108,12 +115,15 @@ def _lists(s, units):
     """The flat per-lane ports of ``s`` as the lists :func:`front_end` takes."""
     lists = {
         k: [s[f"{k}{u}"] for u in range(units)]
-        for k in ("wr_en", "wr_bank", "wr_addr", "wr_re", "wr_im")
+        for k in ("wr_en", "wr_bank", "wr_addr", "wr_re", "wr_im", "wr_buf")
     }
     return {k: v for k, v in s.items() if not re.fullmatch(r"wr_\w+\d", k)} | lists
 
 
-def _simulate(engine, C, H, units, banks, tiles, path):
+def _simulate(engine, C, H, units, banks, tiles, path, back_to_back):
+    """Load the image, then run ``tiles``: each started once the previous one is done, or
+    (``back_to_back``) whenever the front end is ready.  Tile t goes to spectrum buffer t mod 2;
+    a written word belongs to the oldest unfinished tile of its buffer."""
     params, sig, image = _params(C, H, units, banks)
     if engine == "myhdl":
         make = lambda **s: front_end(**_lists(s, units), **params)  # noqa: E731
@@ -134,21 +144,31 @@ def _simulate(engine, C, H, units, banks, tiles, path):
             sig["in_x"].next = int(v)
             yield clk.negedge
         sig["in_valid"].next = 0
-        for ty, tx in tiles:
-            sig["ty"].next, sig["tx"].next, sig["img_buf"].next = ty, tx, 1
-            sig["start"].next = 1
+        words = [{} for _ in tiles]
+        starts, dones, nxt, clock = [], [], 0, 0
+        while len(dones) < len(tiles):
+            open_ = [t for t in range(len(starts)) if t >= len(dones)]
+            for u in range(units):
+                if sig[f"wr_en{u}"]:
+                    t = next(t for t in open_ if t % 2 == int(sig[f"wr_buf{u}"]))
+                    key = (int(sig[f"wr_bank{u}"]), int(sig[f"wr_addr{u}"]))
+                    assert key not in words[t], f"word {key} written twice"
+                    words[t][key] = (int(sig[f"wr_re{u}"]), int(sig[f"wr_im{u}"]))
+            if sig["done"]:
+                dones.append(clock)
+            idle = len(dones) == len(starts)
+            go = nxt < len(tiles) and bool(sig["ready"]) and (back_to_back or idle)
+            if go:
+                ty, tx = tiles[nxt]
+                sig["ty"].next, sig["tx"].next, sig["img_buf"].next = ty, tx, 1
+                sig["tile_buf"].next = nxt % 2
+                starts.append(clock)
+                nxt += 1
+            sig["start"].next = go
             yield clk.negedge
-            sig["start"].next = 0
-            words, clocks = {}, 1
-            while not sig["done"]:
-                for u in range(units):
-                    if sig[f"wr_en{u}"]:
-                        key = (int(sig[f"wr_bank{u}"]), int(sig[f"wr_addr{u}"]))
-                        assert key not in words, f"word {key} written twice"
-                        words[key] = (int(sig[f"wr_re{u}"]), int(sig[f"wr_im{u}"]))
-                yield clk.negedge
-                clocks += 1
-            result.append((ty, tx, words, clocks))
+            clock += 1
+        for t, (ty, tx) in enumerate(tiles):
+            result.append((ty, tx, words[t], dones[t] - starts[t], starts[t]))
         raise StopSimulation
 
     sim.run(dut, sim.clock(clk), drive)
@@ -158,7 +178,7 @@ def _simulate(engine, C, H, units, banks, tiles, path):
 def _check(result, bank_of, addr_of, image, C, H, units):
     g = geometry(H, H, K, N)
     t = np.pad(tiles_of(image, g), [(0, 0)] * 3 + [(0, N - g.L), (0, N - g.L)])
-    for ty, tx, words, clocks in result:
+    for ty, tx, words, clocks, _ in result:
         re_, im_ = rfft2_fixed(t[:, ty, tx], CFG, OverflowCounter())
         want = {
             (int(bank_of[c, f]), int(addr_of[c, f])): (
@@ -184,8 +204,21 @@ def test_front_end_writes_the_scheduled_spectra(C, H, units, banks, tiles, tmp_p
     _check(*res, C, H, units)
 
 
+def test_front_end_takes_tiles_back_to_back(tmp_path):
+    """Each tile starts in the clock its predecessor's last sample is read (``stream`` clocks
+    apart) while the earlier tiles are still in the FFT units; every word still lands in its
+    tile's spectrum buffer, each tile's ``done`` at the documented clock."""
+    C, H, units, banks = 6, 12, 2, 4
+    tiles = [(1, 2), (0, 0), (2, 2), (2, 1)]
+    res = _run("myhdl", C, H, units, banks, tiles, tmp_path, back_to_back=True)
+    _check(*res, C, H, units)
+    starts = [r[4] for r in res[0]]
+    stream = front_end_timing(C, units, N, CFG)["stream"]
+    assert [b - a for a, b in zip(starts, starts[1:])] == [stream] * (len(tiles) - 1)
+
+
 def test_front_end_in_icarus(tmp_path):
-    res = _run("icarus", 6, 12, 2, 4, [(2, 1)], tmp_path)
+    res = _run("icarus", 6, 12, 2, 4, [(2, 1), (0, 1), (1, 1)], tmp_path, back_to_back=True)
     _check(*res, 6, 12, 2)
     assert sim.lint(["front.v"], "front", tmp_path) == []
 

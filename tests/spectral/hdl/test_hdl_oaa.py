@@ -25,6 +25,7 @@ from codesign.spectral.hdl.oaa import (
     oaa_plan,
     oaa_signals,
     oaa_unit,
+    sum_levels,
 )
 
 CFG = FixedPointConfig()
@@ -33,17 +34,22 @@ WIDENING = FixedPointConfig(product=Format(20, 8))  # shift −2: bias rounded >
 START = 4  # reset is held during cycles 0..2
 OUT = ("out_o", "out_y", "out_x", "out_v")
 
-# name: (O, H, K, N, pool, relu, units, cfg)
+# name: (O, H, K, N, pool, relu, units, cfg, slices)
 LAYERS = {
-    "conv1": (6, 28, 5, 8, 2, True, 3, ROUNDING),
-    "conv1-u2": (6, 28, 5, 8, 2, True, 2, CFG),
-    "conv2": (16, 12, 5, 8, 2, True, 4, CFG),
-    "small": (3, 11, 5, 8, 1, False, 2, WIDENING),
+    "conv1": (6, 28, 5, 8, 2, True, 3, ROUNDING, 1),
+    "conv1-u2": (6, 28, 5, 8, 2, True, 2, CFG, 1),
+    "conv1-s3": (6, 28, 5, 8, 2, True, 2, CFG, 3),
+    "conv2": (16, 12, 5, 8, 2, True, 4, CFG, 2),
+    "small": (3, 11, 5, 8, 1, False, 2, WIDENING, 1),
 }
 
 
+def _streams(p):
+    return p["units"] * p["slices"]
+
+
 def _params(name, seed=0):
-    O, H, K, N, pool, relu, units, cfg = LAYERS[name]
+    O, H, K, N, pool, relu, units, cfg, slices = LAYERS[name]
     rng = np.random.default_rng(seed)
     act = cfg.activation
     bias = rng.integers(act.min // 4, act.max // 4, O)
@@ -59,6 +65,7 @@ def _params(name, seed=0):
         bias=tuple(int(b) for b in bias),
         units=units,
         cfg=cfg,
+        slices=slices,
     )
 
 
@@ -128,15 +135,18 @@ def test_reference_matches_the_documented_steps():
 
 def _image_streams(y, p, rng, order, gaps):
     """Per stream, the samples (o, ty, tx, n, x) of one image: tiles in ``order``, per tile the
-    stream's channels, N² samples each; ``None`` marks an idle clock (a gap)."""
-    N, U = p["N"], p["units"]
-    lanes = [[] for _ in range(U)]
+    stream's channels, N² samples each; ``None`` marks an idle clock (a gap).  Tile t (raster
+    index) goes to slice t mod slices, channel o to stream o mod units of that slice."""
+    N, U, S = p["N"], p["units"], p["slices"]
+    tw = y.shape[2]
+    lanes = [[] for _ in range(U * S)]
     for ty, tx in order:
+        base = (ty * tw + tx) % S * U
         for o in range(p["O"]):
             for n in range(N * N):
                 if gaps and rng.random() < gaps:
-                    lanes[o % U].append(None)
-                lanes[o % U].append((o, ty, tx, n, int(y[o, ty, tx, n // N, n % N])))
+                    lanes[base + o % U].append(None)
+                lanes[base + o % U].append((o, ty, tx, n, int(y[o, ty, tx, n // N, n % N])))
     return lanes
 
 
@@ -145,7 +155,7 @@ def _stress_streams(y, p):
     next pixel), so consecutive samples read-modify-write the same word."""
     g = geometry(p["H"], p["W"], p["K"], p["N"])
     N, L, U = p["N"], g.L, p["units"]
-    lanes = [[] for _ in range(U)]
+    lanes = [[] for _ in range(_streams(p))]
     for o in range(p["O"]):
         by_pixel = {}
         for ty in range(g.tiles_h):
@@ -168,7 +178,7 @@ def _convert(p, path, name):
 
 
 def _shape(p):
-    return {k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "cfg")}
+    return {k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "cfg", "slices")}
 
 
 class _Ports:
@@ -177,7 +187,7 @@ class _Ports:
     FIELDS = ("in_o", "in_ty", "in_tx", "in_n", "in_x")
 
     def __init__(self, sig, packed, p):
-        self.sig, self.packed, self.U = sig, packed, p["units"]
+        self.sig, self.packed, self.U = sig, packed, _streams(p)
         if packed:
             lists = oaa_signals(**_shape(p))
             self.width = {f: len(lists[f][0]) for f in self.FIELDS}
@@ -224,7 +234,7 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
 
     @instance
     def drive():
-        held, image, pos, finish_at, started = None, 0, [0] * p["units"], None, False
+        held, image, pos, finish_at, started = None, 0, [0] * _streams(p), None, False
         for cycle in range(limit):
             yield clk.negedge
             sig["rst"].next = cycle < START - 1
@@ -243,7 +253,7 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
                     held = now
             if sig["in_ready"] and info["ready"] is None and cycle >= START:
                 info["ready"] = cycle
-            samples = [None] * p["units"]
+            samples = [None] * _streams(p)
             if image < len(images) and cycle >= START and finish_at is None:
                 lanes = images[image]
                 if not started and not sig["in_ready"]:
@@ -257,7 +267,7 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
             sig["finish"].next = finish_at == cycle
             if finish_at == cycle:
                 finishes.append(cycle)
-                image, pos, finish_at, started = image + 1, [0] * p["units"], None, False
+                image, pos, finish_at, started = image + 1, [0] * _streams(p), None, False
             ports.drive(samples)
             if len(got) >= total and image == len(images):
                 break
@@ -296,7 +306,13 @@ def _bursty(p_high):
 
 def test_documented_latencies():
     lat = oaa_latency(6, 28, 28, 5, 8, pool=2, units=3)
-    assert lat == {"first": 10, "last": 10 + 6 * 12 * 12 - 1, "outputs": 864, "scrub": 288}
+    assert lat == {
+        "first": 10,
+        "last": 10 + 6 * 12 * 12 - 1,
+        "outputs": 864,
+        "scrub": 288,
+        "drain": 4,
+    }
     assert oaa_latency(16, 12, 12, 5, 8, 2, 4)["last"] == 10 + 16 * 16 - 1
     plan = oaa_plan(6, 28, 28, 5, 8, 2, 2)
     assert (plan["depth"], plan["acc_bits"], plan["memories"]) == (432, 26, 16)
@@ -324,7 +340,7 @@ def test_two_images_back_to_back_under_back_pressure(name, tmp_path):
     )
     refs = [_reference(y, p)[0] for y in ys]
     _check_outputs(got, refs, p)
-    lat = oaa_latency(**{k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units")})
+    lat = oaa_latency(**{k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "slices")})
     n = lat["outputs"]
     # the second image streamed in while the first was emitted; each pass starts on time
     assert got[n - 1][0] > finishes[0] and got[0][0] < finishes[1]
@@ -359,9 +375,27 @@ def test_icarus_cosimulation(tmp_path):
     images = [_image_streams(y, p, rng, tiles[::-1], 0.01)]
     got, finishes, info = _run("icarus", p, images, lambda c, r: True, [2], tmp_path, "oaa_c1")
     _check_outputs(got, [_reference(y, p)[0]], p)
-    lat = oaa_latency(**{k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units")})
+    lat = oaa_latency(**{k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "slices")})
     assert got[0][0] - finishes[0] == lat["first"] and got[-1][0] - finishes[0] == lat["last"]
     assert info["offered"] == [g[0] for g in got]  # one output per clock, no bubble
+
+
+def test_tile_slices_add_their_partial_sums_in_icarus(tmp_path):
+    """Three tile slices of two streams each (conv1), overlapping tiles of different slices in
+    the same clocks: the pass adds the slices' partial sums, bit-exact, and its first output
+    comes ``sum_levels`` clocks later than with one slice."""
+    p = _params("conv1-s3")
+    rng = np.random.default_rng(13)
+    g = geometry(p["H"], p["W"], p["K"], p["N"])
+    y = _tile_outputs(p, rng)
+    tiles = [(ty, tx) for ty in range(g.tiles_h) for tx in range(g.tiles_w)]
+    images = [_image_streams(y, p, rng, tiles, 0.01)]
+    got, finishes, info = _run("icarus", p, images, lambda c, r: True, [1], tmp_path, "oaa_s3")
+    _check_outputs(got, [_reference(y, p)[0]], p)
+    lat = oaa_latency(**{k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "slices")})
+    assert lat["first"] == 10 + sum_levels(3) == 12
+    assert got[0][0] - finishes[0] == lat["first"] and got[-1][0] - finishes[0] == lat["last"]
+    assert oaa_plan(6, 28, 28, 5, 8, 2, 2, slices=3)["memories"] == 2 * 4 * 2 * 3
 
 
 def test_verilator_lint(tmp_path):
