@@ -72,7 +72,7 @@ def small_data(mnist):
 
 
 SMALL = PruneSettings(
-    epochs=2, retrain_epochs=1, calibration_images=300, admm=AdmmConfig(iterations=8)
+    epochs=2, retrain_epochs=2, calibration_images=300, admm=AdmmConfig(iterations=8)
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from codesign.errors import CodesignError
@@ -46,6 +46,7 @@ class Board:
     clock_pins: tuple
     clock_iostandard: str
     clock_frequency_mhz: float
+    budget: tuple = ()  # ((resource, at most), …): what a design on this board may use
 
     @property
     def bram18(self) -> int:
@@ -54,8 +55,21 @@ class Board:
     def capacity(self) -> dict:
         return {"lut": self.lut, "ff": self.ff, "dsp": self.dsp, "bram36": self.bram36}
 
+    def limited(self, **caps: int) -> Board:
+        """This board with a user's budget (e.g. ``dsp=120``): designs are held to it as well
+        as to the device, so designs can be compared at equal cost."""
+        for k, v in caps.items():
+            if k not in self.capacity():
+                raise BoardError(
+                    f"budget '{k}': not a resource; resources: {list(self.capacity())}"
+                )
+            if v < 1:
+                raise BoardError(f"budget {k} = {v}: must be at least 1")
+        merged = dict(self.budget) | {k: int(v) for k, v in caps.items()}
+        return replace(self, budget=tuple(sorted(merged.items())))
+
     def to_dict(self) -> dict:
-        return {
+        d = {
             "name": self.name,
             "part": self.part,
             "family": self.family,
@@ -63,6 +77,9 @@ class Board:
             "target_clock_mhz": self.target_clock_mhz,
             "dram_gbytes_per_s": self.dram_gbytes_per_s,
         }
+        if self.budget:
+            d["budget"] = dict(self.budget)
+        return d
 
     def dram_bytes_per_cycle(self) -> float:
         return self.dram_gbytes_per_s * 1e3 / self.target_clock_mhz

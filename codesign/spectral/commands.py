@@ -120,13 +120,26 @@ def flow_cmd(config_file, force, until, **kw):
     metavar="LAYER.FIELD=VALUE",
     help="force one architecture field, e.g. conv2.pes=4 (LAYER may be 'all')",
 )
+@click.option(
+    "--max-dsp",
+    type=click.IntRange(1),
+    default=None,
+    help="budget: the design may use at most this many DSP48E1 (compare designs at equal cost)",
+)
+@click.option(
+    "--max-bram36",
+    type=click.IntRange(1),
+    default=None,
+    help="budget: at most this many block RAMs (RAMB36 equivalents)",
+)
 @click.option("--quiet", is_flag=True)
 @friendly
-def map_cmd(model_arg, board_name, out, density, seed, arch_file, sets, quiet):
+def map_cmd(model_arg, board_name, out, density, seed, arch_file, sets, max_dsp, max_bram36, quiet):
     """Schedule the sparse kernels onto PEs and banks; model cycles and resources on a board."""
     from codesign.spectral.steps import run_map
 
-    run_map(model_arg, board_name, out, density, seed, arch_file, sets, quiet)
+    budget = {k: v for k, v in (("dsp", max_dsp), ("bram36", max_bram36)) if v is not None}
+    run_map(model_arg, board_name, out, density, seed, arch_file, sets, quiet, budget)
 
 
 @click.command("generate")

@@ -56,9 +56,10 @@ __all__ = [
     "network_stages",
     "exact_network",
     "FIT_FRACTION",
+    "allowed",
 ]
 
-FIT_FRACTION = {"dsp": 1.0, "bram36": 1.0, "lut": 0.8, "ff": 0.8}  # leave room for routing
+FIT_FRACTION = {"dsp": 0.8, "bram36": 0.8, "lut": 0.8, "ff": 0.8}  # leave room for routing
 KERNEL_SHARE = 0.5  # of the board's block RAM for kernel memories in the sequential style
 
 
@@ -487,13 +488,16 @@ def evaluate(
     return _verdict(board, archs, costs, net)
 
 
+def allowed(board: Board) -> dict:
+    """What a design may use of each resource: FIT_FRACTION of the device, or less under the
+    user's budget (``Board.limited``)."""
+    cap, budget = board.capacity(), dict(board.budget)
+    return {k: min(int(cap[k] * FIT_FRACTION[k]), budget.get(k, cap[k])) for k in FIT_FRACTION}
+
+
 def _verdict(board: Board, archs, costs, net) -> Design:
-    used, cap = net["resources"], board.capacity()
-    over = {
-        k: (used[k], int(cap[k] * FIT_FRACTION[k]))
-        for k in FIT_FRACTION
-        if used[k] > cap[k] * FIT_FRACTION[k]
-    }
+    used, limit = net["resources"], allowed(board)
+    over = {k: (used[k], limit[k]) for k in FIT_FRACTION if used[k] > limit[k]}
     return Design(list(archs), costs, net, not over, over)
 
 
@@ -686,4 +690,9 @@ def sweep(tasks: list, board: Board, overrides: dict | None = None, points: int 
         d = _design_at(tasks, board, t, overrides)
         if d is not None:
             rows.setdefault(d.network["ii_cycles"], d.row())
+    try:  # the chosen design is on the front too
+        best = explore(tasks, board, overrides)["chosen"]
+        rows[best.network["ii_cycles"]] = best.row()
+    except FitError:
+        pass
     return [rows[k] for k in sorted(rows)]

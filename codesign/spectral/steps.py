@@ -299,8 +299,10 @@ def run_map(
     arch_file,
     sets,
     quiet: bool,
+    budget: dict | None = None,
 ):
-    """Map a model artifact (or the modeled VGG16) onto a board; write the schedule ``out``."""
+    """Map a model artifact (or the modeled VGG16) onto a board; write the schedule ``out``.
+    ``budget``: resource caps below the board's (``{"dsp": 120}``)."""
     from codesign.artifacts import check_target
     from codesign.eda.boards import load_board
     from codesign.spectral.arch import load_overrides, parse_overrides
@@ -310,6 +312,8 @@ def run_map(
     if out is not None:
         check_target(out)
     board = load_board(board_name)
+    if budget:
+        board = board.limited(**budget)
     overrides = load_overrides(arch_file) if arch_file else {}
     for layer, kv in parse_overrides(sets).items():
         overrides.setdefault(layer, {}).update(kv)

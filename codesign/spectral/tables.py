@@ -40,6 +40,7 @@ def flow_table(rows: list[dict], seconds: float) -> Table:
 
 
 def print_map(m, title: str):
+    from codesign.spectral.dse import allowed
     from codesign.spectral.mapping import describe
 
     d = describe(m)
@@ -116,6 +117,8 @@ def print_map(m, title: str):
             for k in ("dsp", "bram36", "lut", "ff")
         )
         + f" -> {'fits' if n['fits'] else 'DOES NOT FIT'} {m.board.name} ({m.board.part})"
+        + f"; allowed: {', '.join(f'{k.upper()} {v}' for k, v in allowed(m.board).items())}"
+        + (" (budget)" if m.board.budget else " (routing margin)")
     )
     if d["runners_up"]:
         ru = Table(title="runners-up", title_justify="left")

@@ -224,6 +224,8 @@ def banked_schedule_dir(small_model_dir, tmp_path_factory):
             "conv1.banks=2",
             "--set",
             "conv1.pes=2",
+            "--set",
+            "conv1.ifft_units=2",
         ]
     )
     assert json.loads((out / "schedule.json").read_text())["layers"][0]["arch"]["banks"] == 2

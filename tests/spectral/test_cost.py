@@ -1,7 +1,10 @@
 """Cost models: block-RAM packing, FFT units, spectral and dense layer cycles (hand-worked)."""
 
+from dataclasses import replace
+
 import pytest
 
+from codesign.hdl.ram import ram_bram18
 from codesign.spectral.arch import DenseArch, SpectralArch
 from codesign.spectral.cost import (
     bram18,
@@ -91,9 +94,18 @@ def test_spectral_layer_cycles_hand_worked():
     assert m["spectrum"] == 4 * bram18(2 * 60, 48)
     assert m["accumulator"] == 2 * 3 * bram18(214, 2 * (24 + 16 + 3 + 1))  # per PE, per parity
     assert m["input"] == 2 * bram18(2 * 3 * 144, 16)  # per FFT unit: its 3 channels, 2 images
-    # overlap-add: 2 images × 4 pool banks of 16·4·4 words, 24-bit products + 2 bits for the
-    # 4 tiles that overlap a pixel (ceil(8/4)²)
-    assert m["overlap_add"] == 8 * bram18(256, 26)
+    # overlap-add: per read-out lane (4, channels o ≡ lane) 2 images × 4 pool banks of
+    # 4·4·4 words, 24-bit products + 2 bits for the 4 tiles that overlap a pixel (ceil(8/4)²):
+    # 64 words, LUT RAM; with one lane 8 banks of 16·4·4 = 256 words, block RAM
+    assert m["overlap_add"] == 32 * ram_bram18(64, 26) == 0
+    shapes = dict(in_shape=(6, 12, 12), out_shape=(16, 4, 4), kernel=5, pool=2)
+    one = spectral_layer_cost(replace(a, ifft_units=1), 6, 16, 9, 320, 214, 51, **shapes)
+    assert one["bram18_by_memory"]["overlap_add"] == 8 * ram_bram18(256, 26) == 8
+    # two tile slices: every slice's own memories twice, overlap-add twice (per slice partials)
+    two = spectral_layer_cost(replace(a, tile_slices=2), 6, 16, 9, 320, 214, 51, **shapes)
+    mm = two["bram18_by_memory"]
+    assert all(mm[k] == 2 * m[k] for k in m)
+    assert two["dsp"] == 2 * c["dsp"] and two["cycles"]["compute_ii"] == 5 * 320
     assert spectral_layer_cost(a, 6, 16, 9, 320, 60, 51)["bram18_by_memory"]["accumulator"] == 0
 
 

@@ -154,9 +154,12 @@ def test_generated_verilog_lints_and_maps_to_dsp_and_block_ram(rtl, synthesis):
     assert cells.get("DSP48E1", 0) >= 3 + 6 + 5  # one PE, forward and inverse FFT units
     bram = (out / "bram.txt").read_text()
     lutram = (out / "lutram.txt").read_text()
-    # the sparse-kernel memory and the spectrum bank are block RAM, never LUT RAM
-    assert "_rom.contents" in bram and "hadamard_engine0_sdp_ram3" in bram
-    assert "_rom.contents" not in lutram and "hadamard_engine0_sdp_ram3" not in lutram
+    # every slice's sparse-kernel memories and spectrum banks are block RAM, never LUT RAM
+    for s in range(2):
+        kernel = rf"_tile_slice{s}_hadamard_engine0_\w*rom\w*"
+        bank = rf"_tile_slice{s}_hadamard_engine0_sdp_ram\d+"
+        assert re.search(kernel, bram) and re.search(bank, bram), bram
+        assert not re.search(kernel, lutram) and not re.search(bank, lutram), lutram
 
 
 def test_cosim_cli_reports_agreement(rtl, schedule_dir):

@@ -2,16 +2,23 @@
 
 import numpy as np
 
+from codesign.nn.sparsity import keep_count
 from codesign.spectral.fxpmodel import accuracy_fixed
 from codesign.spectral.network import SPECTRAL, weight_key
 from codesign.spectral.prune import prune
 
 
 def test_spectral_layers_are_pruned_to_exact_balanced_density(small_model):
-    for layer in small_model.layers:
+    for i, layer in enumerate(small_model.layers):
         key = weight_key(layer)
         if layer["type"] != SPECTRAL:
-            assert key not in small_model.masks
+            if i == len(small_model.layers) - 1:
+                assert key not in small_model.masks  # the output layer stays dense
+                continue
+            # hidden dense layers: their largest weights, 10 % of every output's inputs
+            mask, w = small_model.masks[key], small_model.params[key]
+            assert (mask.sum(axis=0) == keep_count(mask.shape[0], 0.1)).all()
+            assert np.all(w[~mask] == 0)
             continue
         mask = small_model.masks[key]
         per_kernel = mask.reshape(mask.shape[0] * mask.shape[1], -1).sum(axis=1)
@@ -46,11 +53,14 @@ def test_weights_stay_inside_fixed_point_range(small_model):
 
 
 def test_per_layer_density_overrides_model_wide(small_data, small_settings):
-    """fc3 pruned with its own density (real cvxpy W-step per column); other dense layers kept."""
+    """fc3 pruned with its own density (ADMM: real cvxpy W-step per column); the other dense
+    layers kept at dense_density 1."""
     from dataclasses import replace
 
     s = replace(
         small_settings,
+        dense_density=1.0,
+        dense_method="admm",
         layer_density={"fc3": 0.5},
         epochs=1,
         retrain_epochs=0,

@@ -762,6 +762,7 @@ DOC_ARCH = {
     "broadcast",
     "fft_units",
     "ifft_units",
+    "tile_slices",
     "mac_latency",
     "forwarding",
     "spectrum_bits",

@@ -236,10 +236,7 @@ def hadamard_signals(lm, cfg: FixedPointConfig | None = None) -> dict:
         "start": bit(),
         "start_buf": bit(),
         "done": bit(),
-        **{
-            k: make() if lanes == 1 else [make() for _ in range(lanes)]
-            for k, make in read.items()
-        },
+        **{k: make() if lanes == 1 else [make() for _ in range(lanes)] for k, make in read.items()},
     }
 
 

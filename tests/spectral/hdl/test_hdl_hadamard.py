@@ -39,7 +39,11 @@ from codesign.spectral.mapping import LayerMap, map_tasks, memory_image, verify
 CFG = FixedPointConfig()
 START = 4  # first stimulus clock; reset is held during clocks 0..2
 ENGINES = sim.ENGINES
-CASES = {"p3b4u2": dict(pes=3, banks=4, fft_units=2), "p4b4u1": dict(pes=4, banks=4, fft_units=1)}
+# one read-out lane (the lanes' PE ownership is the engine's, tested there)
+CASES = {
+    "p3b4u2": dict(pes=3, banks=4, fft_units=2, ifft_units=1),
+    "p4b4u1": dict(pes=4, banks=4, fft_units=1, ifft_units=1),
+}
 
 
 # --- layers ---------------------------------------------------------------------------------
@@ -69,7 +73,7 @@ def _mapped(case):
         "hadamard-test",
         [task],
         load_board("nexys4ddr"),
-        {"conv": CASES[case]},
+        {"conv": {k: str(v) for k, v in CASES[case].items()}},
         weights={"conv": (w_re, w_im)},
     )
     return m.layers["conv"], w_re, w_im
@@ -353,7 +357,9 @@ def _check_run(engine, lm, w_re, w_im, spectra, path, name):
 def test_engine_matches_hadamard_model(case, engine, tmp_path):
     lm, w_re, w_im = _mapped(case)
     assert lm.arch.ports == 1 and lm.arch.mac_latency == 4
-    assert (lm.arch.pes, lm.arch.banks, lm.arch.fft_units) == tuple(CASES[case].values())
+    assert (lm.arch.pes, lm.arch.banks, lm.arch.fft_units, lm.arch.ifft_units) == tuple(
+        CASES[case].values()
+    )
     spectra = _spectra(lm, np.random.default_rng(11), ["large", "small", "extreme"])
     counter = _check_run(engine, lm, w_re, w_im, spectra, tmp_path, f"hadamard_{case}")
     # the readout both rounded and saturated (the large and extreme tiles saturate some groups)
@@ -399,7 +405,7 @@ def test_scheduler_at_mac_latency_one(engine, tmp_path):
         "hadamard-test",
         [task],
         load_board("nexys4ddr"),
-        {"conv": dict(pes=8, banks=8, fft_units=1, mac_latency=1)},
+        {"conv": dict(pes=8, banks=8, fft_units=1, ifft_units=1, mac_latency=1)},
         weights={"conv": (w_re, w_im)},
     )
     lm = m.layers["conv"]
