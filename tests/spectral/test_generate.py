@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from codesign.cli import main
+from codesign.hdl.ram import ram_style
 from codesign.hdl.sim import in_thread, lint, tool_in_background
 from codesign.spectral.cosim import cosim_layer
 from codesign.spectral.generate import GenerateError, generate_layer
@@ -154,12 +155,14 @@ def test_generated_verilog_lints_and_maps_to_dsp_and_block_ram(rtl, synthesis):
     assert cells.get("DSP48E1", 0) >= 3 + 6 + 5  # one PE, forward and inverse FFT units
     bram = (out / "bram.txt").read_text()
     lutram = (out / "lutram.txt").read_text()
-    # every slice's sparse-kernel memories and spectrum banks are block RAM, never LUT RAM
+    # every slice's sparse-kernel memories are block RAM, never LUT RAM; its two spectrum
+    # banks (2 buffers × 20 words → 64 × 48 bits) are LUT RAM, as the block-RAM rule says
+    assert ram_style(64, 48) == "distributed"
     for s in range(2):
-        kernel = rf"_tile_slice{s}_hadamard_engine0_\w*rom\w*"
-        bank = rf"_tile_slice{s}_hadamard_engine0_sdp_ram\d+"
-        assert re.search(kernel, bram) and re.search(bank, bram), bram
-        assert not re.search(kernel, lutram) and not re.search(bank, lutram), lutram
+        kernel = rf"_tile_slice{s}_hadamard_engine\d+_\w*rom\w*"
+        bank = rf"_tile_slice{s}_hadamard_engine\d+_sdp_ram\d+"
+        assert re.search(kernel, bram) and not re.search(kernel, lutram), (bram, lutram)
+        assert re.search(bank, lutram) and not re.search(bank, bram), (bram, lutram)
 
 
 def test_cosim_cli_reports_agreement(rtl, schedule_dir):
