@@ -25,7 +25,14 @@ from codesign.spectral.hdl.hadamard import (
 from codesign.spectral.hdl.inverse import inverse_stage
 from codesign.spectral.hdl.oaa import oaa_unit
 
-__all__ = ["spectral_engine", "engine_signals", "generatable", "lane_channels", "spectrum_wait"]
+__all__ = [
+    "spectral_engine",
+    "engine_signals",
+    "generatable",
+    "lane_channels",
+    "slice_tiles",
+    "spectrum_wait",
+]
 
 
 def spectrum_wait(cycles: int, N: int, cfg: FixedPointConfig | None = None) -> int:
@@ -323,7 +330,7 @@ def _tile_slice(
             inv_tx,
             inv_buf,
             end,
-            tiles=len(range(first, th * tw, stride)),
+            tiles=slice_tiles(th * tw, stride)[first],
             tw=tw,
             first=first,
             stride=stride,

@@ -11,7 +11,7 @@ image is presented one word per clock with no gaps.
 from __future__ import annotations
 
 from codesign.spectral.fixedpoint import FixedPointConfig
-from codesign.spectral.hdl.engine import spectrum_wait
+from codesign.spectral.hdl.engine import slice_tiles, spectrum_wait
 from codesign.spectral.hdl.feed import front_end_timing
 from codesign.spectral.hdl.hadamard import READOUT_LATENCY, hadamard_latency
 from codesign.spectral.hdl.inverse import inverse_stage_timing
@@ -58,7 +58,7 @@ def engine_timing(
     busy = per_lane * N * N
     oaa = oaa_latency(O, H, W, K, N, layer["pool"], lanes, slices)
     firsts, lasts, accepted, dones = [], [], [], []
-    per_slice = [len(range(s, tiles, slices)) for s in range(slices)]
+    per_slice = slice_tiles(tiles, slices)
     # edge after which the sequencer may activate the next image: at first, the overlap-add
     # unit's zero sweep after reset (one clock per word of its deepest bank)
     free = in_first - 1 + oaa["scrub"]
