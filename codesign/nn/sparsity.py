@@ -21,18 +21,25 @@ def keep_count(size: int, density: float) -> int:
     return int(np.floor(density * size + 1e-9))
 
 
-def project(V: np.ndarray, density: float, balanced: bool) -> np.ndarray:
+def project(
+    V: np.ndarray, density: float, balanced: bool, support: np.ndarray | None = None
+) -> np.ndarray:
     """Boolean mask of the entries of V kept by the Z-step (largest |V|, ties to the lower index).
 
     V is (O, C, bins...) for a spectral layer or (in, out) for a dense layer.  ``balanced`` keeps
     the same count in every kernel (o, c) — spectral — or every output column — dense.
+    ``support`` (a boolean mask broadcast to V's shape, the same in every group) holds the entries
+    that may be kept; the density counts only those.
     """
     mag = np.abs(V)
+    live = V.size if support is None else int(np.broadcast_to(support, V.shape).sum())
+    if support is not None:
+        mag = np.where(support, mag, -1.0)
     if balanced:
         groups = mag.reshape(mag.shape[0] * mag.shape[1], -1) if mag.ndim > 2 else mag.T
     else:
         groups = mag.reshape(1, -1)
-    k = keep_count(groups.shape[1], density)
+    k = keep_count(live // groups.shape[0], density)
     order = np.argsort(-groups, axis=1, kind="stable")[:, :k]
     keep = np.zeros(groups.shape, dtype=bool)
     np.put_along_axis(keep, order, True, axis=1)

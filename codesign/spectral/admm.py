@@ -130,11 +130,18 @@ def layer_problem(G: np.ndarray, B: np.ndarray, w_max: float, ridge: float = 1e-
 
 
 def admm_layer(
-    lp: LayerProblem, W0: np.ndarray, density: float, balanced: bool, cfg: AdmmConfig, on_iter=None
+    lp: LayerProblem,
+    W0: np.ndarray,
+    density: float,
+    balanced: bool,
+    cfg: AdmmConfig,
+    on_iter=None,
+    support: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """Run ADMM from W0; returns (W at the last W-step, the mask of the last Z-step, history)."""
+    """Run ADMM from W0; returns (W at the last W-step, the mask of the last Z-step, history).
+    ``support``: the entries the Z-step may keep (:func:`codesign.nn.sparsity.project`)."""
     W = W0.copy()
-    keep = project(W, density, balanced)
+    keep = project(W, density, balanced, support)
     Z = np.where(keep, W, 0)
     U = np.zeros_like(W)
     rho = cfg.rho0 * lp.scale
@@ -142,7 +149,7 @@ def admm_layer(
     for it in range(cfg.iterations):
         lp.sqrt_rho.value = np.sqrt(rho / 2)
         W = lp.solve(np.sqrt(rho / 2) * (Z - U), cfg.solver)
-        keep = project(W + U, density, balanced)
+        keep = project(W + U, density, balanced, support)
         Z = np.where(keep, W + U, 0)
         U = U + W - Z
         gap = float(np.linalg.norm(W - Z) / (np.linalg.norm(W) + 1e-12))

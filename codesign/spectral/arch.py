@@ -36,6 +36,7 @@ __all__ = [
     "apply_overrides",
     "check_override_layers",
     "arch_from_dict",
+    "parallelism",
 ]
 
 
@@ -82,6 +83,19 @@ class DenseArch:
 
     def to_dict(self) -> dict:
         return dict(asdict(self), type=self.kind)
+
+
+def parallelism(arch: dict) -> str:
+    """A layer's parallelism in one line, from its ``to_dict()`` (as schedule.json holds it):
+    ``P=6 B=6 fft=1 ifft=6 slices=2`` for a spectral layer, ``macs=2`` for a dense one."""
+    if arch.get("type") == DenseArch.kind:
+        return f"macs={arch.get('macs')}"
+    par = (
+        f"P={arch.get('pes')} B={arch.get('banks')} fft={arch.get('fft_units')} "
+        f"ifft={arch.get('ifft_units')}"
+    )
+    slices = arch.get("tile_slices", 1)
+    return par + (f" slices={slices}" if slices != 1 else "")
 
 
 _INT_MIN = {

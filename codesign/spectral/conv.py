@@ -11,7 +11,9 @@ convolution.  When a spectral kernel is the FFT of a K×K spatial kernel, the la
 ``irfft2(kernel)``, and the layer is then a per-tile circular convolution with it, overlap-added
 — no spatial convolution.  Of a kernel's N(N+2) real parameters only N² reach the output: in the
 self-conjugate columns 0 and N/2 the inverse transform keeps the Hermitian part and discards
-the rest (:func:`effective_kernel`).
+the rest (:func:`effective_kernel`).  :func:`fold_kernel` writes every kernel with the same
+``irfft2`` on the fewest bins: the pairs of a self-conjugate column added into the upper one,
+the four self-conjugate bins real — :func:`live_bins` bins, N² reals.
 
 Complex gradients follow the convention ``dL/dRe + i·dL/dIm``.  ``numpy.fft.irfft2`` computes
 ``y = Re(Σ_k w_k Z_k e^{+iθ}) / N²`` over the half spectrum with weights w = 1 for columns 0 and
@@ -35,6 +37,9 @@ __all__ = [
     "overlap_add",
     "hermitian_weights",
     "effective_kernel",
+    "live_bins",
+    "real_bins",
+    "fold_kernel",
 ]
 
 
@@ -194,4 +199,37 @@ def effective_kernel(kernel: np.ndarray) -> np.ndarray:
     for v in {0, N // 2}:
         col = kernel[..., :, v]
         out[..., :, v] = (col + np.conj(col[..., mirror])) / 2
+    return out
+
+
+def real_bins(N: int) -> np.ndarray:
+    """Boolean (N, N/2+1): the four self-conjugate bins (0, 0), (N/2, 0), (0, N/2), (N/2, N/2),
+    whose imaginary part ``irfft2`` discards."""
+    m = np.zeros((N, N // 2 + 1), dtype=bool)
+    m[np.ix_([0, N // 2], [0, N // 2])] = True
+    return m
+
+
+def live_bins(N: int) -> np.ndarray:
+    """Boolean (N, N/2+1): the bins a folded kernel (:func:`fold_kernel`) may have non-zero —
+    all of columns 1 … N/2−1 and rows 0 … N/2 of columns 0 and N/2: N(N/2+1) − 2(N/2−1) bins
+    (34 for N = 8), four of them real, so N² real degrees of freedom."""
+    m = np.ones((N, N // 2 + 1), dtype=bool)
+    m[N // 2 + 1 :, [0, N // 2]] = False
+    return m
+
+
+def fold_kernel(kernel: np.ndarray) -> np.ndarray:
+    """Half-spectrum kernels (..., N, N/2+1) → the kernels with the same ``irfft2`` that are zero
+    outside :func:`live_bins` and real on :func:`real_bins`: in columns 0 and N/2, bin u
+    (0 < u < N/2) becomes ``K[u] + conj K[N−u]`` and bin N−u zero.  Exact because ``irfft2``
+    reads these columns only through their Hermitian part (:func:`effective_kernel`); the
+    Hadamard stage then spends no slot on a bin whose product the inverse transform discards."""
+    N = kernel.shape[-2]
+    out = np.array(kernel, dtype=np.complex128, copy=True)
+    upper, lower = np.arange(1, N // 2), N - np.arange(1, N // 2)
+    for v in {0, N // 2}:
+        out[..., upper, v] = kernel[..., upper, v] + np.conj(kernel[..., lower, v])
+        out[..., lower, v] = 0
+    out[..., real_bins(N)] = out[..., real_bins(N)].real
     return out

@@ -26,7 +26,7 @@ import numpy as np
 from codesign.eda.boards import Board
 from codesign.errors import CodesignError
 from codesign.spectral import schedule as sch
-from codesign.spectral.arch import DenseArch, SpectralArch, apply_overrides
+from codesign.spectral.arch import DenseArch, SpectralArch, apply_overrides, parallelism
 from codesign.spectral.cost import (
     activation_buffer_cost,
     bram18,
@@ -138,10 +138,7 @@ def _parallelism(archs) -> dict:
 
 
 def _par(a) -> str:
-    if isinstance(a, DenseArch):
-        return f"macs={a.macs}"
-    par = f"P={a.pes} B={a.banks} fft={a.fft_units} ifft={a.ifft_units}"
-    return par + (f" slices={a.tile_slices}" if a.tile_slices > 1 else "")
+    return parallelism(a.to_dict())
 
 
 def assign(task: SpectralTask, arch: SpectralArch) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ from codesign.eda.boards import Board
 from codesign.nn.sparsity import project
 from codesign.spectral import schedule as sch
 from codesign.spectral.arch import ArchError, arch_from_dict, check_override_layers
+from codesign.spectral.conv import live_bins
 from codesign.spectral.dse import (
     DenseTask,
     Design,
@@ -169,7 +170,9 @@ def vgg16_tasks(density: float, seed: int, fft: int = 8) -> list:
         O, C, N = layer["out_channels"], layer["in_channels"], layer["fft"]
         F = N * (N // 2 + 1)
         nz = (
-            sch.nonzeros_from_mask(project(rng.random((O, C, F)), density, balanced=True))
+            sch.nonzeros_from_mask(
+                project(rng.random((O, C, F)), density, True, live_bins(N).ravel())
+            )
             if density < 1
             else None
         )

@@ -17,6 +17,7 @@ import numpy as np
 from codesign import __version__
 from codesign.artifacts import atomic_directory, load_arrays, save_arrays, sha256_file, write_json
 from codesign.errors import CodesignError
+from codesign.spectral.conv import live_bins
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.fxpmodel import quantize_params
 from codesign.spectral.network import DENSE, INPUT_SHAPE, SPECTRAL, layer_shapes, weight_key
@@ -62,14 +63,18 @@ def _layer_entry(layer: dict, shape: dict, masks: dict, params: dict) -> dict:
     m = masks.get(key)
     size = int(params[key].size)
     nz = int(m.sum()) if m is not None else size
+    live = size
+    if layer["type"] == SPECTRAL:
+        live = int(np.broadcast_to(live_bins(layer["fft"]), params[key].shape).sum())
     e = dict(layer)
     e.update(
         {
             "input_shape": list(shape["in"]),
             "output_shape": list(shape["out"]),
             "weights": size,
+            "live": live,
             "nonzero": nz,
-            "density": nz / size,
+            "density": nz / live,
             "masked": m is not None,
         }
     )

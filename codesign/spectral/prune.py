@@ -17,7 +17,7 @@ from codesign.data import Dataset
 from codesign.nn.sparsity import project
 from codesign.progress import progress
 from codesign.spectral.admm import admm_layer, layer_problem
-from codesign.spectral.conv import geometry, tiles_of
+from codesign.spectral.conv import fold_kernel, geometry, live_bins, tiles_of
 from codesign.spectral.fixedpoint import FixedPointConfig, Format, OverflowCounter
 from codesign.spectral.fxpmodel import accuracy_fixed, quantize_params
 from codesign.spectral.model import Model
@@ -33,6 +33,7 @@ __all__ = [
     "retrain",
     "layer_inputs",
     "weight_limits",
+    "fold_spectral",
 ]
 
 
@@ -46,6 +47,23 @@ def weight_limits(layers: list[dict], cfg: FixedPointConfig) -> dict:
         weight_key(l): _fmt_max(cfg.conv_weight if l["type"] == SPECTRAL else cfg.dense_weight)
         for l in layers
     }
+
+
+def _fold_clipped(kernel: np.ndarray, limit: float) -> np.ndarray:
+    f = fold_kernel(kernel)
+    return np.clip(f.real, -limit, limit) + 1j * np.clip(f.imag, -limit, limit)
+
+
+def fold_spectral(params: dict, layers: list[dict], limits: dict) -> dict:
+    """``params`` with every spectral kernel folded (:func:`codesign.spectral.conv.fold_kernel`:
+    the same layer, zero outside its live bins) and clipped to its format's range (a folded bin
+    sums two)."""
+    out = dict(params)
+    for layer in layers:
+        if layer["type"] == SPECTRAL:
+            key = weight_key(layer)
+            out[key] = _fold_clipped(params[key], limits[key])
+    return out
 
 
 def train_dense(layers, data: Dataset, s: PruneSettings, quiet=False):
@@ -105,22 +123,28 @@ def admm_prune(
 ) -> tuple[dict, dict, dict]:
     """ADMM-prune every layer whose density is below 1, in order; returns (params, masks, report).
 
-    Pruned weights are set to zero; each later layer's statistics use the pruned earlier layers.
-    Dense layers with ``dense_method = "magnitude"`` keep their largest weights (the ADMM Z-step's
-    projection of the trained weights, per output with ``balanced``); the masked retraining that
-    follows recovers the accuracy, in seconds instead of fc1's minutes of cvxpy W-steps.
+    Spectral kernels are first folded (:func:`fold_spectral`, the same network) and pruned within
+    their live bins, so a spectral density is a fraction of the N² real degrees of freedom that
+    reach the output and every spectral layer gets a mask, at density 1 too.  Pruned weights are
+    set to zero; each later layer's statistics use the pruned earlier layers.  Dense layers with
+    ``dense_method = "magnitude"`` keep their largest weights (the ADMM Z-step's projection of the
+    trained weights, per output with ``balanced``); the masked retraining that follows recovers
+    the accuracy, in seconds instead of fc1's minutes of cvxpy W-steps.
     """
-    dense = params
-    params = {k: v.copy() for k, v in params.items()}
+    limits = weight_limits(layers, s.fixed_point)
+    dense = fold_spectral(params, layers, limits)
+    params = {k: v.copy() for k, v in dense.items()}
     masks, report = {}, {}
     x = to_input(images)
-    limits = weight_limits(layers, s.fixed_point)
     _check_layer_names(layers, s)
     for i, layer in enumerate(layers):
         density = s.density_of(layer, output=i == len(layers) - 1)
-        if density >= 1.0:
-            continue
         key = weight_key(layer)
+        support = live_bins(layer["fft"]) if layer["type"] == SPECTRAL else None
+        if density >= 1.0:
+            if support is not None:
+                masks[key] = np.broadcast_to(support, params[key].shape).copy()
+            continue
         t0 = time.perf_counter()
         if layer["type"] != SPECTRAL and s.dense_method == "magnitude":
             keep = project(params[key], density, s.balanced)
@@ -145,7 +169,10 @@ def admm_prune(
                 s.balanced,
                 s.admm,
                 on_iter=lambda it, gap: bar.advance(f"gap {gap:.3g}"),
+                support=support,
             )
+        if support is not None:
+            W = _fold_clipped(W, limits[key])
         masks[key] = keep
         params[key] = np.where(keep, W, 0)
         report[layer["name"]] = {
@@ -209,9 +236,19 @@ def prune(
     for layer in layers:
         key = weight_key(layer)
         m = masks.get(key)
-        size = pruned[key].size
+        size = int(pruned[key].size)
+        live = (
+            int(np.broadcast_to(live_bins(layer["fft"]), pruned[key].shape).sum())
+            if layer["type"] == SPECTRAL
+            else size
+        )
         kept = int(m.sum()) if m is not None else size
-        per_layer[layer["name"]] = {"weights": int(size), "nonzero": kept, "density": kept / size}
+        per_layer[layer["name"]] = {
+            "weights": size,
+            "live": live,
+            "nonzero": kept,
+            "density": kept / live,
+        }
         if layer["name"] in admm_report:
             per_layer[layer["name"]]["admm_seconds"] = admm_report[layer["name"]]["seconds"]
     metrics = {

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from codesign.artifacts import atomic_directory, sha256_file
 from codesign.errors import CodesignError
+from codesign.spectral.arch import parallelism
 
 __all__ = ["ReportError", "report_data", "write_report", "story", "PLOTS"]
 
@@ -98,13 +99,17 @@ def _model_part(model_dir: Path) -> tuple[dict, dict]:
     for i, e in enumerate(_need(d, "layers", list, mj)):
         for k in ("name", "type", "weights", "nonzero"):
             _need(e, k, (str,) if k in ("name", "type") else (int,), mj, f"layers[{i}].")
+        live = e.get("live", e["weights"])
+        if not isinstance(live, int) or isinstance(live, bool):
+            raise ReportError(f"{mj}: field 'layers[{i}].live' must be an integer, got {live!r}")
         layers.append(
             {
                 "name": e["name"],
                 "type": e["type"],
                 "weights": e["weights"],
+                "live": live,
                 "nonzero": e["nonzero"],
-                "density": e["nonzero"] / max(e["weights"], 1),
+                "density": e["nonzero"] / max(live, 1),
             }
         )
     return (
@@ -139,12 +144,7 @@ def _schedule_part(sj_path: Path) -> dict:
             }
         )
         arch = e.get("arch") if isinstance(e.get("arch"), dict) else {}
-        par[name] = (
-            f"macs={arch.get('macs')}"
-            if e.get("type") == "dense"
-            else f"P={arch.get('pes')} B={arch.get('banks')} fft={arch.get('fft_units')} "
-            f"ifft={arch.get('ifft_units')}"
-        )
+        par[name] = parallelism(dict(arch, type=e.get("type")))
         if e.get("type") == "spectral_conv":
             s = _need(e, "schedule", dict, sj_path, w)
             row = {"name": name, "tiles": _need(e, "tiles", int, sj_path, w)}
@@ -664,9 +664,10 @@ def story(d: dict) -> str:
     sp = d["spectral"]
     conv = [r for r in d["layers"] if r["type"] == "spectral_conv"]
     if conv:
-        kept, total = sum(r["nonzero"] for r in conv), sum(r["weights"] for r in conv)
+        kept, total = sum(r["nonzero"] for r in conv), sum(r["live"] for r in conv)
         parts.append(
-            f"Pruning kept {kept:,} of {total:,} spectral kernel weights ({kept / total:.1%})"
+            f"Pruning kept {kept:,} of {total:,} live spectral kernel bins ({kept / total:.1%}; "
+            f"a bin is live when the inverse transform does not discard it)"
         )
     if "dense" in acc and "pruned" in acc:
         drop = 100 * (acc["dense"] - acc["pruned"])

@@ -36,6 +36,8 @@ KEYS = {
     "data": (str, None),
     "board": (str, "nexys4ddr"),
     "set": (list, []),
+    "max_dsp": (int, 0),
+    "max_bram36": (int, 0),
     "cosim_images": (int, 100),
     "simulator": (str, "verilator"),
     "synth": (bool, True),
@@ -95,6 +97,9 @@ def _settings(point: dict, where: str) -> dict:
     for k in ("epochs", "admm_iterations"):
         if s[k] < 1:
             raise SweepError(f"{where}: {k} must be at least 1")
+    for k in ("max_dsp", "max_bram36"):
+        if s[k] < 0:
+            raise SweepError(f"{where}: {k} = {s[k]} must be ≥ 0 (0: the board's capacity)")
     if s["simulator"] not in ("verilator", "icarus"):
         raise SweepError(f"{where}: simulator must be 'verilator' or 'icarus'")
     return s
@@ -143,20 +148,26 @@ def _prune(directory: str, *, settings: PruneSettings, data: str | None) -> dict
     }
 
 
-def _map(directory: str, up: dict, *, board: str, sets: list) -> dict:
+def _map(directory: str, up: dict, *, board: str, sets: list, budget: dict) -> dict:
     from codesign.spectral.steps import run_map
 
     d = Path(directory)
     sched, model = d / "schedule", Path(up["model"])
 
     def run():
-        run_map(str(model), board, sched, 0.25, 0, None, tuple(sets), True)
+        run_map(str(model), board, sched, 0.25, 0, None, tuple(sets), True, budget)
         return "mapped"
 
     status = flow_task(
         d,
         "map",
-        {"codesign": __version__, "model": tree_hash(model), "board": board, "set": sorted(sets)},
+        {
+            "codesign": __version__,
+            "model": tree_hash(model),
+            "board": board,
+            "set": sorted(sets),
+            "budget": sorted(budget.items()),
+        },
         [sched],
         run,
     )
@@ -285,12 +296,13 @@ def plan(points: list[dict], base: dict, out: Path, where: str = "sweep"):
             (),
             partial(_prune, settings=ps, data=s["data"]),
         )
+        budget = {r: s[f"max_{r}"] for r in ("dsp", "bram36") if s[f"max_{r}"]}
         k["map"] = graph.add(
             "map",
-            (k["prune"], s["board"], sorted(s["set"])),
+            (k["prune"], s["board"], sorted(s["set"]), sorted(budget.items())),
             f"map {s['board']} density={s['density']:g}",
             (k["prune"],),
-            partial(_map, board=s["board"], sets=list(s["set"])),
+            partial(_map, board=s["board"], sets=list(s["set"]), budget=budget),
         )
         k["generate"] = graph.add(
             "generate",

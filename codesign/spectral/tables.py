@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from codesign.progress import console
+from codesign.spectral.arch import parallelism
 
 __all__ = ["prune_table", "flow_table", "print_map", "cosim_table"]
 
@@ -14,11 +15,15 @@ def prune_table(model) -> Table:
     t = Table(title="prune: spectral LeNet-5", title_justify="left")
     t.add_column("layer")
     t.add_column("weights", justify="right")
+    t.add_column("live", justify="right")
     t.add_column("non-zero", justify="right")
     t.add_column("density", justify="right")
     for layer in model.layers:
         m = model.metrics["layers"][layer["name"]]
-        t.add_row(layer["name"], str(m["weights"]), str(m["nonzero"]), f"{m['density']:.2%}")
+        live = m.get("live", m["weights"])
+        t.add_row(
+            layer["name"], str(m["weights"]), str(live), str(m["nonzero"]), f"{m['density']:.2%}"
+        )
     a = Table(title="accuracy on the test images", title_justify="left")
     a.add_column("model")
     a.add_column("accuracy", justify="right")
@@ -68,7 +73,7 @@ def print_map(m, title: str):
             s = e["schedule"]
             t.add_row(
                 e["name"],
-                f"P={a['pes']} B={a['banks']} fft={a['fft_units']} ifft={a['ifft_units']}",
+                parallelism(a),
                 str(s["nonzero"]),
                 str(s["cycles_per_tile"]),
                 str(s["lower_bound"]),

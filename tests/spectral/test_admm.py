@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from codesign.nn.sparsity import keep_count, project
 from codesign.spectral.admm import AdmmConfig, admm_layer, layer_problem
+from codesign.spectral.conv import live_bins
 
 
 def test_keep_count_floors_and_rejects_bad_density():
@@ -131,3 +132,18 @@ def test_admm_dense_real_layer():
     )
     assert (keep == (truth != 0)).all()
     np.testing.assert_allclose(np.where(keep, W, 0), truth, atol=2e-2)
+
+
+def test_project_with_support_keeps_only_supported_entries_and_counts_only_them():
+    rng = np.random.default_rng(3)
+    V = rng.normal(size=(2, 3, 8, 5))
+    support = live_bins(8)
+    keep = project(V, 0.25, balanced=True, support=support)
+    assert not keep[..., ~support].any()
+    per_kernel = keep.reshape(6, -1).sum(axis=1)
+    assert (per_kernel == keep_count(int(support.sum()), 0.25)).all()
+    # the kept entries are the largest supported magnitudes of each kernel
+    for o in range(2):
+        for c in range(3):
+            mag = np.abs(V[o, c][support])
+            assert np.abs(V[o, c][keep[o, c]]).min() >= np.sort(mag)[-8]

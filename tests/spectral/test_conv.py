@@ -17,10 +17,13 @@ from hypothesis import strategies as st
 
 from codesign.spectral.conv import (
     effective_kernel,
+    fold_kernel,
     geometry,
     hermitian_weights,
     kernel_from_spatial,
+    live_bins,
     overlap_add,
+    real_bins,
     spectral_backward,
     spectral_forward,
     tiles_of,
@@ -313,3 +316,27 @@ def test_the_discarded_part_changes_no_layer_output():
     b, _ = spectral_forward(x, effective_kernel(k), np.zeros(3), K)
     c, _ = spectral_forward(x, k + 5 * anti, np.zeros(3), K)
     assert np.allclose(a, b, atol=1e-12) and np.allclose(a, c, atol=1e-12)
+
+
+@pytest.mark.parametrize("N", [4, 8, 16])
+def test_a_folded_kernel_is_the_same_layer_on_n_squared_reals(N):
+    """fold_kernel keeps irfft2 (so the layer) and leaves exactly N² real degrees of freedom:
+    the live bins, four of them real."""
+    half = N // 2 + 1
+    live, real = live_bins(N), real_bins(N)
+    assert live.sum() == N * half - (N - 2) and real.sum() == 4 and not (real & ~live).any()
+    assert 2 * live.sum() - real.sum() == N * N
+    rng = np.random.default_rng(N)
+    k = rng.normal(size=(3, 2, N, half)) + 1j * rng.normal(size=(3, 2, N, half))
+    f = fold_kernel(k)
+    assert np.allclose(np.fft.irfft2(f, s=(N, N)), np.fft.irfft2(k, s=(N, N)), atol=1e-12)
+    assert not f[..., ~live].any() and not f[..., real].imag.any()
+    assert np.array_equal(fold_kernel(f), f)  # idempotent
+    assert np.array_equal(f[..., 1 : N // 2], k[..., 1 : N // 2])  # other columns untouched
+    # hand-worked: column 0, bin 1 takes K[1] + conj K[N−1]
+    assert f[0, 0, 1, 0] == k[0, 0, 1, 0] + np.conj(k[0, 0, N - 1, 0])
+    K = 3 if N > 4 else 2
+    x = rng.normal(size=(2, 2, 3 * N, 3 * N))
+    a, _ = spectral_forward(x, k, np.zeros(3), K)
+    b, _ = spectral_forward(x, f, np.zeros(3), K)
+    assert np.allclose(a, b, atol=1e-10)

@@ -27,7 +27,9 @@ def test_round_trip(small_model, tmp_path):
     assert d["format_version"] == FORMAT_VERSION
     conv2 = d["layers"][1]
     assert (conv2["fft"], conv2["kernel"], conv2["tile"], conv2["bins"]) == (8, 5, 4, 40)
-    assert conv2["density"] == 0.25 and conv2["nonzero"] == 960
+    # 16 × 6 kernels of 40 bins, 34 live: 8 kept in each (floor(0.25 · 34))
+    assert (conv2["weights"], conv2["live"], conv2["nonzero"]) == (3840, 3264, 768)
+    assert conv2["density"] == 768 / 3264
     assert d["accuracy"]["pruned"] == small_model.metrics["accuracy"]["pruned"]
     assert d["data"]["kind"] and d["seed"] == 0
     fixed = np.load(out / "arrays.npz")["fixed/conv2.kernel_re"]

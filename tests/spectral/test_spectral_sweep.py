@@ -1,6 +1,7 @@
-"""A spectral sweep on a real local Dask cluster of two worker processes: a tiny network on two
-boards (one prune task shared by both), generated and co-simulated; a second run skips every
-task; a bad point is refused before anything runs."""
+"""A spectral sweep on a real local Dask cluster of two worker processes: LeNet from 300 images
+on two boards (one prune task shared by both) under a 40-DSP budget (small designs, so quick
+Verilator builds), generated and co-simulated; a second run skips every task; a bad point is
+refused before anything runs."""
 
 import json
 
@@ -26,7 +27,7 @@ def _sweep_file(tmp_path, idx_dir, extra=""):
     f.write_text(
         f'[sweep]\nsystem = "spectral"\nout = "{tmp_path / "out"}"\nworkers = 2\n'
         f'[base]\nepochs = 1\nretrain_epochs = 0\nadmm_iterations = 2\ndata = "{idx_dir}"\n'
-        "cosim_images = 2\nsynth = false\n"
+        "cosim_images = 2\nsynth = false\nmax_dsp = 40\n"
         '[grid]\nboard = ["nexys4ddr", "vc707"]\ndensity = [0.25]\n' + extra
     )
     return f
@@ -45,7 +46,7 @@ def test_sweep_on_a_local_cluster(tmp_path, idx_dir):
         assert x["cosim_verdict"] == "bit- and clock-exact" and x["cosim_images"] == 2
         assert x["rtl_interval"] == x["interval_cycles"] > 0
         assert x["images_per_second"] == pytest.approx(x["clock_mhz"] * 1e6 / x["interval_cycles"])
-        assert 0 < x["accuracy_fixed"] <= 1 and x["dsp"] == x["dsp_estimate"]
+        assert 0 < x["accuracy_fixed"] <= 1 and x["dsp"] == x["dsp_estimate"] <= 40
     assert rows[0]["accuracy_fixed"] == rows[1]["accuracy_fixed"]  # the same prune task
     tasks = sorted(p.name.split("-")[0] for p in (tmp_path / "out" / "tasks").iterdir())
     assert tasks == ["cosim", "cosim", "generate", "generate", "map", "map", "prune"]
@@ -68,6 +69,9 @@ def test_bad_points_are_refused_before_anything_runs(tmp_path, idx_dir):
     f = _sweep_file(tmp_path, idx_dir, '[[points]]\nboard = "nexys9"\n')
     r = CliRunner().invoke(main, ["sweep", str(f)])
     assert r.exit_code == 1 and "nexys9" in r.output
+    f = _sweep_file(tmp_path, idx_dir, "[[points]]\nmax_dsp = -4\n")
+    r = CliRunner().invoke(main, ["sweep", str(f)])
+    assert r.exit_code == 1 and "point 2: max_dsp = -4 must be ≥ 0" in r.output
     f = _sweep_file(tmp_path, idx_dir, "[[points]]\nspeed = 3\n")
     r = CliRunner().invoke(main, ["sweep", str(f)])
     assert r.exit_code == 1 and "unknown key 'speed'" in r.output

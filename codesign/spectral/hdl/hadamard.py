@@ -443,14 +443,16 @@ def _accumulator(
     ``p_re``/``p_im`` arrives one clock later; its read is issued now, the sum is written one clock
     later.  A read that coincides with the previous update's write to the same address takes that
     write's value from a register instead of the RAM (no parity check needed: when the previous
-    update belongs to the previous tile, this one is its group's first and adds nothing).  RAM
-    ``q`` reads ``rq_addr`` (the readout) whenever no update reads it; ``q_re[q]``, ``q_im[q]``
-    are its read data."""
+    update belongs to the previous tile, this one is its group's first and adds nothing).  The
+    address compare is registered a clock ahead (``forward``), so the adder's operand is one
+    4-way select of registered values (zero for a group's first) and the compare is off the
+    accumulate path.  RAM ``q`` reads ``rq_addr`` (the readout) whenever no update reads it;
+    ``q_re[q]``, ``q_im[q]`` are its read data."""
     aw = len(addr)
     raddr = [Signal(intbv(0)[aw:]) for _ in range(2)]
     we = [Signal(bool(0)) for _ in range(2)]
-    v2, first2, buf2, w_valid = (Signal(bool(0)) for _ in range(4))
-    addr2, w_addr = Signal(intbv(0)[aw:]), Signal(intbv(0)[aw:])
+    v2, first2, buf2, forward = (Signal(bool(0)) for _ in range(4))
+    addr2 = Signal(intbv(0)[aw:])
     old_re, old_im, w_re, w_im = (signed_signal(*acc_range) for _ in range(4))
     p_lo, p_hi = signal_range(p_re)
     new_re, new_im = (signed_signal(acc_range[0] + p_lo, acc_range[1] + p_hi) for _ in range(2))
@@ -479,7 +481,7 @@ def _accumulator(
     @always_seq(clk.posedge, reset=rst)
     def update_control():
         v2.next = valid
-        w_valid.next = v2
+        forward.next = v2 and addr2 == addr
 
     @always(clk.posedge)
     def update():
@@ -487,13 +489,15 @@ def _accumulator(
         buf2.next = buf
         addr2.next = addr
         if v2:
-            w_addr.next = addr2
             w_re.next = new_re
             w_im.next = new_im
 
     @always_comb
     def previous():
-        if w_valid and w_addr == addr2:
+        if first2:
+            old_re.next = 0
+            old_im.next = 0
+        elif forward:
             old_re.next = w_re
             old_im.next = w_im
         elif buf2:
@@ -505,12 +509,8 @@ def _accumulator(
 
     @always_comb
     def accumulate():
-        if first2:
-            new_re.next = p_re
-            new_im.next = p_im
-        else:
-            new_re.next = old_re + p_re
-            new_im.next = old_im + p_im
+        new_re.next = old_re + p_re
+        new_im.next = old_im + p_im
 
     @always_comb
     def write_enable():
