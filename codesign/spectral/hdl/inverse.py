@@ -10,7 +10,7 @@ its (o, ty, tx) tag is the one registered at its last bin, delayed by the unit's
 
 from __future__ import annotations
 
-from myhdl import Signal, always_comb, always_seq, block, intbv
+from myhdl import Signal, always, always_comb, always_seq, block, intbv
 
 from codesign.hdl.signals import delay_bits, delay_line, uint_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
@@ -69,7 +69,10 @@ def inverse_stage(
 
     ``O`` channels, rows of ``pe_of_group`` / ``acc_addr``; ``channels`` their output-channel
     numbers for the ``out_o`` tag (default 0 … O − 1): one read-out lane of an engine with
-    several takes the channels o ≡ lane (mod lanes).
+    several takes the channels o ≡ lane (mod lanes).  The tag travels beside the inverse FFT as
+    the lane-local index and becomes the channel number in the last clock: a lane's numbers
+    share constant low bits, and a 60-stage delay line of a constant bit costs Yosys one
+    optimisation pass per stage.
 
     ``start`` (one clock, while not ``busy``) latches (``start_buf``, ty, tx); the read-out port
     returns ``rd_re``/``rd_im`` ``readout_latency`` clocks after a request.  ``reads_done`` pulses
@@ -102,8 +105,7 @@ def inverse_stage(
     s = irfft2_signals(N, cfg)
     u_valid, u_f, u_re, u_im = s["in_valid"], s["in_f"], s["in_re"], s["in_im"]
     v_valid, v_n, v_x = s["out_valid"], s["out_n"], s["out_x"]
-    tag_o = Signal(intbv(0, min=0, max=out_o.max))
-    got_id = Signal(intbv(0, min=0, max=out_o.max))
+    tag_o, late_o = uint_signal(O), uint_signal(O)
     tag_ty, tag_tx = uint_signal(ty.max), uint_signal(tx.max)
 
     @always_comb
@@ -170,25 +172,25 @@ def inverse_stage(
             u_re.next = rd_re
             u_im.next = rd_im
 
-    @always_comb
-    def channel():
-        got_id.next = ids[got_o]
-
     @always_seq(clk.posedge, reset=rst)
     def tag():
         reads_done.next = False
         if got and got_f == F - 1:
-            tag_o.next = got_id
+            tag_o.next = got_o
             tag_ty.next = ty_l
             tag_tx.next = tx_l
             reads_done.next = got_o == O - 1
 
     unit = irfft2_unit(clk, rst, u_valid, u_f, u_re, u_im, v_valid, v_n, v_x, n=N, cfg=cfg)
     tags = [
-        delay_line(clk, tag_o, out_o, first - 1),
+        delay_line(clk, tag_o, late_o, first - 2),
         delay_line(clk, tag_ty, out_ty, first - 1),
         delay_line(clk, tag_tx, out_tx, first - 1),
     ]
+
+    @always(clk.posedge)
+    def channel():
+        out_o.next = ids[late_o]
 
     @always_comb
     def output():
@@ -200,4 +202,4 @@ def inverse_stage(
     def finished():
         done.next = v_valid and v_n == period - 1 and out_o == last_o
 
-    return index, lookup, walk, request, delays, feed, channel, tag, unit, tags, output, finished
+    return index, lookup, walk, request, delays, feed, tag, unit, tags, channel, output, finished
