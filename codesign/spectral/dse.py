@@ -27,6 +27,7 @@ from codesign.eda.boards import Board
 from codesign.errors import CodesignError
 from codesign.spectral import schedule as sch
 from codesign.spectral.arch import DenseArch, SpectralArch, apply_overrides, parallelism
+from codesign.spectral.conv import live_bins
 from codesign.spectral.cost import (
     activation_buffer_cost,
     bram18,
@@ -89,8 +90,14 @@ class SpectralTask:
         return self.N * (self.N // 2 + 1)
 
     @property
+    def live(self) -> int:
+        """Bins a folded kernel may hold (:func:`~codesign.spectral.conv.live_bins`)."""
+        return int(live_bins(self.N).sum())
+
+    @property
     def nonzero(self) -> int:
-        return self.O * self.C * self.F if self.nz is None else len(self.nz)
+        """Kept weights; ``nz`` None means every live bin of every kernel."""
+        return self.O * self.C * self.live if self.nz is None else len(self.nz)
 
 
 @dataclass
@@ -200,7 +207,7 @@ def estimate_bound(task: SpectralTask, arch: SpectralArch) -> int:
     """
     if task._stats is None:
         if task.nz is None:
-            task._stats = (task.O * task.C * task.F, task.C, task.O, task.C)
+            task._stats = (task.nonzero, task.C, task.O, task.C)
         else:
             g = np.bincount(task.nz[:, 0] * task.F + task.nz[:, 2])
             a = np.bincount(task.nz[:, 1] * task.F + task.nz[:, 2])
@@ -227,7 +234,9 @@ def kernel_word_width(task: SpectralTask, arch: SpectralArch, cycles: int) -> in
 
 def _groups(task: SpectralTask) -> int:
     """Accumulator groups (o, f) holding at least one non-zero: the accumulators' depth."""
-    if task.nz is None or not len(task.nz):
+    if task.nz is None:
+        return task.O * task.live
+    if not len(task.nz):
         return task.O * task.F
     nz = np.asarray(task.nz)
     return int(len(np.unique(nz[:, 0] * task.F + nz[:, 2])))
@@ -415,6 +424,8 @@ def _spectral_tile(task: SpectralTask, t_tile: int, overrides: dict) -> Spectral
     a = base
     if "fft_units" not in forced:
         u = math.ceil(task.C / max(t_tile // N2, 1)) if t_tile >= N2 else None
+        if u is not None and "banks" in forced:  # a unit owns banks / fft_units banks
+            u = next((d for d in range(u, base.banks + 1) if base.banks % d == 0), None)
         if u is None or u > task.C:
             return None
         a = replace(a, fft_units=u)

@@ -241,14 +241,16 @@ def verify(task: SpectralTask, arch, pe_of_group, bank_of, s: sch.Schedule) -> l
 
 
 def _dense_bound(task: SpectralTask, arch) -> int:
-    """Schedule bound of the same engine with every weight kept.
+    """Schedule bound of the same engine with every live weight kept (the dense network as the
+    prune stage folds it: ``live_bins`` of each kernel's N·(N/2+1) bins).
 
     All groups then carry C non-zeros and all spectrum words O reads, so the balanced assignment
     of :func:`codesign.dse.assign` (LPT over equal items) is exactly round-robin.
     """
-    pe = math.ceil(task.O * task.F / arch.pes) * task.C
+    live = int(live_bins(arch.fft).sum())
+    pe = math.ceil(task.O * live / arch.pes) * task.C
     u = arch.fft_units
-    words = math.ceil(task.C / u) * task.F
+    words = math.ceil(task.C / u) * live
     bank = math.ceil(math.ceil(words / (arch.banks // u)) * task.O / arch.ports)
     hazard = 0 if arch.forwarding else (task.C - 1) * arch.mac_latency + 1
     return max(pe, bank, hazard)

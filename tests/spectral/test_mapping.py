@@ -12,6 +12,7 @@ from codesign.cli import main
 from codesign.eda.boards import load_board
 from codesign.spectral import schedule as sch
 from codesign.spectral.arch import parse_overrides
+from codesign.spectral.conv import live_bins
 from codesign.spectral.dse import FitError, assign, estimate_bound, explore
 from codesign.spectral.mapping import map_tasks, tasks_from_model, verify, vgg16_tasks
 
@@ -75,9 +76,11 @@ def test_vgg16_density_and_dense_tasks():
     sparse = vgg16_tasks(0.25, seed=0)
     assert len(sparse) == 13
     assert [t.C for t in sparse[:3]] == [3, 64, 64] and sparse[-1].O == 512
-    assert all(len(t.nz) == t.O * t.C * t.F // 4 for t in sparse[:4])
+    # 8 of each kernel's 34 live bins (floor(0.25 · 34)), none outside them
+    assert all(len(t.nz) == t.O * t.C * 8 for t in sparse[:4])
+    assert not np.isin(sparse[1].nz[:, 2], np.flatnonzero(~live_bins(8).ravel())).any()
     dense = vgg16_tasks(1.0, seed=0)
-    assert dense[5].nz is None and dense[5].nonzero == 256 * 256 * 40
+    assert dense[5].nz is None and dense[5].nonzero == 256 * 256 * 34
 
 
 def test_verify_catches_broken_schedules(small_model):
