@@ -7,7 +7,9 @@ inputs, the hash of every output and a one-line summary.  The next run skips the
 stamp's input hash is unchanged and every output still has its recorded hash, so an edited or
 corrupted artifact, a changed setting or a re-run upstream stage makes the step run again;
 ``force`` runs every step.  A step that fails writes no stamp, and the atomic writers of the
-stages leave the artifacts of earlier steps as they were.
+stages leave the artifacts of earlier steps as they were.  A step marked ``alongside`` runs in a
+worker thread while the step after it runs (the two must read only earlier artifacts, e.g.
+synthesis beside co-simulation on two cores); the flow goes on when both have finished.
 
 The TOML configuration (``codesign flow --config FILE``) has one table per stage, keys named as
 the command-line flags (``[prune] density = 0.25``, ``[map] board = "nexys4ddr"``, ``set =
@@ -19,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,12 +45,14 @@ class FlowError(CodesignError, ValueError):
 
 @dataclass
 class Step:
-    """One stage of the flow: ``run()`` writes ``outputs`` and returns a one-line summary."""
+    """One stage of the flow: ``run()`` writes ``outputs`` and returns a one-line summary.
+    ``alongside``: run beside the next step (it reads none of this step's outputs)."""
 
     name: str
     inputs: Callable[[], dict]
     outputs: list[Path]
     run: Callable[[], str]
+    alongside: bool = False
 
 
 def tree_hash(path: Path) -> str | None:
@@ -74,64 +79,102 @@ def run_steps(
     force: bool = False,
     on_start: Callable[[int, Step, bool], None] | None = None,
 ) -> list[dict]:
-    """Run (or skip) ``steps`` in order; returns one row per step: name, status, seconds,
-    summary.  Exceptions of a step propagate after the rows so far are kept in the exception's
-    ``flow_rows`` attribute."""
+    """Run (or skip) ``steps`` in order; returns one row per step, in step order: name, status,
+    seconds, summary.  Exceptions of a step propagate after the rows so far are kept in the
+    exception's ``flow_rows`` attribute (a step running alongside is waited for first)."""
     state = Path(state)
     state.mkdir(parents=True, exist_ok=True)
-    rows: list[dict] = []
-    for i, step in enumerate(steps):
-        stamp_path = state / f"{step.name}.json"
-        inputs = _digest(step.inputs())
-        stamp = _read_stamp(stamp_path) or {}
-        recorded = stamp.get("outputs", {})
-        fresh = (
-            not force
-            and stamp.get("inputs") == inputs
-            and all(
-                recorded.get(str(p)) is not None and recorded[str(p)] == tree_hash(p)
-                for p in step.outputs
+    rows: list[dict | None] = []
+    background: tuple[threading.Thread, dict] | None = None
+
+    def finish_background():
+        nonlocal background
+        if background is None:
+            return None
+        thread, box = background
+        background = None
+        thread.join()
+        rows[box["index"]] = box["row"]
+        return box.get("error")
+
+    try:
+        for i, step in enumerate(steps):
+            stamp_path = state / f"{step.name}.json"
+            inputs = _digest(step.inputs())
+            stamp = _read_stamp(stamp_path) or {}
+            recorded = stamp.get("outputs", {})
+            fresh = (
+                not force
+                and stamp.get("inputs") == inputs
+                and all(
+                    recorded.get(str(p)) is not None and recorded[str(p)] == tree_hash(p)
+                    for p in step.outputs
+                )
             )
-        )
-        if on_start is not None:
-            on_start(i, step, fresh)
-        if fresh:
-            rows.append(
-                {
-                    "step": step.name,
-                    "status": "up to date",
-                    "seconds": 0.0,
-                    "summary": stamp.get("summary", ""),
-                }
-            )
-            continue
-        stamp_path.unlink(missing_ok=True)
-        t0 = time.perf_counter()
-        try:
-            summary = step.run()
-        except BaseException as e:
-            rows.append(
-                {
-                    "step": step.name,
-                    "status": "FAILED",
-                    "seconds": time.perf_counter() - t0,
-                    "summary": str(e).splitlines()[0] if str(e) else type(e).__name__,
-                }
-            )
-            e.flow_rows = rows
-            raise
-        secs = time.perf_counter() - t0
-        write_json(
-            stamp_path,
-            {
-                "step": step.name,
-                "inputs": inputs,
-                "summary": summary,
-                "outputs": {str(p): tree_hash(p) for p in step.outputs},
-            },
-        )
-        rows.append({"step": step.name, "status": "ran", "seconds": secs, "summary": summary})
+            if on_start is not None:
+                on_start(i, step, fresh)
+            if fresh:
+                rows.append(
+                    {
+                        "step": step.name,
+                        "status": "up to date",
+                        "seconds": 0.0,
+                        "summary": stamp.get("summary", ""),
+                    }
+                )
+                box = {}
+            else:
+                stamp_path.unlink(missing_ok=True)
+                if step.alongside and i + 1 < len(steps) and background is None:
+                    box = {"index": len(rows)}
+                    rows.append(None)
+                    thread = threading.Thread(
+                        target=_run_into, args=(step, inputs, stamp_path, box), daemon=True
+                    )
+                    thread.start()
+                    background = (thread, box)
+                    continue
+                box = {}
+                _run_into(step, inputs, stamp_path, box)
+                rows.append(box["row"])
+            error = finish_background()  # a step runs alongside the next one only
+            if "error" in box:
+                raise box["error"]
+            if error is not None:
+                raise error
+    except BaseException as e:
+        finish_background()
+        e.flow_rows = [r for r in rows if r is not None]
+        raise
+    finish_background()
     return rows
+
+
+def _run_into(step: Step, inputs: str, stamp_path: Path, box: dict) -> None:
+    """Run one step; its row goes to ``box["row"]``, an exception to ``box["error"]``."""
+    t0 = time.perf_counter()
+    try:
+        summary = step.run()
+    except BaseException as e:
+        box["row"] = {
+            "step": step.name,
+            "status": "FAILED",
+            "seconds": time.perf_counter() - t0,
+            "summary": str(e).splitlines()[0] if str(e) else type(e).__name__,
+        }
+        box["error"] = e
+        return
+    secs = time.perf_counter() - t0
+    write_json(
+        stamp_path,
+        {
+            "step": step.name,
+            "inputs": inputs,
+            "summary": summary,
+            "outputs": {str(p): tree_hash(p) for p in step.outputs},
+        },
+    )
+    box["row"] = {"step": step.name, "status": "ran", "seconds": secs, "summary": summary}
 
 
 def _read_stamp(path: Path) -> dict | None:

@@ -3,6 +3,7 @@ again when either changes or with force, no stamp for a failing step; the TOML c
 and ``codesign flow`` itself on a tiny pruning run up to the map stage."""
 
 import json
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -64,6 +65,55 @@ def test_a_failing_step_writes_no_stamp_and_keeps_earlier_ones(tmp_path):
     assert not (tmp_path / ".flow" / "b.json").exists()
     rows = run_steps(_steps(tmp_path, log, setting), tmp_path / ".flow")
     assert [r["status"] for r in rows] == ["up to date", "ran"]
+
+
+def _alongside(tmp_path, log, fail_first=False):
+    """Steps s (alongside), c, r: s and c each wait for the other to have started, so they
+    finish only when they truly run at the same time; r must see s finished."""
+    started = {"s": threading.Event(), "c": threading.Event()}
+    out = {n: tmp_path / f"{n}.txt" for n in "scr"}
+
+    def make(name, other):
+        def run():
+            started[name].set()
+            assert started[other].wait(10), f"{name} ran without {other} beside it"
+            if fail_first and name == "s":
+                raise RuntimeError("yosys broke")
+            out[name].write_text(name)
+            log.append(name)
+            return f"wrote {name}"
+
+        return run
+
+    def report():
+        log.append("r")
+        out["r"].write_text(out["s"].read_text() + out["c"].read_text())
+        return "wrote r"
+
+    return [
+        Step("s", lambda: {}, [out["s"]], make("s", "c"), alongside=True),
+        Step("c", lambda: {}, [out["c"]], make("c", "s")),
+        Step("r", lambda: {"s": tree_hash(out["s"])}, [out["r"]], report),
+    ]
+
+
+def test_a_step_alongside_runs_beside_the_next_one(tmp_path):
+    log = []
+    rows = run_steps(_alongside(tmp_path, log), tmp_path / ".flow")
+    assert [r["step"] for r in rows] == ["s", "c", "r"] and log[-1] == "r"
+    assert [r["status"] for r in rows] == ["ran"] * 3 and sorted(log[:2]) == ["c", "s"]
+    assert (tmp_path / "r.txt").read_text() == "sc"
+    rows = run_steps(_alongside(tmp_path, log), tmp_path / ".flow")  # all up to date
+    assert [r["status"] for r in rows] == ["up to date"] * 3
+
+
+def test_a_failing_step_alongside_stops_the_flow_after_the_next_one(tmp_path):
+    log = []
+    with pytest.raises(RuntimeError, match="yosys broke") as e:
+        run_steps(_alongside(tmp_path, log, fail_first=True), tmp_path / ".flow")
+    assert [(r["step"], r["status"]) for r in e.value.flow_rows] == [("s", "FAILED"), ("c", "ran")]
+    assert log == ["c"] and not (tmp_path / ".flow" / "s.json").exists()
+    assert (tmp_path / ".flow" / "c.json").is_file() and not (tmp_path / "r.txt").exists()
 
 
 def test_tree_hash_sees_names_and_bytes(tmp_path):

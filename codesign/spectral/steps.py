@@ -33,6 +33,7 @@ __all__ = [
     "run_synth",
     "run_report",
     "run_flow",
+    "synth_beside_cosim",
     "STAGES",
 ]
 
@@ -544,6 +545,18 @@ def _steps(s: FlowSettings) -> list[Step]:
     return steps
 
 
+def synth_beside_cosim(steps: list[Step]) -> list[Step]:
+    """When both run, synth moves before cosim and runs alongside it (yosys on one core, the
+    simulation on the other; both read only the RTL)."""
+    names = [st.name for st in steps]
+    if "synth" not in names or "cosim" not in names:
+        return steps
+    steps = list(steps)
+    synth = replace(steps.pop(names.index("synth")), alongside=True)
+    steps.insert(names.index("cosim"), synth)
+    return steps
+
+
 def run_flow(s: FlowSettings, *, force: bool = False, until: str = "report") -> list[dict]:
     """Run the stages up to ``until``, skipping those whose inputs and outputs are unchanged."""
     from codesign.eda.boards import load_board
@@ -554,12 +567,13 @@ def run_flow(s: FlowSettings, *, force: bool = False, until: str = "report") -> 
     names = [st.name for st in steps]
     if until not in names:
         raise FlowError(f"--until {until}: that stage is switched off (stages: {', '.join(names)})")
-    steps = steps[: names.index(until) + 1]
+    steps = synth_beside_cosim(steps[: names.index(until) + 1])
 
     def announce(i, step, fresh):
-        console.rule(
-            f"[bold]{i + 1}/{len(steps)} {step.name}" + (" — up to date, skipped" if fresh else "")
-        )
+        note = " — up to date, skipped" if fresh else ""
+        if step.alongside and not fresh:
+            note = " — in the background, beside the next stage"
+        console.rule(f"[bold]{i + 1}/{len(steps)} {step.name}{note}")
 
     t0 = time.perf_counter()
     try:

@@ -94,3 +94,20 @@ def test_verdict_is_the_one_pass_rule():
 def test_layer_density_items_are_checked():
     with pytest.raises(click.BadParameter, match="NAME=D"):
         prune_settings(FlowSettings(layer_density=("fc1",)))
+
+
+def test_synth_runs_beside_cosim_and_only_when_both_run(tmp_path):
+    from codesign.spectral.steps import FlowSettings, _steps, synth_beside_cosim
+
+    steps = synth_beside_cosim(_steps(FlowSettings(out=str(tmp_path))))
+    assert [(st.name, st.alongside) for st in steps] == [
+        ("prune", False),
+        ("map", False),
+        ("generate", False),
+        ("synth", True),
+        ("cosim", False),
+        ("report", False),
+    ]
+    until_cosim = synth_beside_cosim(_steps(FlowSettings(out=str(tmp_path)))[:4])
+    assert [st.name for st in until_cosim] == ["prune", "map", "generate", "cosim"]
+    assert not any(st.alongside for st in until_cosim)
