@@ -34,10 +34,22 @@ def _files(d: Path) -> dict:
     }
 
 
-def test_two_processes_with_different_hash_seeds_write_identical_rtl(small_schedule_dir, tmp_path):
+def test_two_processes_with_different_hash_seeds_write_identical_rtl(small_model_dir, tmp_path):
+    """On a 60-DSP design (3 and 2 inverse-FFT lanes): small enough to convert quickly, with
+    every kind of block the larger designs have."""
+    from click.testing import CliRunner
+
+    from codesign.cli import main
+
+    schedule = tmp_path / "schedule"
+    r = CliRunner().invoke(
+        main,
+        ["map", "--model", str(small_model_dir), "--max-dsp", "60", "--out", str(schedule)],
+    )
+    assert r.exit_code == 0, r.output
     outs = [tmp_path / "a", tmp_path / "b"]
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(_generate, [small_schedule_dir] * 2, outs, [1, 2]))
+        list(pool.map(_generate, [schedule] * 2, outs, [1, 2]))
     a, b = _files(outs[0]), _files(outs[1])
     assert set(a) == set(b) and "codesign_accel.v" in a
     different = [name for name in a if a[name] != b[name]]
