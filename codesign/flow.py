@@ -125,7 +125,7 @@ def run_steps(
                 box = {}
             else:
                 stamp_path.unlink(missing_ok=True)
-                if step.alongside and i + 1 < len(steps) and background is None:
+                if step.alongside and i + 1 < len(steps):
                     box = {"index": len(rows)}
                     rows.append(None)
                     thread = threading.Thread(

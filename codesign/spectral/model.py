@@ -30,6 +30,7 @@ __all__ = [
     "save_model",
     "load_model",
     "describe",
+    "weight_counts",
 ]
 
 FORMAT = "codesign-model"
@@ -58,24 +59,26 @@ class ModelError(CodesignError, ValueError):
     """A model artifact that cannot be used; the message names the file, the field and the fix."""
 
 
-def _layer_entry(layer: dict, shape: dict, masks: dict, params: dict) -> dict:
-    key = weight_key(layer)
-    m = masks.get(key)
-    size = int(params[key].size)
-    nz = int(m.sum()) if m is not None else size
+def weight_counts(layer: dict, weights: np.ndarray, mask: np.ndarray | None) -> dict:
+    """A layer's ``weights`` (stored), ``live`` (those that can reach the output: a spectral
+    kernel's live bins), ``nonzero`` (kept) and ``density`` = nonzero / live."""
+    size = int(weights.size)
     live = size
     if layer["type"] == SPECTRAL:
-        live = int(np.broadcast_to(live_bins(layer["fft"]), params[key].shape).sum())
+        live = size // weights.shape[-1] // weights.shape[-2] * int(live_bins(layer["fft"]).sum())
+    nz = int(mask.sum()) if mask is not None else size
+    return {"weights": size, "live": live, "nonzero": nz, "density": nz / live}
+
+
+def _layer_entry(layer: dict, shape: dict, masks: dict, params: dict) -> dict:
+    key = weight_key(layer)
     e = dict(layer)
     e.update(
         {
             "input_shape": list(shape["in"]),
             "output_shape": list(shape["out"]),
-            "weights": size,
-            "live": live,
-            "nonzero": nz,
-            "density": nz / live,
-            "masked": m is not None,
+            **weight_counts(layer, params[key], masks.get(key)),
+            "masked": key in masks,
         }
     )
     if layer["type"] == SPECTRAL:

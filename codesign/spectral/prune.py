@@ -20,7 +20,7 @@ from codesign.spectral.admm import admm_layer, layer_problem
 from codesign.spectral.conv import fold_kernel, geometry, live_bins, tiles_of
 from codesign.spectral.fixedpoint import FixedPointConfig, Format, OverflowCounter
 from codesign.spectral.fxpmodel import accuracy_fixed, quantize_params
-from codesign.spectral.model import Model
+from codesign.spectral.model import Model, weight_counts
 from codesign.spectral.network import SPECTRAL, forward, init_params, lenet5, weight_key
 from codesign.spectral.settings import PruneSettings
 from codesign.spectral.train import accuracy, to_input, train
@@ -235,20 +235,7 @@ def prune(
     per_layer = {}
     for layer in layers:
         key = weight_key(layer)
-        m = masks.get(key)
-        size = int(pruned[key].size)
-        live = (
-            int(np.broadcast_to(live_bins(layer["fft"]), pruned[key].shape).sum())
-            if layer["type"] == SPECTRAL
-            else size
-        )
-        kept = int(m.sum()) if m is not None else size
-        per_layer[layer["name"]] = {
-            "weights": size,
-            "live": live,
-            "nonzero": kept,
-            "density": kept / live,
-        }
+        per_layer[layer["name"]] = weight_counts(layer, pruned[key], masks.get(key))
         if layer["name"] in admm_report:
             per_layer[layer["name"]]["admm_seconds"] = admm_report[layer["name"]]["seconds"]
     metrics = {
