@@ -36,7 +36,8 @@ per complex multiplier: 3 (the three-multiplication form ``k1 = c(a+b), k2 = a(d
 k3 = b(c+d)``, exact in integer arithmetic; the pre-adders of the DSP48E1 take the sums).  Block
 RAM: the rule of :mod:`codesign.hdl.ram` per memory — a ROM takes :func:`bram18` (the cheapest
 RAMB18 aspect ratio), a RAM :func:`~codesign.hdl.ram.ram_bram18` (none when yosys builds it from
-LUT RAM); LUT/FF are rough per-unit estimates.
+LUT RAM), each memory as deep as the RTL makes it; LUT/FF per unit, fitted on yosys (see
+``ENGINE_GLUE``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from codesign.spectral.arch import DenseArch, SpectralArch
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.dense import dense_timing
 from codesign.spectral.hdl.fft import irfft2_latency, rfft2_latency, stage_plan
-from codesign.spectral.hdl.hadamard import hadamard_latency
+from codesign.spectral.hdl.hadamard import hadamard_latency, hadamard_memories
 from codesign.spectral.hdl.oaa import oaa_plan
 
 __all__ = [
@@ -67,9 +68,18 @@ DSP_PER_CMUL = 3
 # yosys synth_xilinx maps the input buffer's write and read address products (channel × H·W,
 # row × W) of each forward-FFT unit's feeder to DSP48E1s (measured on the LeNet accelerator)
 ADDRESS_DSP_PER_FFT_UNIT = 2
-# per engine: the blocks without a model of their own (loader, sequencer, tile feeders, read-out,
-# overlap-add and pooling, delay lines); fitted on yosys synth_xilinx of the LeNet accelerator
-ENGINE_GLUE = {"lut": 1300, "ff": 1100}
+# LUT and FF of a spectral engine: ENGINE_GLUE + S · (FFT units · unit + inverse lanes ·
+# (inverse unit + LANE) + Λ² · LANE_PAIR + P · PE) for S tile slices.  A forward or inverse FFT
+# unit is counted with its feeder; LANE is a lane's read-out and overlap-add stream; LANE_PAIR
+# the back end's links between lanes (grows as Λ²); PE a processing element with its share of the
+# crossbar; ENGINE_GLUE the loader, sequencer and handshakes.  Fitted (least squares) on yosys 0.23
+# synth_xilinx of nine generated LeNet engines (conv1 and conv2; 1-3 slices, 1-4 PEs and banks,
+# 1-2 FFT units, 1-4 lanes): every one within 5 %; the Nexys4 DDR and Arty A7 accelerators of
+# the default flow (dense layers included) within 1.5 % (LUT) and 2.5 % (FF).
+ENGINE_GLUE = {"lut": 640, "ff": 300}
+LANE = {"lut": 566, "ff": 239}
+LANE_PAIR = {"lut": 167, "ff": 40}
+PE = {"lut": 430, "ff": 177}
 
 
 def fft_unit_cost(N: int, word_bits: int) -> dict:
@@ -85,9 +95,9 @@ def fft_unit_cost(N: int, word_bits: int) -> dict:
         "latency": timing["last"],
         "dsp": cmuls * DSP_PER_CMUL,
         "bram18": ram_bram18(2 * N * N, 2 * word_bits),  # ping-pong transpose buffer
-        # calibrated on yosys synth_xilinx of rfft2_unit, N = 8: 1,620 LUT, 875 FF
-        "lut": 270 * stages * 2,
-        "ff": 2 * word_bits * (stages * 2 + N) + 200,
+        # per stage and pass, with the unit's feeder (see ENGINE_GLUE): 1,470 LUT, 1,128 FF at N = 8
+        "lut": 245 * stages * 2,
+        "ff": 188 * stages * 2,
     }
 
 
@@ -121,11 +131,14 @@ def spectral_layer_cost(
     dram_bytes_per_cycle: float = 0.0,
     kernel: int = 1,
     pool: int = 1,
+    bank_words: int = 0,
 ) -> dict:
     """Cycles and resources of one spectral layer engine for a given schedule length.
 
-    ``chunks`` = 0: kernels and maps on chip; ``chunks`` >= 1: the external-memory plan of the
-    module docstring with that many output-channel chunks.
+    ``groups_per_pe``: accumulator groups of the fullest PE; ``bank_words``: spectrum words of the
+    fullest bank (0: C·F spread evenly).  ``chunks`` = 0: kernels and maps on chip;
+    ``chunks`` >= 1: the external-memory plan of the module docstring with that many
+    output-channel chunks.
     """
     N = arch.fft
     F = N * (N // 2 + 1)
@@ -146,18 +159,21 @@ def spectral_layer_cost(
         + fu["latency"]
         + iu["latency"]
     )
-    acc_bits = arch.spectrum_bits + arch.weight_bits + index_bits(C) + 1
-    bank_depth = math.ceil(C * F / arch.banks)
     kernel_depth = max(schedule_cycles, 1) if k == 1 else 2 * math.ceil(schedule_cycles / k)
-    acc_depth = max(math.ceil(groups_per_pe / k), 1)
+    had = hadamard_memories(
+        arch.pes,
+        arch.banks,
+        kernel_depth,
+        kernel_width,
+        bank_words or math.ceil(C * F / arch.banks),
+        max(math.ceil(groups_per_pe / k), 1),
+        C,
+    )
     mem = {
-        "kernel": arch.pes * bram18(kernel_depth, kernel_width),
-        # block RAM at any size here: 2·bank_depth is short of the RTL's bank (``concat(buffer,
-        # addr)``, a power of two), whose size decides LUT or block RAM (LeNet conv1: 80 words
-        # here, 128 × 48 in the RTL, one RAMB36 — as 80 × 48 it would be LUT RAM)
-        "spectrum": arch.banks * bram18(2 * bank_depth, 2 * arch.spectrum_bits),
-        # one RAM per tile parity; yosys builds the small ones from LUTs
-        "accumulator": 2 * arch.pes * ram_bram18(acc_depth, 2 * acc_bits),
+        "kernel": had["kernel"][0] * bram18(*had["kernel"][1:]),  # a ROM: block RAM at any size
+        # RAMs: yosys builds the small ones from LUTs (LeNet conv1's 64 × 48 banks)
+        "spectrum": had["spectrum"][0] * ram_bram18(*had["spectrum"][1:]),
+        "accumulator": had["accumulator"][0] * ram_bram18(*had["accumulator"][1:]),
         "fft": arch.fft_units * fu["bram18"] + arch.ifft_units * iu["bram18"],
     }
     if not chunks:  # the engine's own image buffers (hdl/feed.py, hdl/oaa.py)
@@ -187,7 +203,6 @@ def spectral_layer_cost(
         )
     dram_ii = math.ceil(dram / dram_bytes_per_cycle) if dram else 0
     ii = max(compute_ii, dram_ii)
-    pe_lut = 2 * arch.spectrum_bits * math.ceil(arch.banks / 4) + 150
     stages = {"fft": t_fft, "hadamard": t_had, "ifft": t_ifft}
     bottleneck = max(stages, key=stages.get) if compute_ii >= dram_ii else "dram"
     return {
@@ -213,12 +228,21 @@ def spectral_layer_cost(
         ),
         "bram18": sum(mem.values()),
         "bram18_by_memory": mem,
-        "lut": S * (arch.pes * pe_lut + arch.fft_units * fu["lut"] + arch.ifft_units * iu["lut"])
-        + ENGINE_GLUE["lut"],
-        "ff": S
-        * (arch.pes * (4 * acc_bits + 60) + arch.fft_units * fu["ff"] + arch.ifft_units * iu["ff"])
-        + ENGINE_GLUE["ff"],
+        "lut": _engine_logic(arch, fu, iu, "lut"),
+        "ff": _engine_logic(arch, fu, iu, "ff"),
     }
+
+
+def _engine_logic(arch: SpectralArch, fu: dict, iu: dict, kind: str) -> int:
+    """LUT or FF of a spectral engine (the fit described at ENGINE_GLUE)."""
+    lanes = arch.ifft_units
+    per_slice = (
+        arch.fft_units * fu[kind]
+        + lanes * (iu[kind] + LANE[kind])
+        + lanes * lanes * LANE_PAIR[kind]
+        + arch.pes * PE[kind]
+    )
+    return arch.tile_slices * per_slice + ENGINE_GLUE[kind]
 
 
 def dense_layer_cost(arch: DenseArch, n_in: int, n_out: int, nnz_per_output: int) -> dict:

@@ -174,7 +174,9 @@ def assign(task: SpectralTask, arch: SpectralArch) -> tuple[np.ndarray, np.ndarr
     return pe_of_group, bank_of
 
 
-def _bound(task: SpectralTask, arch: SpectralArch) -> int:
+def _assigned(task: SpectralTask, arch: SpectralArch) -> dict:
+    """The assignment's schedule ``bound``, and the memory depths it sets: ``bank_words`` (spectrum
+    words of the fullest bank) and ``groups`` (accumulator groups of the fullest PE); cached."""
     key = (
         arch.pes,
         arch.banks,
@@ -186,7 +188,7 @@ def _bound(task: SpectralTask, arch: SpectralArch) -> int:
     )
     if key not in task._bounds:
         pe_of_group, bank_of = assign(task, arch)
-        task._bounds[key] = sch.lower_bound(
+        bound = sch.lower_bound(
             task.nz,
             pe_of_group,
             bank_of,
@@ -196,7 +198,19 @@ def _bound(task: SpectralTask, arch: SpectralArch) -> int:
             arch.mac_latency,
             arch.forwarding,
         )["bound"]
+        nz = np.asarray(task.nz)
+        used = np.unique(nz[:, 0] * task.F + nz[:, 2]) if len(nz) else np.zeros(0, dtype=int)
+        per_pe = np.bincount(pe_of_group.ravel()[used], minlength=arch.pes)
+        task._bounds[key] = {
+            "bound": bound,
+            "bank_words": int(np.bincount(bank_of.ravel(), minlength=arch.banks).max()),
+            "groups": int(per_pe.max()) if len(used) else 1,
+        }
     return task._bounds[key]
+
+
+def _bound(task: SpectralTask, arch: SpectralArch) -> int:
+    return _assigned(task, arch)["bound"]
 
 
 def estimate_bound(task: SpectralTask, arch: SpectralArch) -> int:
@@ -224,10 +238,14 @@ def estimate_bound(task: SpectralTask, arch: SpectralArch) -> int:
 
 
 def kernel_word_width(task: SpectralTask, arch: SpectralArch, cycles: int) -> int:
-    """Bits of one sparse-kernel memory word (:func:`kernel_word_layout`), its bank addresses and
-    accumulator addresses sized for perfectly balanced banks and PEs (before assignment)."""
-    depth = math.ceil(task.C * task.F / arch.banks)
-    groups = math.ceil(task.O * task.F / arch.pes)
+    """Bits of one sparse-kernel memory word (:func:`kernel_word_layout`), its bank and
+    accumulator addresses sized by the assignment (balanced banks and PEs when ``nz`` is None)."""
+    if task.nz is None:
+        depth = math.ceil(task.C * task.F / arch.banks)
+        groups = math.ceil(task.O * task.F / arch.pes)
+    else:
+        a = _assigned(task, arch)
+        depth, groups = a["bank_words"], a["groups"]
     last = kernel_word_layout(arch.banks, depth, groups, arch.weight_bits)[-1]
     return last["lsb"] + last["width"]
 
@@ -249,7 +267,11 @@ def _spectral_cost(
     chunks: int = 0,
     bytes_per_cycle: float = 0.0,
 ) -> dict:
-    groups = math.ceil(_groups(task) / arch.pes)
+    """The layer's cost; a pipelined layer's memories as deep as its assignment makes them."""
+    groups, bank_words = math.ceil(_groups(task) / arch.pes), 0
+    if task.nz is not None and not chunks:
+        a = _assigned(task, arch)
+        groups, bank_words = a["groups"], a["bank_words"]
     return spectral_layer_cost(
         arch,
         task.C,
@@ -258,6 +280,7 @@ def _spectral_cost(
         cycles,
         groups,
         kernel_word_width(task, arch, cycles),
+        bank_words=bank_words,
         chunks=chunks,
         nonzero=task.nonzero,
         in_shape=task.in_shape,

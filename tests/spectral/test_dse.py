@@ -146,3 +146,36 @@ def test_exact_model_is_computed_once_per_engine(small_model, monkeypatch):
     explore(fresh, load_board(BOARD))
     explore(fresh, load_board(BOARD))
     assert calls and max(calls.values()) == 1
+
+
+@pytest.mark.parametrize(
+    "overrides", [{}, {"conv2": {"pes": "6", "banks": "6", "ifft_units": "6"}}]
+)
+def test_memory_estimate_is_what_the_engine_builds(small_model, overrides):
+    """The map stage's kernel word and its kernel, spectrum and accumulator RAMB18 are those of
+    the memories the Hadamard engine builds for the scheduled layer (hadamard_plan), priced by
+    the RAM rule: the power-of-two depths of the fullest bank and PE, not the average ones."""
+    from codesign.hdl.ram import bram18, ram_bram18
+    from codesign.spectral.hdl.hadamard import hadamard_plan
+    from codesign.spectral.mapping import kernel_weights, map_tasks
+
+    m = map_tasks(
+        "lenet",
+        tasks_from_model(small_model),
+        load_board(BOARD),
+        overrides,
+        kernel_weights(small_model),
+    )
+    for task, arch, cost in zip(m.tasks, m.design.archs, m.design.costs):
+        if not isinstance(task, SpectralTask):
+            continue
+        plan = hadamard_plan(m.layers[task.name])["memories"]
+        rtl = {
+            "kernel": plan["kernel"][0] * bram18(*plan["kernel"][1:]),
+            "spectrum": plan["spectrum"][0] * ram_bram18(*plan["spectrum"][1:]),
+            "accumulator": plan["accumulator"][0] * ram_bram18(*plan["accumulator"][1:]),
+        }
+        assert dse.kernel_word_width(task, arch, 0) == plan["kernel"][2]
+        S = arch.tile_slices
+        got = {k: cost["bram18_by_memory"][k] for k in rtl}
+        assert got == {k: S * v for k, v in rtl.items()}, task.name

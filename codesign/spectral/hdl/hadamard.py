@@ -73,6 +73,8 @@ __all__ = [
     "hadamard_signals",
     "hadamard_plan",
     "hadamard_latency",
+    "hadamard_memories",
+    "accumulator_range",
     "kernel_word_layout",
     "PIPELINE_DEPTH",
     "READOUT_LATENCY",
@@ -113,6 +115,41 @@ def kernel_word_layout(banks: int, bank_words: int, groups: int, weight_bits: in
         layout.append({"name": name, "lsb": lsb, "width": widths[name]})
         lsb += widths[name]
     return layout
+
+
+def accumulator_range(C: int, cfg: FixedPointConfig | None = None) -> tuple[int, int]:
+    """Integer ranges of one complex product's parts and of a group's exact sum over ``C`` input
+    channels: ``(product, accumulator)``, each ``(lo, hi)``."""
+    cfg = cfg or FixedPointConfig()
+    s, w = cfg.spectrum, cfg.conv_weight
+    corners = [x * y for x in (s.min, s.max) for y in (w.min, w.max)]
+    lo, hi = min(corners), max(corners)  # of every real product a·c, b·d, a·d, b·c
+    product = (min(lo - hi, 2 * lo), max(hi - lo, 2 * hi))
+    return product, (C * product[0], C * product[1])
+
+
+def hadamard_memories(
+    pes: int,
+    banks: int,
+    cycles: int,
+    word_bits: int,
+    bank_words: int,
+    groups: int,
+    C: int,
+    cfg: FixedPointConfig | None = None,
+) -> dict:
+    """name → (count, depth, width) of the memories :func:`hadamard_engine` builds: per PE a
+    kernel ROM of ``cycles`` words of ``word_bits``; per bank a ping-pong complex spectrum RAM
+    (``bank_words`` words a tile, behind the buffer bit, so a power of two twice over); per PE
+    and tile parity an accumulator RAM of a power of two ≥ ``groups`` words.  The cost model
+    prices these with the rules of :mod:`codesign.hdl.ram`."""
+    cfg = cfg or FixedPointConfig()
+    _, acc = accumulator_range(C, cfg)
+    return {
+        "kernel": (pes, cycles, word_bits),
+        "spectrum": (banks, 2 << index_bits(bank_words), 2 * cfg.spectrum.bits),
+        "accumulator": (2 * pes, 1 << index_bits(groups), 2 * signed_bits(*acc)),
+    }
 
 
 def hadamard_plan(lm, cfg: FixedPointConfig | None = None, ports: int = 1) -> dict:
@@ -181,16 +218,18 @@ def hadamard_plan(lm, cfg: FixedPointConfig | None = None, ports: int = 1) -> di
         for p in range(P)
     ]
     s, w = cfg.spectrum, cfg.conv_weight
-    corners = [x * y for x in (s.min, s.max) for y in (w.min, w.max)]
-    lo, hi = min(corners), max(corners)  # of every real product a·c, b·d, a·d, b·c
-    product = (min(lo - hi, 2 * lo), max(hi - lo, 2 * hi))
-    accumulator = (task.C * product[0], task.C * product[1])
+    product, accumulator = accumulator_range(task.C, cfg)
     addr_bits, acc_bits = layout["addr"][1], layout["acc"][1]
-    memories = {
-        "kernel": (P, cycles, sum(width for _, width in layout.values())),
-        "spectrum": (arch.banks, 2 << addr_bits, 2 * s.bits),
-        "accumulator": (2 * P, 1 << acc_bits, 2 * signed_bits(*accumulator)),
-    }
+    memories = hadamard_memories(
+        P,
+        arch.banks,
+        cycles,
+        sum(width for _, width in layout.values()),
+        1 << addr_bits,
+        1 << acc_bits,
+        task.C,
+        cfg,
+    )
     return {
         "pes": P,
         "banks": arch.banks,
