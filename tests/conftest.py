@@ -109,6 +109,18 @@ def small_schedule_dir(small_model_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def small_accel_dir(small_schedule_dir, tmp_path_factory):
+    """The whole accelerator generated once per worker from the small schedule (MyHDL in a fresh
+    thread: see codesign.hdl.sim.in_thread).  Read-only: a test that changes files copies it."""
+    from codesign.hdl.sim import in_thread
+    from codesign.spectral.generate import generate_accelerator
+
+    out = tmp_path_factory.mktemp("accel") / "rtl"
+    in_thread(generate_accelerator, small_schedule_dir, out)
+    return out
+
+
+@pytest.fixture(scope="session")
 def wide_schedule_dir(small_model_dir, tmp_path_factory):
     """The small LeNet mapped with conv2 forced wide (3 PEs, 4 banks, 2 FFT and 4 inverse-FFT
     units): a model-only design with every interesting case of the schedule format."""

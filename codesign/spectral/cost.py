@@ -69,17 +69,18 @@ DSP_PER_CMUL = 3
 # row × W) of each forward-FFT unit's feeder to DSP48E1s (measured on the LeNet accelerator)
 ADDRESS_DSP_PER_FFT_UNIT = 2
 # LUT and FF of a spectral engine: ENGINE_GLUE + S · (FFT units · unit + inverse lanes ·
-# (inverse unit + LANE) + Λ² · LANE_PAIR + P · PE) for S tile slices.  A forward or inverse FFT
-# unit is counted with its feeder; LANE is a lane's read-out and overlap-add stream; LANE_PAIR
-# the back end's links between lanes (grows as Λ²); PE a processing element with its share of the
-# crossbar; ENGINE_GLUE the loader, sequencer and handshakes.  Fitted (least squares) on yosys 0.23
-# synth_xilinx of nine generated LeNet engines (conv1 and conv2; 1-3 slices, 1-4 PEs and banks,
-# 1-2 FFT units, 1-4 lanes): every one within 5 %; the Nexys4 DDR and Arty A7 accelerators of
-# the default flow (dense layers included) within 1.5 % (LUT) and 2.5 % (FF).
-ENGINE_GLUE = {"lut": 640, "ff": 300}
-LANE = {"lut": 566, "ff": 239}
-LANE_PAIR = {"lut": 167, "ff": 40}
-PE = {"lut": 430, "ff": 177}
+# (inverse unit + LANE) + P · PE + P · B · CROSSBAR) for S tile slices, P PEs and B banks.  An
+# FFT unit is counted with its feeder; LANE is a lane's read-out and overlap-add stream; CROSSBAR
+# one PE's word select from one bank and that bank's address select from that PE (it grows as
+# P·B and soon outweighs the PE's own logic); ENGINE_GLUE the loader, sequencer and handshakes.
+# Fitted (least squares) on yosys 0.23 synth_xilinx of eleven generated LeNet engines (conv1 and
+# conv2; 1-3 slices, 1-8 PEs and banks, 1-2 FFT units, 1-8 lanes): LUT within 8.3 %, FF within
+# 5.6 %; the Nexys4 DDR and Arty A7 accelerators of the default flow (dense layers included):
+# LUT -2.2 % and +3.7 %, FF -1.0 % and -1.2 %.
+ENGINE_GLUE = {"lut": 938, "ff": 493}
+LANE = {"lut": 1415, "ff": 483}
+PE = {"lut": 34, "ff": 0}
+CROSSBAR = {"lut": 104, "ff": 52}
 
 
 def fft_unit_cost(N: int, word_bits: int) -> dict:
@@ -95,9 +96,9 @@ def fft_unit_cost(N: int, word_bits: int) -> dict:
         "latency": timing["last"],
         "dsp": cmuls * DSP_PER_CMUL,
         "bram18": ram_bram18(2 * N * N, 2 * word_bits),  # ping-pong transpose buffer
-        # per stage and pass, with the unit's feeder (see ENGINE_GLUE): 1,470 LUT, 1,128 FF at N = 8
-        "lut": 245 * stages * 2,
-        "ff": 188 * stages * 2,
+        # per stage and pass, with the unit's feeder (see ENGINE_GLUE): 1,200 LUT, 1,020 FF at N = 8
+        "lut": 200 * stages * 2,
+        "ff": 170 * stages * 2,
     }
 
 
@@ -235,12 +236,10 @@ def spectral_layer_cost(
 
 def _engine_logic(arch: SpectralArch, fu: dict, iu: dict, kind: str) -> int:
     """LUT or FF of a spectral engine (the fit described at ENGINE_GLUE)."""
-    lanes = arch.ifft_units
     per_slice = (
         arch.fft_units * fu[kind]
-        + lanes * (iu[kind] + LANE[kind])
-        + lanes * lanes * LANE_PAIR[kind]
-        + arch.pes * PE[kind]
+        + arch.ifft_units * (iu[kind] + LANE[kind])
+        + arch.pes * (PE[kind] + arch.banks * CROSSBAR[kind])
     )
     return arch.tile_slices * per_slice + ENGINE_GLUE[kind]
 

@@ -14,10 +14,8 @@ import sys
 import pytest
 
 from codesign.eda.manifest import ACCELERATOR, read_manifest
-from codesign.hdl.sim import in_thread
 from codesign.spectral import fxpmodel
 from codesign.spectral.cocotb_bench import VECTORS_FORMAT, write_vectors
-from codesign.spectral.generate import generate_accelerator
 from codesign.spectral.model import load_model
 
 HAVE_COCOTB = all(importlib.util.find_spec(m) for m in ("cocotb", "cocotbext")) and bool(
@@ -26,10 +24,8 @@ HAVE_COCOTB = all(importlib.util.find_spec(m) for m in ("cocotb", "cocotbext")) 
 
 
 @pytest.fixture(scope="module")
-def accel(small_schedule_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cocotb") / "rtl"
-    in_thread(generate_accelerator, small_schedule_dir, out)  # MyHDL: see codesign.hdl.sim
-    return out
+def accel(small_accel_dir):
+    return small_accel_dir
 
 
 @pytest.fixture(scope="module")

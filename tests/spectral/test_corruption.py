@@ -175,12 +175,9 @@ def same_place(copy: Path, original: Path, record: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def accel_dir(small_schedule_dir, tmp_path_factory):
-    """The whole accelerator, generated once from the small schedule."""
-    out = tmp_path_factory.mktemp("accel") / "rtl"
-    status, output, tb = invoke(["generate", "--schedule", small_schedule_dir, "--out", out])
-    assert status == 0 and tb is None, _describe(status, output, tb)
-    return out
+def accel_dir(small_accel_dir):
+    """The whole accelerator, generated once from the small schedule (tests/conftest.py)."""
+    return small_accel_dir
 
 
 @pytest.fixture(scope="module")
@@ -442,7 +439,11 @@ def test_generate_refuses_pes_that_disagree_with_the_layer_arrays(schedule, tmp_
     """`pes` edited to another valid value: schedule.json and layers/conv1.npz now disagree;
     either file may be named, and the message must say what (the PEs)."""
     sj = schedule / "schedule.json"
-    edit_json(sj, lambda d: d["layers"][0]["arch"].update(pes=2))
+    def more_pes(d):  # still a multiple of the read-out lanes
+        arch = d["layers"][0]["arch"]
+        arch["pes"] += arch["ifft_units"]
+
+    edit_json(sj, more_pes)
     out = tmp_path / "rtl"
     fails(
         ["generate", "--schedule", schedule, "--out", out],
