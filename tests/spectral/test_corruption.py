@@ -439,6 +439,7 @@ def test_generate_refuses_pes_that_disagree_with_the_layer_arrays(schedule, tmp_
     """`pes` edited to another valid value: schedule.json and layers/conv1.npz now disagree;
     either file may be named, and the message must say what (the PEs)."""
     sj = schedule / "schedule.json"
+
     def more_pes(d):  # still a multiple of the read-out lanes
         arch = d["layers"][0]["arch"]
         arch["pes"] += arch["ifft_units"]
