@@ -179,3 +179,32 @@ def test_memory_estimate_is_what_the_engine_builds(small_model, overrides):
         S = arch.tile_slices
         got = {k: cost["bram18_by_memory"][k] for k in rtl}
         assert got == {k: S * v for k, v in rtl.items()}, task.name
+
+
+def test_no_layer_is_slower_than_the_first_so_long_runs_replay(tasks):
+    """A layer slower than the first (which the source paces) holds its producer back sooner or
+    later: four replayed images may not show it, a thousand in cosim do.  The chosen designs
+    never have one, replay 40 images at the 4-image figures, and such a design gets no exact
+    network model."""
+    res = explore(tasks, load_board(BOARD))
+    for d in [res["chosen"], *res["runners_up"]]:
+        cycles = [
+            c["cycles"]["hadamard_per_tile"] if "hadamard_per_tile" in c["cycles"] else None
+            for c in d.costs
+        ]
+        own = [dse.layer_interval(t, a, c) for t, a, c in zip(tasks, d.archs, cycles)]
+        assert max(own) == own[0] == d.network["ii_cycles"]
+        t = network_timing(_stages(tasks, d), images=40)
+        assert (t["interval"], t["latency"]) == (
+            d.network["ii_cycles"],
+            d.network["latency_cycles"],
+        )
+    slow = [SpectralArch("conv1", 8, 6, 6, ifft_units=6), SpectralArch("conv2", 8, 1, 1)]
+    archs = slow + list(res["chosen"].archs[2:])
+    cycles = [
+        dse._bound(t, a) if isinstance(t, SpectralTask) else None for t, a in zip(tasks, archs)
+    ]
+    assert dse.layer_interval(tasks[1], archs[1], cycles[1]) > dse.layer_interval(
+        tasks[0], archs[0], cycles[0]
+    )
+    assert dse.exact_network(tasks, archs, cycles) is None
