@@ -370,8 +370,15 @@ def elaborate_accelerator(d: AcceleratorDesign, per_beat: int):
     """Signals and instance of the whole accelerator (fresh instance names: same Verilog)."""
     fresh_names()
     from codesign.spectral.hdl.network import accelerator, accelerator_signals
+    from codesign.spectral.hdl.timing import network_pace
 
     sig = accelerator_signals(d.classes, d.cfg, per_beat)
     return sig, accelerator(
-        **sig, stages=d.stages, pixels=d.pixels, classes=d.classes, cfg=d.cfg, per_beat=per_beat
+        **sig,
+        stages=d.stages,
+        pixels=d.pixels,
+        classes=d.classes,
+        cfg=d.cfg,
+        per_beat=per_beat,
+        pace=network_pace(d.timing_stages, d.cfg),
     )

@@ -360,26 +360,13 @@ def network_stages(tasks: list, archs: list, cycles: list) -> list | None:
     return stages
 
 
-def layer_interval(task, arch, cycles: int | None) -> int:
-    """A layer's own image interval: a generated spectral engine's exact one, else the analytic
-    ``ii`` (the dense MACs' clocks per image)."""
-    if isinstance(task, SpectralTask):
-        if generatable(arch, task.O) is None:
-            return layer_timing(task, arch, cycles)["interval"]
-        return _spectral_cost(task, arch, cycles)["cycles"]["ii"]
-    return dense_layer_cost(arch, task.n_in, task.n_out, task.nnz_per_output)["cycles"]["ii"]
-
-
 def exact_network(tasks: list, archs: list, cycles: list) -> dict | None:
     """The generated accelerator's exact ``latency`` and ``interval`` in clocks (AXI source and
-    sink never waiting), or None when a layer is not generated or the timing model cannot replay
-    the design: a layer slower than the first, which the source paces, would hold its producer
-    back (back-pressure inside the network) sooner or later, however few images show it."""
+    sink never waiting; the first layer paced by a slower later one,
+    :func:`~codesign.spectral.hdl.timing.network_pace`), or None when a layer is not generated
+    or the timing model cannot replay the design."""
     stages = network_stages(tasks, archs, cycles)
     if stages is None:
-        return None
-    own = [layer_interval(t, a, c) for t, a, c in zip(tasks, archs, cycles)]
-    if max(own[1:], default=0) > own[0]:
         return None
     key = tuple(
         tuple(sorted((k, tuple(v.items()) if isinstance(v, dict) else v) for k, v in st.items()))
@@ -631,20 +618,15 @@ def explore_sequential(tasks: list, board: Board, overrides: dict | None = None)
 
 
 def _design_at(tasks, board, T: int, overrides: dict) -> Design | None:
-    """Every layer's cheapest configuration meeting the image interval ``T``, costed; the layers
-    after the first also meet the first's own interval, so that none is slower than the layer
-    the source paces (:func:`exact_network`)."""
-    archs, pace = [], T
+    """Every layer's cheapest configuration meeting the image interval ``T``, costed."""
+    archs = []
     for task in tasks:
         if isinstance(task, SpectralTask):
-            a = _spectral_for(task, pace, overrides)
+            a = _spectral_for(task, T, overrides)
         else:
-            a = _dense_for(task, pace, overrides)
+            a = _dense_for(task, T, overrides)
         if a is None:
             return None
-        if not archs:
-            cycles = _bound(task, a) if isinstance(task, SpectralTask) else None
-            pace = min(T, layer_interval(task, a, cycles))
         archs.append(a)
     return evaluate(tasks, board, archs)
 

@@ -31,6 +31,7 @@ from codesign.spectral.design import (
     elaborate_layer,
     layer_from_artifacts,
 )
+from codesign.spectral.hdl.timing import network_pace
 
 __all__ = [
     "GenerateError",
@@ -289,6 +290,7 @@ def generate_accelerator(
                 "images": TIMING_IMAGES,
                 "out_last": t["out_last"],
                 "stages": d.timing_stages,
+                "pace_cycles": network_pace(d.timing_stages, cfg),
                 "model": "codesign/spectral/hdl/timing.py",
             },
         }

@@ -15,7 +15,7 @@ from codesign.spectral.bench import run_bench
 from codesign.spectral.cosim import CosimError, cosim_accelerator, read_inputs
 from codesign.spectral.design import accelerator_from_artifacts
 from codesign.spectral.generate import GenerateError, generate_accelerator
-from codesign.spectral.hdl.timing import network_timing
+from codesign.spectral.hdl.timing import network_pace, network_timing, stage_interval
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,11 @@ def test_manifest_describes_the_axi_interface_and_the_cycle_model(man, small_sch
     t = network_timing(d.timing_stages, images=4)
     assert man["cycle_model"]["latency_cycles"] == t["latency"]
     assert man["cycle_model"]["interval_cycles"] == t["interval"]
+    # conv2 is slower than conv1: conv1's loader is paced at conv2's interval, so the bit- and
+    # clock-exact runs here also check the pacing in the RTL
+    own = [stage_interval(st) for st in d.timing_stages]
+    assert man["cycle_model"]["pace_cycles"] == network_pace(d.timing_stages) == max(own[1:])
+    assert max(own[1:]) > own[0] and t["interval"] == max(own)
     # the DSE spreads conv1 over several read-out lanes and tile slices: far below one lane's
     # floor (6 channels × 64 clocks × 49 tiles), above what its tile slices can do at one
     # sample per clock per FFT unit (64 clocks × ⌈49 / slices⌉ tiles)

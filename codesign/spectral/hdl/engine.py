@@ -429,11 +429,13 @@ def spectral_engine(
     layer: dict,
     bias: tuple,
     cfg: FixedPointConfig | None = None,
+    pace: int = 0,
 ):
     """The whole layer: ``layer`` holds C, O, H, W, K, N, pool, relu; ``bias`` the O biases in
     the activation format; ``lm`` the scheduled layer with its memory image.  ``tile_slices``
     (S) copies of the tile pipeline share the input stream and the overlap-add unit; slice s
-    takes the tiles t ≡ s (mod S)."""
+    takes the tiles t ≡ s (mod S).  ``pace``: the loader's least clocks between images' first
+    words (:func:`~codesign.hdl.buffers.pingpong_loader`; the network's first layer)."""
     cfg = cfg or FixedPointConfig()
     C, O, H, W, K, N = (layer[k] for k in ("C", "O", "H", "W", "K", "N"))
     L = N - K + 1
@@ -475,6 +477,7 @@ def spectral_engine(
             unload,
             unload_buf,
             words=C * H * W,
+            pace=pace,
         ),
         _image_control(
             clk, rst, loaded, oaa_ready, go, active, ends, unload, unload_buf, img_buf, finish

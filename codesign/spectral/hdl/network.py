@@ -66,10 +66,13 @@ def accelerator(
     classes: int,
     cfg: FixedPointConfig | None = None,
     per_beat: int = 1,
+    pace: int = 0,
 ):
     """``stages``: per layer, ``{"kind": "spectral", "lm", "layer", "bias"}`` or
     ``{"kind": "dense", "weight", "mask", "bias", "macs", "relu"}``, in network order;
-    ``per_beat`` pixels per ``s_axis`` beat (a divisor of ``pixels``)."""
+    ``per_beat`` pixels per ``s_axis`` beat (a divisor of ``pixels``); ``pace``: least clocks
+    between images' first pixels in the first (spectral) layer
+    (:func:`~codesign.spectral.hdl.timing.network_pace`)."""
     cfg = cfg or FixedPointConfig()
     if per_beat < 1 or pixels % per_beat:
         raise ValueError(
@@ -117,6 +120,7 @@ def accelerator(
                     layer=st["layer"],
                     bias=st["bias"],
                     cfg=cfg,
+                    pace=pace if i == 0 else 0,
                 )
             )
         else:

@@ -17,7 +17,7 @@ from codesign.spectral.hdl.hadamard import READOUT_LATENCY, hadamard_latency
 from codesign.spectral.hdl.inverse import inverse_stage_timing
 from codesign.spectral.hdl.oaa import oaa_latency
 
-__all__ = ["engine_timing", "network_timing"]
+__all__ = ["engine_timing", "network_timing", "network_pace", "stage_interval"]
 
 
 def engine_timing(
@@ -31,6 +31,7 @@ def engine_timing(
     lead: int = 0,
     lanes: int = 1,
     slices: int = 1,
+    pace: int = 0,
 ) -> dict:
     """Edges of the first/last output of each image, the latency and the initiation interval.
 
@@ -39,7 +40,8 @@ def engine_timing(
     tile slices (slice s runs the tiles t ≡ s mod slices on its own pipeline; the image is done
     when the last slice is).  Input: with ``offered`` None, a source that always has the next
     word (from edge ``in_first``) and waits only for ``in_ready`` (its first word ready
-    ``lead`` clocks late); otherwise image i's words
+    ``lead`` clocks late) and, with ``pace``, takes an image's first word no sooner than
+    ``pace`` clocks after the previous one's (the loader's pacing); otherwise image i's words
     are offered one per clock from edge ``offered[i]`` by a producer that cannot wait (an
     upstream layer), and ValueError is raised if the engine would hold it back.  The loader fills
     image i into buffer i mod 2, free again two edges after image i − 2's last output sample
@@ -65,7 +67,7 @@ def engine_timing(
     for i in range(images):
         buffer_free = dones[i - 2] + 2 if i >= 2 else in_first
         if offered is None:
-            offer = in_first + lead if i == 0 else accepted[-1] + words
+            offer = in_first + lead if i == 0 else accepted[-1] + max(words, pace)
         else:
             offer = offered[i]
         start = max(offer, buffer_free)
@@ -145,6 +147,7 @@ def network_timing(
     lead = 1 if per_beat > 1 else 0
     from codesign.spectral.hdl.dense import dense_timing
 
+    pace = network_pace(stages, cfg)
     offered, first_in, per_stage = None, None, []
     for st in stages:
         if st["kind"] == "spectral":
@@ -159,6 +162,7 @@ def network_timing(
                 lead if offered is None else 0,
                 st.get("lanes", 1),
                 st.get("slices", 1),
+                pace if offered is None else 0,
             )
             words = st["layer"]["O"] * _pooled(st["layer"])
         else:
@@ -196,6 +200,39 @@ def network_timing(
         "interval": last[-1] - last[-2] if images > 1 else None,
         "stages": per_stage,
     }
+
+
+def stage_interval(st: dict, cfg: FixedPointConfig | None = None) -> int:
+    """One layer's own image interval, its input always there (three images replayed)."""
+    if st["kind"] == "spectral":
+        return engine_timing(
+            st["layer"],
+            st["fft_units"],
+            st["cycles"],
+            3,
+            cfg=cfg,
+            lanes=st.get("lanes", 1),
+            slices=st.get("slices", 1),
+        )["interval"]
+    from codesign.spectral.hdl.dense import dense_timing
+
+    args = (st["n_in"], st["n_out"], st["macs"], st["steps"])
+    firsts = [2]
+    for k in range(1, 3):  # each image as soon as the last is in and an input half is free
+        ready = dense_timing(*args, firsts + [firsts[-1] + 10**9], cfg)["in_ready"][k]
+        firsts.append(max(firsts[-1] + st["n_in"], ready))
+    return dense_timing(*args, firsts, cfg)["interval"]
+
+
+def network_pace(stages: list, cfg: FixedPointConfig | None = None) -> int:
+    """Clocks the first (spectral) layer's loader keeps between images' first words: the own
+    interval of the slowest later layer when that is slower than the first, else 0.  A layer
+    slower than its producer would hold it back, which neither the network's links model nor
+    this model replays; paced at its rate, every layer keeps up (:func:`network_timing`)."""
+    if len(stages) < 2 or stages[0]["kind"] != "spectral":
+        return 0
+    own = [stage_interval(st, cfg) for st in stages]
+    return max(own[1:]) if max(own[1:]) > own[0] else 0
 
 
 def _pooled(layer: dict) -> int:
