@@ -202,26 +202,33 @@ def network_timing(
     }
 
 
+STAGE_IMAGES = 4  # images replayed for a layer's own interval
+
+
 def stage_interval(st: dict, cfg: FixedPointConfig | None = None) -> int:
-    """One layer's own image interval, its input always there (three images replayed)."""
+    """One layer's own image interval, its input always there: the longest spacing of
+    consecutive images' last outputs over :data:`STAGE_IMAGES` replayed images."""
     if st["kind"] == "spectral":
-        return engine_timing(
+        t = engine_timing(
             st["layer"],
             st["fft_units"],
             st["cycles"],
-            3,
+            STAGE_IMAGES,
             cfg=cfg,
             lanes=st.get("lanes", 1),
             slices=st.get("slices", 1),
-        )["interval"]
-    from codesign.spectral.hdl.dense import dense_timing
+        )
+    else:
+        from codesign.spectral.hdl.dense import dense_timing
 
-    args = (st["n_in"], st["n_out"], st["macs"], st["steps"])
-    firsts = [2]
-    for k in range(1, 3):  # each image as soon as the last is in and an input half is free
-        ready = dense_timing(*args, firsts + [firsts[-1] + 10**9], cfg)["in_ready"][k]
-        firsts.append(max(firsts[-1] + st["n_in"], ready))
-    return dense_timing(*args, firsts, cfg)["interval"]
+        args = (st["n_in"], st["n_out"], st["macs"], st["steps"])
+        firsts = [2]
+        for k in range(1, STAGE_IMAGES):  # each image once the last is in and a half is free
+            ready = dense_timing(*args, firsts + [firsts[-1] + 10**9], cfg)["in_ready"][k]
+            firsts.append(max(firsts[-1] + st["n_in"], ready))
+        t = dense_timing(*args, firsts, cfg)
+    last = t["out_last"]
+    return max(b - a for a, b in zip(last, last[1:]))
 
 
 def network_pace(stages: list, cfg: FixedPointConfig | None = None) -> int:
