@@ -246,6 +246,13 @@ class AcceleratorDesign:
         return self.model.fixed_point
 
     @property
+    def pace(self) -> int:
+        """The first layer's pace (:func:`~codesign.spectral.hdl.timing.network_pace`)."""
+        from codesign.spectral.hdl.timing import network_pace
+
+        return network_pace(self.timing_stages, self.cfg)
+
+    @property
     def pixels(self) -> int:
         return int(np.prod(self.input_shape))
 
@@ -370,7 +377,6 @@ def elaborate_accelerator(d: AcceleratorDesign, per_beat: int):
     """Signals and instance of the whole accelerator (fresh instance names: same Verilog)."""
     fresh_names()
     from codesign.spectral.hdl.network import accelerator, accelerator_signals
-    from codesign.spectral.hdl.timing import network_pace
 
     sig = accelerator_signals(d.classes, d.cfg, per_beat)
     return sig, accelerator(
@@ -380,5 +386,5 @@ def elaborate_accelerator(d: AcceleratorDesign, per_beat: int):
         classes=d.classes,
         cfg=d.cfg,
         per_beat=per_beat,
-        pace=network_pace(d.timing_stages, d.cfg),
+        pace=d.pace,
     )

@@ -31,7 +31,6 @@ from codesign.spectral.design import (
     elaborate_layer,
     layer_from_artifacts,
 )
-from codesign.spectral.hdl.timing import network_pace
 
 __all__ = [
     "GenerateError",
@@ -290,7 +289,7 @@ def generate_accelerator(
                 "images": TIMING_IMAGES,
                 "out_last": t["out_last"],
                 "stages": d.timing_stages,
-                "pace_cycles": network_pace(d.timing_stages, cfg),
+                "pace_cycles": d.pace,
                 "model": "codesign/spectral/hdl/timing.py",
             },
         }

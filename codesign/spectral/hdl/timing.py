@@ -151,18 +151,15 @@ def network_timing(
     offered, first_in, per_stage = None, None, []
     for st in stages:
         if st["kind"] == "spectral":
-            t = engine_timing(
-                st["layer"],
-                st["fft_units"],
-                st["cycles"],
+            first = offered is None
+            t = _spectral_stage(
+                st,
                 images,
-                in_first,
                 cfg,
-                offered,
-                lead if offered is None else 0,
-                st.get("lanes", 1),
-                st.get("slices", 1),
-                pace if offered is None else 0,
+                in_first=in_first,
+                offered=offered,
+                lead=lead if first else 0,
+                pace=pace if first else 0,
             )
             words = st["layer"]["O"] * _pooled(st["layer"])
         else:
@@ -205,19 +202,25 @@ def network_timing(
 STAGE_IMAGES = 4  # images replayed for a layer's own interval
 
 
+def _spectral_stage(st: dict, images: int, cfg, **kw) -> dict:
+    """:func:`engine_timing` of a spectral stage dict of :func:`network_timing`."""
+    return engine_timing(
+        st["layer"],
+        st["fft_units"],
+        st["cycles"],
+        images,
+        cfg=cfg,
+        lanes=st.get("lanes", 1),
+        slices=st.get("slices", 1),
+        **kw,
+    )
+
+
 def stage_interval(st: dict, cfg: FixedPointConfig | None = None) -> int:
     """One layer's own image interval, its input always there: the longest spacing of
     consecutive images' last outputs over :data:`STAGE_IMAGES` replayed images."""
     if st["kind"] == "spectral":
-        t = engine_timing(
-            st["layer"],
-            st["fft_units"],
-            st["cycles"],
-            STAGE_IMAGES,
-            cfg=cfg,
-            lanes=st.get("lanes", 1),
-            slices=st.get("slices", 1),
-        )
+        t = _spectral_stage(st, STAGE_IMAGES, cfg)
     else:
         from codesign.spectral.hdl.dense import dense_timing
 
