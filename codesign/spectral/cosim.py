@@ -29,6 +29,7 @@ from codesign.spectral.design import (
     LayerDesign,
     elaborate_layer,
     layer_from_artifacts,
+    layer_timing,
     recorded_model,
 )
 from codesign.spectral.fixedpoint import OverflowCounter
@@ -238,6 +239,25 @@ def cosim_accelerator(
     )
 
 
+EDGES = ("in_first", "out_first", "out_last")
+
+
+def first_difference(rtl: dict, model: dict, first_image: int = 0) -> dict | None:
+    """The first image edge (of :data:`EDGES`) where the RTL's list differs from the cycle
+    model's, or None; a list cut short differs at its end."""
+    for key in EDGES:
+        a, b = rtl[key], model[key]
+        if a != b:
+            i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+            return {
+                "edge_of": key,
+                "image": first_image + i,
+                "rtl": a[i] if i < len(a) else None,
+                "model": b[i] if i < len(b) else None,
+            }
+    return None
+
+
 def _check(man, results, chunks, want, labels, models, timed, cfg, simulator, run_info) -> dict:
     """Compare each chunk's events with the model's scores and the cycle model's edges."""
     bits = cfg.activation.bits
@@ -311,18 +331,7 @@ def _check(man, results, chunks, want, labels, models, timed, cfg, simulator, ru
                     beats[i * classes + classes - 1][0] for i in range(len(beats) // classes)
                 ],
             }
-            for key in ("in_first", "out_first", "out_last"):
-                if rtl[key] != m[key] and timing_bad is None:
-                    i = next(
-                        (i for i, (x, y) in enumerate(zip(rtl[key], m[key])) if x != y),
-                        min(len(rtl[key]), len(m[key])),
-                    )
-                    timing_bad = {
-                        "edge_of": key,
-                        "image": a + i,
-                        "rtl": rtl[key][i] if i < len(rtl[key]) else None,
-                        "model": m[key][i] if i < len(m[key]) else None,
-                    }
+            timing_bad = timing_bad or first_difference(rtl, m, first_image=a)
             if rtl["out_last"] and starts:
                 lat_rtl = rtl["out_last"][0] - starts[0] + 1
             if len(rtl["out_last"]) > 1:
@@ -374,7 +383,8 @@ def _reference(d: LayerDesign, images: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 _BENCH = """`timescale 1ns/1ps
-// Self-checking-free stimulus bench: input words from input.hex, outputs to output.txt.
+// Self-checking-free stimulus bench: input words from input.hex, outputs to output.txt, the
+// edge that takes each image's first word to input.txt.
 module bench;
   reg clk = 0, rst = 1, in_valid = 0, out_ready = 1;
   reg signed [{iw}:0] in_x = 0;
@@ -384,7 +394,7 @@ module bench;
   wire [{xw}:0] out_x;
   wire signed [{vw}:0] out_v;
   reg [{iw}:0] words [0:{nwords}];
-  integer i = 0, edges = 0, outputs = 0, fd, accepted;
+  integer i = 0, edges = 0, outputs = 0, fd, fi, accepted;
   {top} dut(clk, rst, in_valid, in_ready, in_x, out_valid, out_ready, out_o, out_y, out_x, out_v);
   always #5 clk = ~clk;
   always @(posedge clk) begin
@@ -405,6 +415,7 @@ module bench;
     end
     $readmemh("input.hex", words);
     fd = $fopen("output.txt", "w");
+    fi = $fopen("input.txt", "w");
     @(negedge clk);
     rst = 0;
     while (i < {nwords1}) begin
@@ -412,9 +423,11 @@ module bench;
       in_x = words[i];
       accepted = in_ready;
       @(negedge clk);
+      if (accepted && i % {per_image} == 0) $fwrite(fi, "%0d\\n", edges);
       if (accepted) i = i + 1;
     end
     in_valid = 0;
+    $fclose(fi);
   end
   initial begin
     #{timeout};
@@ -445,6 +458,7 @@ def _fast(
             vw=ports["out_v"] - 1,
             nwords=len(words) - 1,
             nwords1=len(words),
+            per_image=x[0].size,
             top=top,
             expected=expected,
             timeout=10 * (200_000 * len(x) + 10 * len(words)),
@@ -468,7 +482,8 @@ def _fast(
         tuple(int(v) for v in line.split())
         for line in (work / "output.txt").read_text().splitlines()
     ]
-    return rows, (rows[-1][0] if rows else 0)
+    starts = [int(v) for v in (work / "input.txt").read_text().split()]
+    return rows, starts, (rows[-1][0] if rows else 0)
 
 
 def cosim_layer(
@@ -501,10 +516,10 @@ def cosim_layer(
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            rows, edges = _fast(rtl, man, x, len(expected), Path(tmp), vcd)
+            rows, starts, edges = _fast(rtl, man, x, len(expected), Path(tmp), vcd)
         got = rows
         marks = {
-            "in_first": [2 + b * x[0].size for b in range(len(x))],
+            "in_first": starts,
             "out_first": [
                 rows[b * per_image][0] for b in range(len(x)) if len(rows) > b * per_image
             ],
@@ -514,7 +529,7 @@ def cosim_layer(
                 if len(rows) >= (b + 1) * per_image
             ],
         }
-        return _report(man, engine, x, got, expected, per_image, edges, marks)
+        return _report(man, engine, x, got, expected, per_image, edges, marks, d)
     sig, inst = elaborate_layer(d)
     if engine == "icarus":
         args = ["-g2005", "-s", f"tb_{top}", "-o", f"{top}.vvp", f"{top}.v", f"tb_{top}.v"]
@@ -555,8 +570,7 @@ def cosim_layer(
         sig["rst"].next = 0
         sig["out_ready"].next = 1
         for b in range(len(x)):
-            marks["in_first"].append(clock[0] + 1)
-            for v in x[b].ravel():
+            for j, v in enumerate(x[b].ravel()):
                 sig["in_valid"].next = 1
                 sig["in_x"].next = int(v)
                 while True:  # in_ready now is what the coming rising edge samples
@@ -564,6 +578,8 @@ def cosim_layer(
                     yield clk.negedge
                     if accepted:
                         break
+                if j == 0:
+                    marks["in_first"].append(clock[0])
             sig["in_valid"].next = 0
         limit = clock[0] + 200_000 * len(x)
         while len(got) < want.size and clock[0] < limit:
@@ -575,11 +591,12 @@ def cosim_layer(
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(simulate).result()
-    return _report(man, engine, x, got, expected, per_image, clock[0], marks)
+    return _report(man, engine, x, got, expected, per_image, clock[0], marks, d)
 
 
-def _report(man, engine, x, got, expected, per_image, cycles, marks) -> dict:
-    """Compare outputs ``got`` = [(clock edge, o, y, x, value)] with ``expected``."""
+def _report(man, engine, x, got, expected, per_image, cycles, marks, d) -> dict:
+    """Compare outputs ``got`` = [(clock edge, o, y, x, value)] with ``expected`` and the edges
+    ``marks`` (each image's first input word, first and last output) with the cycle model."""
     first_bad = next((i for i, (g, e) in enumerate(zip(got, expected)) if tuple(g[1:]) != e), None)
     if first_bad is None and len(got) != len(expected):
         first_bad = min(len(got), len(expected))
@@ -592,6 +609,14 @@ def _report(man, engine, x, got, expected, per_image, cycles, marks) -> dict:
         "bit_exact": first_bad is None,
         "cycles": cycles,
         "marks": marks,
+    }
+    model = layer_timing(d, len(x))
+    bad = first_difference(marks, model)
+    report["timing"] = {
+        "checked": True,
+        "exact": bad is None,
+        "first_difference": bad,
+        "model": {k: model[k] for k in EDGES},
     }
     if first_bad is not None:
         b, r = divmod(first_bad, per_image)

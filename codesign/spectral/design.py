@@ -359,6 +359,23 @@ def accelerator_timing(d: AcceleratorDesign, images: int, per_beat: int = 1) -> 
         ) from None
 
 
+def layer_timing(d: LayerDesign, images: int) -> dict:
+    """The engine's cycle model (:func:`codesign.spectral.hdl.timing.engine_timing`) for
+    ``images`` images fed back to back from reset: per image the edges of its first input word
+    (``in_first``), first and last output, the latency and the interval."""
+    from codesign.spectral.hdl.timing import engine_timing
+
+    return engine_timing(
+        d.layer,
+        d.lm.arch.fft_units,
+        int(d.lm.schedule.cycles),
+        images=images,
+        cfg=d.model.fixed_point,
+        lanes=d.lm.arch.ifft_units,
+        slices=d.lm.arch.tile_slices,
+    )
+
+
 def elaborate_layer(d: LayerDesign):
     """Signals and instance of the layer's engine (fresh instance names: same Verilog)."""
     fresh_names()

@@ -30,6 +30,7 @@ from codesign.spectral.design import (
     elaborate_accelerator,
     elaborate_layer,
     layer_from_artifacts,
+    layer_timing,
 )
 
 __all__ = [
@@ -149,21 +150,12 @@ EXPECTED_IMAGES = 16
 
 def _expected(d: LayerDesign, images: int) -> dict:
     """The timing model's clocks for ``images`` back-to-back images fed from reset: edges of each
-    image's first and last output (counted as in :func:`cosim_layer`), latency, interval."""
-    from codesign.spectral.hdl.timing import engine_timing
-
-    t = engine_timing(
-        d.layer,
-        d.lm.arch.fft_units,
-        int(d.lm.schedule.cycles),
-        images=images,
-        cfg=d.model.fixed_point,
-        lanes=d.lm.arch.ifft_units,
-        slices=d.lm.arch.tile_slices,
-    )
+    image's first input word, first and last output (counted as in :func:`cosim_layer`),
+    latency, interval."""
+    t = layer_timing(d, images)
     return {
         "images": images,
-        "in_first": 2,
+        "in_first": t["in_first"],
         "out_first": t["out_first"],
         "out_last": t["out_last"],
         "latency": t["latency"],

@@ -675,9 +675,9 @@ def oaa_unit(
     ``finish`` pulses once per image, with or after its last sample (samples in the ``finish``
     clock belong to the finishing image).  The first sample of an image needs ``in_ready``
     (which then stays high until that image's ``finish``): it is low during the zero sweep
-    after reset, and after a ``finish`` while the previous image is still being emitted from
-    the buffer the next image would fill (that queued pass then follows the running one at
-    once).  Out: ``(out_o, out_y, out_x, out_v)`` per pooled position, o outer then raster
+    after reset, and from a ``finish`` clock on (already in it, so that the next image may
+    start there) while the previous image is still being emitted from the buffer the next
+    image would fill (that queued pass then follows the running one at once).  Out: ``(out_o, out_y, out_x, out_v)`` per pooled position, o outer then raster
     order, valid/ready handshake (all held while ``out_valid`` and not ``out_ready``).
     ``bias``: O integers in the activation format.  Timing :func:`oaa_latency`; sizes
     :func:`oaa_plan`."""
@@ -749,7 +749,8 @@ def oaa_unit(
 
     @always_comb
     def ready():
-        if acc_sel:
+        # in the finish clock the next image already asks for the other buffer
+        if acc_sel ^ finish:
             in_ready.next = not scrub and not fin1
         else:
             in_ready.next = not scrub and not fin0

@@ -91,7 +91,9 @@ def engine_timing(
         firsts.append(first)
         lasts.append(first + oaa["outputs"] - 1)
         # the next image fills the buffer of image i − 1: its pass must have read it all
-        free = done if i == 0 else max(done, lasts[-2] - oaa["drain"])
+        # (the overlap-add unit's in_ready is high from the clock drain clocks before that
+        # pass's last output, and the sequencer goes in that clock)
+        free = done if i == 0 else max(done, lasts[-2] - oaa["drain"] - 1)
         dones.append(done)
     return {
         "in_first": accepted,

@@ -12,7 +12,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from myhdl import StopSimulation, instance
+from myhdl import StopSimulation, always, delay, instance
 
 from codesign.hdl import sim
 from codesign.spectral import fxpmodel
@@ -220,8 +220,10 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
     """Stream ``images`` (each a list of per-stream sample lists) back to back; every image
     starts in the clock after the previous ``finish`` as soon as ``in_ready`` allows.  Returns
     the accepted outputs [(cycle, o, y, x, v)], finish cycles and ``info``: the first
-    ``in_ready`` cycle, the clocks a new image waited for ``in_ready``, and per output the cycle
-    it was first offered (``out_valid``)."""
+    ``in_ready`` cycle, the clocks a new image waited for ``in_ready``, the cycle each image's
+    first sample was offered, per output the cycle it was first offered (``out_valid``), and
+    ``in_ready`` in each ``finish`` clock (what an engine starting the next image in that clock
+    sees)."""
     if engine == "myhdl":  # list ports (MyHDL converts none: the Verilog top packs them)
         sig, top = oaa_signals(**_shape(p)), oaa_unit
     else:
@@ -230,13 +232,22 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
     ports = _Ports(sig, engine != "myhdl", p)
     clk, rng = sig["clk"], np.random.default_rng(7)
     total = len(images) * p["O"] * oaa_plan(**_shape(p))["Hp"] * oaa_plan(**_shape(p))["Wp"]
-    got, finishes, info = [], [], {"ready": None, "waited": 0, "offered": []}
+    got, finishes = [], []
+    info = {"ready": None, "waited": 0, "offered": [], "ready_at_finish": [], "starts": []}
+
+    @always(clk.posedge)
+    def at_finish():
+        if sig["finish"]:
+            info["ready_at_finish"].append(bool(sig["in_ready"]))
 
     @instance
     def drive():
         held, image, pos, finish_at, started = None, 0, [0] * _streams(p), None, False
         for cycle in range(limit):
             yield clk.negedge
+            if sig["finish"]:  # this clock has none: let in_ready settle without it
+                sig["finish"].next = False
+                yield delay(1)
             sig["rst"].next = cycle < START - 1
             ready = bool(ready_prob(cycle, rng))
             sig["out_ready"].next = ready
@@ -259,6 +270,8 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
                 if not started and not sig["in_ready"]:
                     info["waited"] += info["ready"] is not None
                 else:
+                    if not started:
+                        info["starts"].append(cycle)
                     started = True
                     samples = [lane[k] if k < len(lane) else None for k, lane in zip(pos, lanes)]
                     pos = [k + (k < len(lane)) for k, lane in zip(pos, lanes)]
@@ -273,7 +286,7 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
                 break
         raise StopSimulation
 
-    sim.run(dut, sim.clock(clk), drive)
+    sim.run(dut, sim.clock(clk), drive, at_finish)
     return got, finishes, info
 
 
@@ -361,7 +374,34 @@ def test_hazards_queued_pass_and_negative_shift(tmp_path):
     got, finishes, info = _run("myhdl", p, images, _bursty(0.08), [1, 0, 2], tmp_path, "small")
     _check_outputs(got, [_reference(y, p)[0] for y in ys], p)
     assert info["waited"] > 0  # the third image had to wait for the first pass to drain
+    # image 1 finishes while image 0's pass still reads buffer 0, which image 2 would fill:
+    # in_ready is low already in that finish clock (an engine starts an image in it)
+    n = len(got) // 3
+    assert got[n - 1][0] > finishes[1]
+    assert info["ready_at_finish"][:2] == [True, False]
     assert any(g[4] < 0 for g in got)  # no ReLU here
+
+
+@pytest.mark.parametrize("name", ["small", "conv1-s3"])
+def test_the_image_after_next_starts_drain_clocks_before_the_last_output(name, tmp_path):
+    """The sink holds the first pass until the second image has finished, then takes one output
+    per clock: the third image, which fills the first image's buffer, gets ``in_ready`` exactly
+    ``oaa_latency(...)["drain"]`` clocks before the first pass's last output (the timing model's
+    rule)."""
+    p = _params(name)
+    rng = np.random.default_rng(3)
+    g = geometry(p["H"], p["W"], p["K"], p["N"])
+    tiles = [(ty, tx) for ty in range(g.tiles_h) for tx in range(g.tiles_w)]
+    ys = [_tile_outputs(p, rng) for _ in range(3)]
+    images = [_image_streams(y, p, rng, tiles, 0.0) for y in ys]
+    hold = 3 * max(len(s) for s in images[0])  # past the second image's finish
+    got, finishes, info = _run("myhdl", p, images, lambda c, r: c > hold, [0, 0, 0], tmp_path, name)
+    _check_outputs(got, [_reference(y, p)[0] for y in ys], p)
+    lat = oaa_latency(**{k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "slices")})
+    n = lat["outputs"]
+    assert finishes[1] < hold < got[0][0]
+    assert [g[0] for g in got[:n]] == list(range(got[0][0], got[0][0] + n))
+    assert got[n - 1][0] - info["starts"][2] == lat["drain"]
 
 
 def test_icarus_cosimulation(tmp_path):
