@@ -33,6 +33,9 @@ from codesign.cli import main
 from codesign.hdl.sim import in_thread
 
 BOARD = "nexys4ddr"
+# the fastest design within the smallest LeNet design's DSP: the tests that generate and
+# co-simulate a build of their own convert and compile it in seconds
+SMALLEST = ("--max-dsp", 35)
 DEAD_PID = 999999
 
 
@@ -245,12 +248,23 @@ def build_dir(small_model_dir, tmp_path_factory):
             "--out",
             build / "schedule",
             "--quiet",
+            *SMALLEST,
         ]
     )
     assert json.loads((build / "schedule" / "schedule.json").read_text())["model"]["path"] == (
         "../model"
     )
     return build
+
+
+@pytest.fixture(scope="module")
+def smallest_schedule_dir(small_model_dir, tmp_path_factory):
+    """The small model mapped to its smallest design (SMALLEST)."""
+    out = tmp_path_factory.mktemp("smallest") / "schedule"
+    passes(
+        ["map", "--model", small_model_dir, "--board", BOARD, "--out", out, "--quiet", *SMALLEST]
+    )
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -494,7 +508,7 @@ def test_generate_refuses_a_model_whose_arrays_were_edited_after_mapping(build_d
 
 
 def test_generate_with_model_pointing_at_a_correct_copy(
-    small_schedule_dir, small_model_dir, tmp_path
+    smallest_schedule_dir, small_model_dir, tmp_path
 ):
     """--model names a byte-identical copy elsewhere: it is used and recorded; a stale temporary
     of a dead process beside the output is removed by the successful write."""
@@ -503,7 +517,7 @@ def test_generate_with_model_pointing_at_a_correct_copy(
     stale = tmp_path / f".rtl.tmp-{DEAD_PID}-x"
     (stale / "mem").mkdir(parents=True)
     (stale / "mem" / "junk.hex").write_text("0\n")
-    passes(["generate", "--schedule", small_schedule_dir, "--model", m, "--out", out])
+    passes(["generate", "--schedule", smallest_schedule_dir, "--model", m, "--out", out])
     man = json.loads((out / "manifest.json").read_text())
     assert (out / man["model"]["path"]).resolve() == m.resolve()
     assert not stale.exists() and not temporaries(out)
