@@ -120,6 +120,37 @@ def small_accel_dir(small_schedule_dir, tmp_path_factory):
     return out
 
 
+SMALLEST = ("--max-dsp", "35")  # the fastest design within the smallest LeNet design's DSP
+
+
+@pytest.fixture(scope="session")
+def smallest_schedule_dir(small_model_dir, tmp_path_factory):
+    """The small LeNet mapped to its smallest design (one PE, bank and lane per engine, one
+    MAC per dense layer): converted and compiled in seconds, for the tests that need a real
+    accelerator but not a wide one."""
+    from click.testing import CliRunner
+
+    from codesign.cli import main
+
+    out = tmp_path_factory.mktemp("smallest") / "schedule"
+    r = CliRunner().invoke(
+        main, ["map", "--model", str(small_model_dir), "--out", str(out), "--quiet", *SMALLEST]
+    )
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def smallest_accel_dir(smallest_schedule_dir, tmp_path_factory):
+    """The accelerator of :func:`smallest_schedule_dir`, generated once per worker; read-only."""
+    from codesign.hdl.sim import in_thread
+    from codesign.spectral.generate import generate_accelerator
+
+    out = tmp_path_factory.mktemp("smallest-accel") / "rtl"
+    in_thread(generate_accelerator, smallest_schedule_dir, out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def wide_schedule_dir(small_model_dir, tmp_path_factory):
     """The small LeNet mapped with conv2 forced wide (3 PEs, 4 banks, 2 FFT and 4 inverse-FFT

@@ -45,12 +45,19 @@ def default_jobs() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+# the C++ of the model compiled at -O1 instead of Verilator's -Os: on the Nexys4 DDR LeNet
+# accelerator (2 cores, Verilator 5.006) the build takes 30 s instead of 56 s and 500 images
+# 10.4 s instead of 9.3 s (-O0: 19 s and 134 s)
+VERILATOR_OPT = ("-MAKEFLAGS", "OPT_FAST=-O1 OPT_GLOBAL=-O1")
+
+
 def verilator_binary(sources: list[Path], top: str) -> Path:
     """Compile ``sources`` with top module ``top`` into a Verilator executable, once: the result
     is cached by the hash of the Verilator version and the sources' bytes."""
     h = hashlib.sha256()
     verilator = find_tool("verilator")
     h.update(run_tool("verilator", ["--version"]).stdout.encode())
+    h.update(" ".join(VERILATOR_OPT).encode())
     for s in sources:
         h.update(Path(s).read_bytes())
     out = cache_root() / "verilator" / h.hexdigest()[:20]
@@ -72,6 +79,7 @@ def verilator_binary(sources: list[Path], top: str) -> Path:
                 top,
                 "-j",
                 str(default_jobs()),
+                *VERILATOR_OPT,
                 "--Mdir",
                 str(tmp),
                 *map(str, sources),

@@ -24,8 +24,8 @@ HAVE_COCOTB = all(importlib.util.find_spec(m) for m in ("cocotb", "cocotbext")) 
 
 
 @pytest.fixture(scope="module")
-def accel(small_accel_dir):
-    return small_accel_dir
+def accel(smallest_accel_dir):
+    return smallest_accel_dir
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +148,9 @@ endmodule
 
 @pytest.mark.skipif(not HAVE_COCOTB, reason="needs cocotb, cocotbext-axi and Icarus Verilog")
 def test_the_cocotb_test_passes_on_the_core_in_icarus(man, tmp_path):
-    """One real image (~45 k clocks of Icarus, most of this file's time), random pauses on both
-    streams (images back to back, buffer reuse and resets: test_accelerator in Verilator)."""
+    """One real image (~37 k clocks of Icarus on the smallest design, most of this file's
+    time), random pauses on both streams (images back to back, buffer reuse and resets on the
+    wide paced design: test_accelerator, in Verilator)."""
     r = _run(man.dir / man["cocotb"]["test"], tmp_path / "run", "--images", "1", "--seed", "3")
     assert r.returncode == 0, r.stdout[-4000:]
     assert "1 of 1 passed" in r.stdout
@@ -161,7 +162,7 @@ def test_the_cocotb_test_passes_on_the_core_in_icarus(man, tmp_path):
 @pytest.mark.skipif(not HAVE_COCOTB, reason="needs cocotb, cocotbext-axi and Icarus Verilog")
 def test_a_wrong_expected_score_fails_the_cocotb_test(man, tmp_path):
     """The written test, unchanged, against a stand-in sending the right scores at once (the
-    core would take its 58 k clocks of latency to show the same): one expected score off by
+    core would take its ~37 k clocks of latency to show the same): one expected score off by
     one fails, naming the image, the class and both scores."""
     c = man["cocotb"]
     v = json.loads((man.dir / c["vectors"]).read_text())

@@ -33,8 +33,7 @@ from codesign.cli import main
 from codesign.hdl.sim import in_thread
 
 BOARD = "nexys4ddr"
-# the fastest design within the smallest LeNet design's DSP: the tests that generate and
-# co-simulate a build of their own convert and compile it in seconds
+# as tests/conftest.py's smallest_schedule_dir: a build of its own converts and compiles in seconds
 SMALLEST = ("--max-dsp", 35)
 DEAD_PID = 999999
 
@@ -178,9 +177,9 @@ def same_place(copy: Path, original: Path, record: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def accel_dir(small_accel_dir):
-    """The whole accelerator, generated once from the small schedule (tests/conftest.py)."""
-    return small_accel_dir
+def accel_dir(smallest_accel_dir):
+    """The whole accelerator, generated once from the smallest schedule (tests/conftest.py)."""
+    return smallest_accel_dir
 
 
 @pytest.fixture(scope="module")
@@ -255,16 +254,6 @@ def build_dir(small_model_dir, tmp_path_factory):
         "../model"
     )
     return build
-
-
-@pytest.fixture(scope="module")
-def smallest_schedule_dir(small_model_dir, tmp_path_factory):
-    """The small model mapped to its smallest design (SMALLEST)."""
-    out = tmp_path_factory.mktemp("smallest") / "schedule"
-    passes(
-        ["map", "--model", small_model_dir, "--board", BOARD, "--out", out, "--quiet", *SMALLEST]
-    )
-    return out
 
 
 @pytest.fixture(scope="module")

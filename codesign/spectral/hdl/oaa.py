@@ -677,8 +677,9 @@ def oaa_unit(
     (which then stays high until that image's ``finish``): it is low during the zero sweep
     after reset, and from a ``finish`` clock on (already in it, so that the next image may
     start there) while the previous image is still being emitted from the buffer the next
-    image would fill (that queued pass then follows the running one at once).  Out: ``(out_o, out_y, out_x, out_v)`` per pooled position, o outer then raster
-    order, valid/ready handshake (all held while ``out_valid`` and not ``out_ready``).
+    image would fill (that queued pass then follows the running one at once).  Out:
+    ``(out_o, out_y, out_x, out_v)`` per pooled position, o outer then raster order,
+    valid/ready handshake (all held while ``out_valid`` and not ``out_ready``).
     ``bias``: O integers in the activation format.  Timing :func:`oaa_latency`; sizes
     :func:`oaa_plan`."""
     cfg = cfg or FixedPointConfig()
