@@ -8,7 +8,16 @@ Control registers reset synchronously, active high (:func:`sync_reset`).
 
 from __future__ import annotations
 
-from myhdl import ResetSignal, Signal, always, always_comb, always_seq, block, intbv
+from myhdl import (
+    ConcatSignal,
+    ResetSignal,
+    Signal,
+    always,
+    always_comb,
+    always_seq,
+    block,
+    intbv,
+)
 
 from codesign.fixed import Format
 
@@ -27,6 +36,9 @@ __all__ = [
     "select",
     "wire_to",
     "index_bits",
+    "words_signal",
+    "pack_words",
+    "unpack_words",
 ]
 
 
@@ -193,3 +205,46 @@ def index_bits(n: int) -> int:
     """Bits of an unsigned index 0 … n − 1 (at least 1): the width of ``uint_signal(n)``, for
     address fields and memory words sized before any signal exists."""
     return max(n - 1, 1).bit_length()
+
+
+def words_signal(fmt: Format, words: int) -> Signal:
+    """A beat of ``words`` values of ``fmt``: one signed signal for one word, else an unsigned
+    vector with word w (two's complement) in bits [w·bits, (w + 1)·bits)."""
+    return format_signal(fmt) if words == 1 else Signal(intbv(0)[words * fmt.bits :])
+
+
+@block
+def pack_words(words, packed):
+    """``packed`` ← the signed ``words`` (each as wide as its format) side by side, word 0
+    in the low bits."""
+    if len(words) == 1:
+        return wire_to(words[0], packed)
+    joined = ConcatSignal(*reversed(words))
+
+    @always_comb
+    def join():
+        packed.next = joined
+
+    return join
+
+
+@block
+def unpack_words(packed, words):
+    """The signed ``words`` of a beat packed by :func:`pack_words`."""
+    if len(words) == 1:
+        return wire_to(packed, words[0])
+    insts = []
+    for w, word in enumerate(words):
+        insts.append(_word_of(packed, word, lo=w * len(word)))
+    return insts
+
+
+@block
+def _word_of(packed, word, *, lo: int):
+    hi = lo + len(word)
+
+    @always_comb
+    def take():
+        word.next = packed[hi:lo].signed()
+
+    return take

@@ -31,7 +31,15 @@ from __future__ import annotations
 from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv, modbv
 
 from codesign.hdl.ram import sdp_ram
-from codesign.hdl.signals import format_signal, signed_bits, signed_signal, sync_reset, uint_signal
+from codesign.hdl.signals import (
+    format_signal,
+    pack_words,
+    signed_bits,
+    signed_signal,
+    sync_reset,
+    uint_signal,
+    words_signal,
+)
 from codesign.spectral.conv import geometry
 from codesign.spectral.fixedpoint import FixedPointConfig, round_shift
 
@@ -59,13 +67,15 @@ def oaa_plan(
     units: int = 1,
     cfg: FixedPointConfig | None = None,
     slices: int = 1,
+    words: int = 1,
 ) -> dict:
     """Geometry and memory sizes of :func:`oaa_unit` (raises ValueError on unsupported shapes).
 
     ``Hp × Wp`` pooled outputs per channel; ``depth`` words per bank; ``banks`` = pool² per
     buffer; ``memories`` = 2·banks·units·slices RAMs of ``depth`` words of ``acc_bits`` bits;
     ``contributions`` = ceil(N/L)², the most tile samples one pixel receives; ``shift`` =
-    product.frac − activation.frac; ``streams`` = units·slices."""
+    product.frac − activation.frac; ``streams`` = units·slices; ``beats`` = O·Hp·Wp / ``words``,
+    the clocks of an output pass that emits ``words`` channels per clock."""
     cfg = cfg or FixedPointConfig()
     g = geometry(H, W, K, N)
     if pool not in (1, 2):
@@ -74,6 +84,11 @@ def oaa_plan(
         raise ValueError(f"units must be in 1..O={O}, got {units}")
     if slices < 1:
         raise ValueError(f"slices must be >= 1, got {slices}")
+    if words < 1 or units % words or O % words:
+        raise ValueError(
+            f"{words} output words per clock need a divisor of both the {units} streams "
+            f"and the {O} channels (each word comes from its own stream)"
+        )
     Hp, Wp = g.out_h // pool, g.out_w // pool
     if Hp < 1 or Wp < 1:
         raise ValueError(f"output {g.out_h}x{g.out_w} is smaller than the pool window")
@@ -103,11 +118,21 @@ def oaa_plan(
         "acc_bits": signed_bits(acc_min, acc_max),
         "shift": cfg.product.frac - cfg.activation.frac,
         "outputs": O * Hp * Wp,
+        "words": words,
+        "beats": O * Hp * Wp // words,
     }
 
 
 def oaa_latency(
-    O: int, H: int, W: int, K: int, N: int, pool: int = 2, units: int = 1, slices: int = 1
+    O: int,
+    H: int,
+    W: int,
+    K: int,
+    N: int,
+    pool: int = 2,
+    units: int = 1,
+    slices: int = 1,
+    words: int = 1,
 ) -> dict:
     """Timing of :func:`oaa_unit` in clocks.
 
@@ -116,19 +141,20 @@ def oaa_latency(
     sample through the accumulation pipeline (:data:`ACCUMULATE_STAGES` = 3), then the pass
     starts (1), reads (1), selects the stream (1), adds the bias and rounds (1), clamps (1) and
     max-pools in two levels (2): 10, plus :func:`sum_levels` with ``slices`` > 1 (the slices'
-    partial sums are added in their own stages).  ``last``: ``first + O·Hp·Wp − 1`` while
-    ``out_ready`` stays high (one output per clock).  ``scrub``: from the first clock without
+    partial sums are added in their own stages).  ``outputs``: the pass's beats, O·Hp·Wp /
+    ``words``; ``last``: ``first + outputs − 1`` while ``out_ready`` stays high (one beat per
+    clock).  ``scrub``: from the first clock without
     reset to the first with ``in_ready`` (the zero sweep writes one word of every bank per
     clock: ``depth``).  ``drain``: a buffer is free for the next image but one (``in_ready``)
     in the clock ``drain`` clocks before its pass's last output (the pass has read and
     cleared it all).
     """
-    plan = oaa_plan(O, H, W, K, N, pool, units, slices=slices)
+    plan = oaa_plan(O, H, W, K, N, pool, units, slices=slices, words=words)
     first = ACCUMULATE_STAGES + FINALISE_STAGES + sum_levels(slices)
     return {
         "first": first,
-        "last": first + plan["outputs"] - 1,
-        "outputs": plan["outputs"],
+        "last": first + plan["beats"] - 1,
+        "outputs": plan["beats"],
         "scrub": plan["depth"],
         "drain": FINALISE_STAGES + sum_levels(slices) - 3,
     }
@@ -148,10 +174,11 @@ def oaa_signals(
     units: int = 1,
     cfg: FixedPointConfig | None = None,
     slices: int = 1,
+    words: int = 1,
 ) -> dict:
     """Fresh port signals for :func:`oaa_unit`; the ``in_*`` ports are lists, one per stream."""
     cfg = cfg or FixedPointConfig()
-    plan = oaa_plan(O, H, W, K, N, pool, units, cfg, slices)
+    plan = oaa_plan(O, H, W, K, N, pool, units, cfg, slices, words)
     n_in = plan["streams"]
     sig = {
         "clk": Signal(bool(0)),
@@ -174,7 +201,7 @@ def _output_signals(O: int, plan: dict, cfg: FixedPointConfig) -> dict:
         "out_o": uint_signal(O),
         "out_y": uint_signal(plan["Hp"]),
         "out_x": uint_signal(plan["Wp"]),
-        "out_v": format_signal(cfg.activation),
+        "out_v": words_signal(cfg.activation, plan["words"]),
     }
 
 
@@ -403,7 +430,9 @@ def _stream(
     bases: tuple,
 ):
     """One input stream: pixel coordinates → bank address (dropping pixels outside the stored
-    region) → pool² :func:`_map_bank`; its words join the cross-stream chain."""
+    region) → pool² :func:`_map_bank`; its words join the cross-stream chain of its output
+    word.  ``lane``: the stream's group of the pass (``f1_lane``/``c_lane`` count groups of
+    ``plan["words"]`` streams)."""
     L, pool, depth = plan["L"], plan["pool"], plan["depth"]
     Hs, Ws, Wp = plan["Hp"] * pool, plan["Wp"] * pool, plan["Wp"]
     b = (N - 1).bit_length()
@@ -613,6 +642,34 @@ def _slice_sum(clk, advance, parts, total):
 
 
 @block
+def _finalise(clk, advance, g_o, total, y, *, bias_rom, shift: int, lo: int, hi: int, pool: int):
+    """One output word of the pass: per pixel of the pool window, bias of channel ``g_o``,
+    rounding and clamp (:func:`_pixel`), then the 2×2 max in two levels (``y``, 5 stages)."""
+    f2_bias = signed_signal(min(bias_rom), max(bias_rom))
+    q = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(len(total))]
+    m = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(2)]
+
+    @always(clk.posedge)
+    def bias_of():
+        if advance:
+            f2_bias.next = bias_rom[g_o]
+
+    pixels = [
+        _pixel(clk, advance, total[b], f2_bias, q[b], shift=shift, lo=lo, hi=hi)
+        for b in range(len(total))
+    ]
+    if pool == 2:
+        pooling = [
+            _max2(clk, advance, q[0], q[1], m[0]),
+            _max2(clk, advance, q[2], q[3], m[1]),
+            _max2(clk, advance, m[0], m[1], y),
+        ]
+    else:
+        pooling = [_max2(clk, advance, q[0], None, m[0]), _max2(clk, advance, m[0], None, y)]
+    return bias_of, pixels, pooling
+
+
+@block
 def _stage(clk, rst, advance, v, o, py, px, v_q, o_q, py_q, px_q):
     """One pipeline stage of the pass's (valid, o, py, px) tag."""
 
@@ -661,6 +718,7 @@ def oaa_unit(
     units: int = 1,
     cfg: FixedPointConfig | None = None,
     slices: int = 1,
+    words: int = 1,
 ):
     """Overlap-add, bias, rounding, saturation, ReLU and max-pool of one spectral conv layer.
 
@@ -679,15 +737,20 @@ def oaa_unit(
     start there) while the previous image is still being emitted from the buffer the next
     image would fill (that queued pass then follows the running one at once).  Out:
     ``(out_o, out_y, out_x, out_v)`` per pooled position, o outer then raster order,
-    valid/ready handshake (all held while ``out_valid`` and not ``out_ready``).
+    valid/ready handshake (all held while ``out_valid`` and not ``out_ready``).  With ``words``
+    (k) > 1 a beat carries the channels ``out_o`` … ``out_o`` + k − 1 at one position
+    (``out_o`` a multiple of k; word w in bits [w·b, (w + 1)·b) of ``out_v``,
+    :func:`~codesign.hdl.signals.words_signal`): the k streams of a group are read in the
+    same clock, so a pass takes O·Hp·Wp / k clocks.
     ``bias``: O integers in the activation format.  Timing :func:`oaa_latency`; sizes
     :func:`oaa_plan`."""
     cfg = cfg or FixedPointConfig()
-    plan = oaa_plan(O, H, W, K, N, pool, units, cfg, slices)
+    plan = oaa_plan(O, H, W, K, N, pool, units, cfg, slices, words)
     if len(bias) != O:
         raise ValueError(f"need {O} biases, got {len(bias)}")
     act, shift = cfg.activation, plan["shift"]
-    depth, Hp, Wp, U = plan["depth"], plan["Hp"], plan["Wp"], units
+    depth, Hp, Wp, U, k = plan["depth"], plan["Hp"], plan["Wp"], units, words
+    G = U // k  # groups of k streams, read out together
     HW = Hp * Wp
     bias_acc = [int(round_shift(int(v), -shift)) for v in bias]
     lo_sum = plan["acc_min"] + min(bias_acc)
@@ -696,6 +759,8 @@ def oaa_unit(
         raise ValueError("the accumulator format cannot hold the exact overlap-add sums")
     half = 1 << (shift - 1) if shift > 0 else 0
     bias_rom = tuple(v + half for v in bias_acc)
+    # word w's bias, indexed by the beat's first channel
+    bias_roms = [tuple(bias_rom[(o + w) % O] for o in range(O)) for w in range(k)]
     bases = tuple((o // U) * HW for o in range(O))
 
     # accumulation side: image buffer select and the finish token behind the last sample
@@ -725,12 +790,12 @@ def oaa_unit(
 
     # finalisation pass: read address counters, one step per advancing clock
     advance, f_active, f_sel, f_last, pend, pend_sel = (Signal(bool(0)) for _ in range(6))
-    f_lane, f_o, f_py, f_px = uint_signal(U), uint_signal(O), uint_signal(Hp), uint_signal(Wp)
+    f_lane, f_o, f_py, f_px = uint_signal(G), uint_signal(O), uint_signal(Hp), uint_signal(Wp)
     f_base, f_addr = uint_signal(depth), uint_signal(depth)
     f1_valid, f1_sel, c_we, c_sel = (Signal(bool(0)) for _ in range(4))
     f1_lane, c_lane, f1_o, f1_py, f1_px = (
-        uint_signal(U),
-        uint_signal(U),
+        uint_signal(G),
+        uint_signal(G),
         uint_signal(O),
         uint_signal(Hp),
         uint_signal(Wp),
@@ -741,7 +806,7 @@ def oaa_unit(
     @always_comb
     def handshake():
         advance.next = out_ready or not out_valid
-        f_last.next = f_o == O - 1 and f_py == Hp - 1 and f_px == Wp - 1
+        f_last.next = f_o == O - k and f_py == Hp - 1 and f_px == Wp - 1
 
     @always_comb
     def buffer_roles():
@@ -766,15 +831,15 @@ def oaa_unit(
                 f_px.next = 0
                 if f_py == Hp - 1:
                     f_py.next = 0
-                    if f_o == O - 1:
+                    if f_o == O - k:
                         f_active.next = False
                         f_o.next = 0
                         f_lane.next = 0
                         f_base.next = 0
                         f_addr.next = 0
                     else:
-                        f_o.next = f_o + 1
-                        if f_lane == U - 1:
+                        f_o.next = f_o + k
+                        if f_lane == G - 1:
                             f_lane.next = 0
                             f_base.next = f_base + HW
                             f_addr.next = f_base + HW
@@ -838,9 +903,9 @@ def oaa_unit(
             c_addr,
             f1_sel,
             f1_lane,
-            chains[i - 1] if i % U else None,
+            chains[i - k] if i % U >= k else None,
             chains[i],
-            lane=i % U,
+            lane=(i % U) // k,
             K=K,
             N=N,
             plan=plan,
@@ -848,38 +913,41 @@ def oaa_unit(
         )
         for i in range(S * U)
     ]
+    # the chain of word w in slice s ends at stream s·U + U − k + w
+    ends = [[chains[s * U + U - k + w] for s in range(S)] for w in range(k)]
     if S == 1:
-        total, summing = chains[U - 1], []
-        g_valid, g_o, g_py, g_px = f1_valid, f1_o, f1_py, f1_px
+        totals, summing = [e[0] for e in ends], []
     else:
-        total = [Signal(intbv(0, **word)) for _ in range(plan["banks"])]
+        totals = [[Signal(intbv(0, **word)) for _ in range(plan["banks"])] for _ in range(k)]
         summing = [
-            _slice_sum(clk, advance, [chains[s * U + U - 1][k] for s in range(S)], total[k])
-            for k in range(plan["banks"])
+            _slice_sum(clk, advance, [ends[w][s][b] for s in range(S)], totals[w][b])
+            for w in range(k)
+            for b in range(plan["banks"])
         ]
-        g_valid, g_o, g_py, g_px = f1_valid, f1_o, f1_py, f1_px
-        for _ in range(sum_levels(S)):
-            tag = Signal(bool(0)), uint_signal(O), uint_signal(Hp), uint_signal(Wp)
-            summing.append(_stage(clk, rst, advance, g_valid, g_o, g_py, g_px, *tag))
-            g_valid, g_o, g_py, g_px = tag
+    g_valid, g_o, g_py, g_px = f1_valid, f1_o, f1_py, f1_px
+    for _ in range(sum_levels(S)):
+        tag = Signal(bool(0)), uint_signal(O), uint_signal(Hp), uint_signal(Wp)
+        summing.append(_stage(clk, rst, advance, g_valid, g_o, g_py, g_px, *tag))
+        g_valid, g_o, g_py, g_px = tag
 
-    # per pixel: select, bias+round, clamp; then the 2×2 max in two levels
     lo = max(0, act.min) if relu else act.min
-    f2_bias = signed_signal(min(bias_rom), max(bias_rom))
-    q = [Signal(intbv(0, min=lo, max=act.max + 1)) for _ in range(plan["banks"])]
-    m = [Signal(intbv(0, min=lo, max=act.max + 1)) for _ in range(2)]
-    pixels = [
-        _pixel(clk, advance, total[k], f2_bias, q[k], shift=shift, lo=lo, hi=act.max)
-        for k in range(plan["banks"])
+    values = [format_signal(act) for _ in range(k)]
+    finals = [
+        _finalise(
+            clk,
+            advance,
+            g_o,
+            totals[w],
+            values[w],
+            bias_rom=bias_roms[w],
+            shift=shift,
+            lo=lo,
+            hi=act.max,
+            pool=pool,
+        )
+        for w in range(k)
     ]
-    if pool == 2:
-        pooling = [
-            _max2(clk, advance, q[0], q[1], m[0]),
-            _max2(clk, advance, q[2], q[3], m[1]),
-            _max2(clk, advance, m[0], m[1], out_v),
-        ]
-    else:
-        pooling = [_max2(clk, advance, q[0], None, m[0]), _max2(clk, advance, m[0], None, out_v)]
+    packing = pack_words(values, out_v)
 
     # (valid, o, py, px) of stages select, round, clamp, max; then the output registers
     v2, v3, v4, v5 = (Signal(bool(0)) for _ in range(4))
@@ -899,7 +967,6 @@ def oaa_unit(
     @always(clk.posedge)
     def output_position():
         if advance:
-            f2_bias.next = bias_rom[g_o]
             o2.next = g_o
             y2.next = g_py
             x2.next = g_px
@@ -926,8 +993,8 @@ def oaa_unit(
         pass_data,
         streams,
         summing,
-        pixels,
-        pooling,
+        finals,
+        packing,
         output_control,
         output_position,
     )
@@ -946,11 +1013,12 @@ def oaa_packed_signals(
     units: int = 1,
     cfg: FixedPointConfig | None = None,
     slices: int = 1,
+    words: int = 1,
 ) -> dict:
     """Port signals of :func:`oaa_packed`: stream i's field occupies bits [i·w, (i+1)·w) of
     the packed ``in_*`` word (``in_x`` two's complement)."""
     cfg = cfg or FixedPointConfig()
-    plan = oaa_plan(O, H, W, K, N, pool, units, cfg, slices)
+    plan = oaa_plan(O, H, W, K, N, pool, units, cfg, slices, words)
     n = plan["streams"]
     sig = {"clk": Signal(bool(0)), "rst": sync_reset(), "in_valid": Signal(intbv(0)[n:])}
     for name, r in _port_ranges(O, N, plan).items():
@@ -1008,11 +1076,13 @@ def oaa_packed(
     units: int = 1,
     cfg: FixedPointConfig | None = None,
     slices: int = 1,
+    words: int = 1,
 ):
     """:func:`oaa_unit` with the per-stream ports packed into vectors (MyHDL converts no list
-    ports): the top to convert the block on its own, for any ``units`` and ``slices``."""
+    ports): the top to convert the block on its own, for any ``units``, ``slices`` and
+    ``words``."""
     cfg = cfg or FixedPointConfig()
-    lists = oaa_signals(O, H, W, K, N, pool, units, cfg, slices)
+    lists = oaa_signals(O, H, W, K, N, pool, units, cfg, slices, words)
     packed = {
         "in_valid": in_valid,
         "in_o": in_o,
@@ -1049,5 +1119,6 @@ def oaa_packed(
         units=units,
         cfg=cfg,
         slices=slices,
+        words=words,
     )
     return unpack, core

@@ -34,13 +34,15 @@ WIDENING = FixedPointConfig(product=Format(20, 8))  # shift −2: bias rounded >
 START = 4  # reset is held during cycles 0..2
 OUT = ("out_o", "out_y", "out_x", "out_v")
 
-# name: (O, H, K, N, pool, relu, units, cfg, slices)
+# name: (O, H, K, N, pool, relu, units, cfg, slices, words)
 LAYERS = {
-    "conv1": (6, 28, 5, 8, 2, True, 3, ROUNDING, 1),
-    "conv1-u2": (6, 28, 5, 8, 2, True, 2, CFG, 1),
-    "conv1-s3": (6, 28, 5, 8, 2, True, 2, CFG, 3),
-    "conv2": (16, 12, 5, 8, 2, True, 4, CFG, 2),
-    "small": (3, 11, 5, 8, 1, False, 2, WIDENING, 1),
+    "conv1": (6, 28, 5, 8, 2, True, 3, ROUNDING, 1, 1),
+    "conv1-u2": (6, 28, 5, 8, 2, True, 2, CFG, 1, 1),
+    "conv1-s3": (6, 28, 5, 8, 2, True, 2, CFG, 3, 1),
+    "conv1-w2": (6, 28, 5, 8, 2, True, 6, ROUNDING, 2, 2),
+    "conv2-w2": (16, 12, 5, 8, 2, True, 4, CFG, 1, 2),
+    "conv2": (16, 12, 5, 8, 2, True, 4, CFG, 2, 1),
+    "small": (3, 11, 5, 8, 1, False, 2, WIDENING, 1, 1),
 }
 
 
@@ -49,7 +51,7 @@ def _streams(p):
 
 
 def _params(name, seed=0):
-    O, H, K, N, pool, relu, units, cfg, slices = LAYERS[name]
+    O, H, K, N, pool, relu, units, cfg, slices, words = LAYERS[name]
     rng = np.random.default_rng(seed)
     act = cfg.activation
     bias = rng.integers(act.min // 4, act.max // 4, O)
@@ -66,6 +68,7 @@ def _params(name, seed=0):
         units=units,
         cfg=cfg,
         slices=slices,
+        words=words,
     )
 
 
@@ -178,7 +181,9 @@ def _convert(p, path, name):
 
 
 def _shape(p):
-    return {k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "cfg", "slices")}
+    return {
+        k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "cfg", "slices", "words")
+    }
 
 
 class _Ports:
@@ -231,7 +236,7 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
     dut = sim.device(engine, lambda **s: top(**s, **p), sig, path, name)
     ports = _Ports(sig, engine != "myhdl", p)
     clk, rng = sig["clk"], np.random.default_rng(7)
-    total = len(images) * p["O"] * oaa_plan(**_shape(p))["Hp"] * oaa_plan(**_shape(p))["Wp"]
+    total = len(images) * oaa_plan(**_shape(p))["beats"]
     got, finishes = [], []
     info = {"ready": None, "waited": 0, "offered": [], "ready_at_finish": [], "starts": []}
 
@@ -290,19 +295,39 @@ def _simulate(engine, p, images, ready_prob, finish_delays, path, name, limit=20
     return got, finishes, info
 
 
+def _words(got, p):
+    """Beats [(cycle, o, y, x, packed)] as words [(cycle, o + w, y, x, word w)]."""
+    k, bits = p["words"], p["cfg"].activation.bits
+    if k == 1:
+        return got
+    out = []
+    for c, o, y, x, v in got:
+        for w in range(k):
+            u = (v >> (w * bits)) & ((1 << bits) - 1)
+            out.append((c, o + w, y, x, u - (1 << bits) if u >> (bits - 1) else u))
+    return out
+
+
 def _check_outputs(got, refs, p):
-    """Outputs complete, in order (image, o, py, px), bit-exact."""
+    """Outputs complete, in order (image, o // words, py, px, o % words), bit-exact."""
+    k = p["words"]
+    got = _words(got, p)
     expected = [
-        (o, py, px, int(ref[o, py, px]))
+        (g * k + w, py, px, int(ref[g * k + w, py, px]))
         for ref in refs
-        for o in range(ref.shape[0])
+        for g in range(ref.shape[0] // k)
         for py in range(ref.shape[1])
         for px in range(ref.shape[2])
+        for w in range(k)
     ]
     assert len(got) == len(expected)
     assert [g[1:4] for g in got] == [e[:3] for e in expected]  # order
     bad = [(g, e) for g, e in zip(got, expected) if g[4] != e[3]]
     assert not bad, f"{len(bad)} wrong values, first {bad[:3]}"
+
+
+def _timing(p):
+    return {k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "slices", "words")}
 
 
 def _bursty(p_high):
@@ -336,7 +361,7 @@ def test_documented_latencies():
         oaa_unit(**oaa_signals(2, 12, 12, 5, 8), O=2, H=12, W=12, K=5, N=8, bias=(0,), cfg=CFG)
 
 
-@pytest.mark.parametrize("name", ["conv1", "conv2"])
+@pytest.mark.parametrize("name", ["conv1", "conv2", "conv2-w2"])
 def test_two_images_back_to_back_under_back_pressure(name, tmp_path):
     p = _params(name)
     rng = np.random.default_rng(3)
@@ -353,7 +378,7 @@ def test_two_images_back_to_back_under_back_pressure(name, tmp_path):
     )
     refs = [_reference(y, p)[0] for y in ys]
     _check_outputs(got, refs, p)
-    lat = oaa_latency(**{k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "slices")})
+    lat = oaa_latency(**_timing(p))
     n = lat["outputs"]
     # the second image streamed in while the first was emitted; each pass starts on time
     assert got[n - 1][0] > finishes[0] and got[0][0] < finishes[1]
@@ -397,7 +422,7 @@ def test_the_image_after_next_starts_drain_clocks_before_the_last_output(name, t
     hold = 3 * max(len(s) for s in images[0])  # past the second image's finish
     got, finishes, info = _run("myhdl", p, images, lambda c, r: c > hold, [0, 0, 0], tmp_path, name)
     _check_outputs(got, [_reference(y, p)[0] for y in ys], p)
-    lat = oaa_latency(**{k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "slices")})
+    lat = oaa_latency(**_timing(p))
     n = lat["outputs"]
     assert finishes[1] < hold < got[0][0]
     assert [g[0] for g in got[:n]] == list(range(got[0][0], got[0][0] + n))
@@ -415,7 +440,7 @@ def test_icarus_cosimulation(tmp_path):
     images = [_image_streams(y, p, rng, tiles[::-1], 0.01)]
     got, finishes, info = _run("icarus", p, images, lambda c, r: True, [2], tmp_path, "oaa_c1")
     _check_outputs(got, [_reference(y, p)[0]], p)
-    lat = oaa_latency(**{k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "slices")})
+    lat = oaa_latency(**_timing(p))
     assert got[0][0] - finishes[0] == lat["first"] and got[-1][0] - finishes[0] == lat["last"]
     assert info["offered"] == [g[0] for g in got]  # one output per clock, no bubble
 
@@ -432,7 +457,7 @@ def test_tile_slices_add_their_partial_sums_in_icarus(tmp_path):
     images = [_image_streams(y, p, rng, tiles, 0.01)]
     got, finishes, info = _run("icarus", p, images, lambda c, r: True, [1], tmp_path, "oaa_s3")
     _check_outputs(got, [_reference(y, p)[0]], p)
-    lat = oaa_latency(**{k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "slices")})
+    lat = oaa_latency(**_timing(p))
     assert lat["first"] == 10 + sum_levels(3) == 12
     assert got[0][0] - finishes[0] == lat["first"] and got[-1][0] - finishes[0] == lat["last"]
     assert oaa_plan(6, 28, 28, 5, 8, 2, 2, slices=3)["memories"] == 2 * 4 * 2 * 3
@@ -474,3 +499,23 @@ def test_yosys_maps_the_map_buffers_to_block_ram(synthesis):
     assert cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0) == 16
     assert not [c for c in cells if c.startswith("RAM") and not c.startswith("RAMB")]
     assert "DSP48E1" not in cells
+
+
+def test_two_words_per_clock_in_icarus(tmp_path):
+    """Six streams in two slices emitting two channels per clock (conv1, rounding): bit-exact
+    in Icarus, the pass takes O·Hp·Wp / 2 clocks with no bubble, each beat the channels
+    (2j, 2j + 1) of one position."""
+    p = _params("conv1-w2")
+    rng = np.random.default_rng(17)
+    g = geometry(p["H"], p["W"], p["K"], p["N"])
+    y = _tile_outputs(p, rng)
+    tiles = [(ty, tx) for ty in range(g.tiles_h) for tx in range(g.tiles_w)]
+    images = [_image_streams(y, p, rng, tiles[::-1], 0.01)]
+    got, finishes, info = _run("icarus", p, images, lambda c, r: True, [0], tmp_path, "oaa_w2")
+    _check_outputs(got, [_reference(y, p)[0]], p)
+    lat = oaa_latency(**_timing(p))
+    assert lat["outputs"] == 6 * 12 * 12 // 2 == len(got)
+    assert got[0][0] - finishes[0] == lat["first"] and got[-1][0] - finishes[0] == lat["last"]
+    assert info["offered"] == [g[0] for g in got]
+    with pytest.raises(ValueError, match="divisor"):
+        oaa_plan(6, 28, 28, 5, 8, 2, units=3, words=2)
