@@ -46,7 +46,9 @@ class ArchError(CodesignError, ValueError):
 
 @dataclass(frozen=True)
 class SpectralArch:
-    """Hardware of one spectral conv layer engine."""
+    """Hardware of one spectral conv layer engine.  ``in_words`` / ``out_words``: activations
+    per clock on its input / output stream (a link between two conv engines may carry
+    several channels of one position per clock; the network's ends carry one)."""
 
     name: str
     fft: int
@@ -57,6 +59,8 @@ class SpectralArch:
     fft_units: int = 1
     ifft_units: int = 1
     tile_slices: int = 1
+    in_words: int = 1
+    out_words: int = 1
     mac_latency: int = 4
     forwarding: bool = False
     spectrum_bits: int = 24
@@ -95,7 +99,10 @@ def parallelism(arch: dict) -> str:
         f"ifft={arch.get('ifft_units')}"
     )
     slices = arch.get("tile_slices", 1)
-    return par + (f" slices={slices}" if slices != 1 else "")
+    par += f" slices={slices}" if slices != 1 else ""
+    for key in ("in_words", "out_words"):
+        par += f" {key}={arch[key]}" if arch.get(key, 1) != 1 else ""
+    return par
 
 
 _INT_MIN = {
@@ -106,6 +113,8 @@ _INT_MIN = {
     "fft_units": 1,
     "ifft_units": 1,
     "tile_slices": 1,
+    "in_words": 1,
+    "out_words": 1,
     "mac_latency": 1,
     "spectrum_bits": 2,
     "weight_bits": 2,

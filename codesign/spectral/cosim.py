@@ -382,6 +382,30 @@ def _reference(d: LayerDesign, images: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return x, want
 
 
+def _beat_values(x: np.ndarray, k: int, bits: int) -> list[list[int]]:
+    """Input maps (images, C, H, W) as the engine's beats, per image in (c // k, y, x) order:
+    word w of a beat (channel c + w) in bits [w·b, (w + 1)·b), two's complement."""
+    n, C, H, W = x.shape
+    g = x.reshape(n, C // k, k, H, W).transpose(0, 1, 3, 4, 2).reshape(n, -1, k)
+    mask = (1 << bits) - 1
+    return [
+        [sum((int(v) & mask) << (w * bits) for w, v in enumerate(beat)) for beat in img]
+        for img in g
+    ]
+
+
+def _words(rows: list, k: int, bits: int) -> list:
+    """Output beats [(edge, o, y, x, value)] as words [(edge, o + w, y, x, word w)]."""
+    if k == 1:
+        return rows
+    out = []
+    for edge, o, y, xx, v in rows:
+        for w in range(k):
+            u = (v >> (w * bits)) & ((1 << bits) - 1)
+            out.append((edge, o + w, y, xx, u - (1 << bits) if u >> (bits - 1) else u))
+    return out
+
+
 _BENCH = """`timescale 1ns/1ps
 // Self-checking-free stimulus bench: input words from input.hex, outputs to output.txt, the
 // edge that takes each image's first word to input.txt.
@@ -440,15 +464,16 @@ endmodule
 
 
 def _fast(
-    rtl: Path, man: dict, x: np.ndarray, expected: int, work: Path, vcd: str | None = None
+    rtl: Path, man: dict, beats: list, expected: int, work: Path, vcd: str | None = None
 ) -> tuple[list, int]:
-    """Plain Icarus run of the converted engine on ``x`` (no per-clock Python): the input words
-    from a $readmemh file, every output with its clock edge written to a file."""
+    """Plain Icarus run of the converted engine on the input ``beats`` (per image, unsigned
+    integers; no per-clock Python): the beats from a $readmemh file, every output beat with its
+    clock edge written to a file."""
     ports = {p["name"]: p["width"] for p in man["ports"]}
     top = man["top"]
-    words = x.reshape(-1)
+    words = [v for image in beats for v in image]
     bits = ports["in_x"]
-    (work / "input.hex").write_text("".join(f"{int(v) & ((1 << bits) - 1):x}\n" for v in words))
+    (work / "input.hex").write_text("".join(f"{v & ((1 << bits) - 1):x}\n" for v in words))
     (work / "bench.v").write_text(
         _BENCH.format(
             iw=bits - 1,
@@ -458,10 +483,10 @@ def _fast(
             vw=ports["out_v"] - 1,
             nwords=len(words) - 1,
             nwords1=len(words),
-            per_image=x[0].size,
+            per_image=len(beats[0]),
             top=top,
             expected=expected,
-            timeout=10 * (200_000 * len(x) + 10 * len(words)),
+            timeout=10 * (200_000 * len(beats) + 10 * len(words)),
         )
     )
     shutil.copyfile(rtl / f"{top}.v", work / f"{top}.v")
@@ -504,31 +529,36 @@ def cosim_layer(
     d = layer_from_artifacts(schedule_dir, man["layer"])
     x, want = _reference(d, images)
     top = man["top"]
+    k_in, k_out = d.lm.arch.in_words, d.lm.arch.out_words
+    bits = d.model.fixed_point.activation.bits
+    beats = _beat_values(x, k_in, bits)
     per_image = int(np.prod(want.shape[1:]))
-    expected = [
-        (o, y, xx, int(want[b, o, y, xx]))
+    per_beats = per_image // k_out  # output beats per image
+    expected = [  # beat by beat: channel groups of k_out outer, then raster, then the word
+        (g * k_out + w, y, xx, int(want[b, g * k_out + w, y, xx]))
         for b in range(want.shape[0])
-        for o in range(want.shape[1])
+        for g in range(want.shape[1] // k_out)
         for y in range(want.shape[2])
         for xx in range(want.shape[3])
+        for w in range(k_out)
     ]
     if engine == "fast":
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            rows, starts, edges = _fast(rtl, man, x, len(expected), Path(tmp), vcd)
-        got = rows
+            rows, starts, edges = _fast(rtl, man, beats, len(expected) // k_out, Path(tmp), vcd)
         marks = {
             "in_first": starts,
             "out_first": [
-                rows[b * per_image][0] for b in range(len(x)) if len(rows) > b * per_image
+                rows[b * per_beats][0] for b in range(len(x)) if len(rows) > b * per_beats
             ],
             "out_last": [
-                rows[(b + 1) * per_image - 1][0]
+                rows[(b + 1) * per_beats - 1][0]
                 for b in range(len(x))
-                if len(rows) >= (b + 1) * per_image
+                if len(rows) >= (b + 1) * per_beats
             ],
         }
+        got = _words(rows, k_out, bits)
         return _report(man, engine, x, got, expected, per_image, edges, marks, d)
     sig, inst = elaborate_layer(d)
     if engine == "icarus":
@@ -538,7 +568,7 @@ def cosim_layer(
         dut = Cosimulation(myhdl_cosim_command(work / f"{top}.vvp", work), **sig)
     else:
         dut = inst
-    clk, got, marks = sig["clk"], [], {"in_first": [], "out_first": [], "out_last": []}
+    clk, rows, marks = sig["clk"], [], {"in_first": [], "out_first": [], "out_last": []}
     clock = [0]
 
     @always(delay(5))
@@ -549,7 +579,7 @@ def cosim_layer(
     def monitor():
         clock[0] += 1
         if sig["out_valid"] and sig["out_ready"]:
-            got.append(
+            rows.append(
                 (
                     clock[0],
                     int(sig["out_o"]),
@@ -558,9 +588,9 @@ def cosim_layer(
                     int(sig["out_v"]),
                 )
             )
-            if len(got) % per_image == 1 or per_image == 1:
+            if len(rows) % per_beats == 1 or per_beats == 1:
                 marks["out_first"].append(clock[0])
-            if len(got) % per_image == 0:
+            if len(rows) % per_beats == 0:
                 marks["out_last"].append(clock[0])
 
     @instance
@@ -570,7 +600,7 @@ def cosim_layer(
         sig["rst"].next = 0
         sig["out_ready"].next = 1
         for b in range(len(x)):
-            for j, v in enumerate(x[b].ravel()):
+            for j, v in enumerate(x[b].ravel() if k_in == 1 else beats[b]):
                 sig["in_valid"].next = 1
                 sig["in_x"].next = int(v)
                 while True:  # in_ready now is what the coming rising edge samples
@@ -582,7 +612,7 @@ def cosim_layer(
                     marks["in_first"].append(clock[0])
             sig["in_valid"].next = 0
         limit = clock[0] + 200_000 * len(x)
-        while len(got) < want.size and clock[0] < limit:
+        while len(rows) < want.size // k_out and clock[0] < limit:
             yield clk.negedge
         raise StopSimulation
 
@@ -591,6 +621,7 @@ def cosim_layer(
 
     with ThreadPoolExecutor(1) as pool:
         pool.submit(simulate).result()
+    got = _words(rows, k_out, bits)
     return _report(man, engine, x, got, expected, per_image, clock[0], marks, d)
 
 

@@ -21,6 +21,7 @@ from codesign.spectral import schedule as sch
 from codesign.spectral.arch import arch_from_dict
 from codesign.spectral.dse import SpectralTask
 from codesign.spectral.hdl.engine import generatable
+from codesign.spectral.hdl.timing import spectral_stage
 from codesign.spectral.mapping import (
     LayerMap,
     accumulator_addresses,
@@ -154,9 +155,16 @@ def layer_from_artifacts(
             f"mapping such as VGG16 cannot be generated)"
         )
     arch = arch_from_dict(e["arch"])
-    why = generatable(arch, e.get("out_channels"))
+    why = generatable(arch, e.get("out_channels"), e.get("in_channels"))
     if why:
-        fix = f"--set {name}.ifft_units=1" if "ifft_units" in why else f"--set {name}.ports=1"
+        fix = next(
+            (
+                f"--set {name}.{f}=1"
+                for f in ("out_words", "in_words", "ifft_units")
+                if why.startswith(f)
+            ),
+            f"--set {name}.ports=1",
+        )
         raise GenerateError(f"{sj_path}: layer '{name}' has {why} — map with `{fix}`")
     names = [layer["name"] for layer in model.layers]
     if name not in names or model.layers[names.index(name)]["type"] != SPECTRAL:
@@ -294,16 +302,7 @@ def accelerator_from_artifacts(schedule_dir: str | Path, model_dir=None) -> Acce
             stages.append(
                 {"kind": "spectral", "name": name, "lm": d.lm, "layer": d.layer, "bias": d.bias}
             )
-            timing.append(
-                {
-                    "kind": "spectral",
-                    "layer": d.layer,
-                    "fft_units": d.lm.arch.fft_units,
-                    "lanes": d.lm.arch.ifft_units,
-                    "slices": d.lm.arch.tile_slices,
-                    "cycles": int(d.lm.schedule.cycles),
-                }
-            )
+            timing.append(spectral_stage(d.layer, d.lm.arch, d.lm.schedule.cycles))
         else:
             w = np.asarray(q[f"{name}.weight"], dtype=np.int64)
             mask = model.masks.get(weight_key(layer))
@@ -341,7 +340,28 @@ def accelerator_from_artifacts(schedule_dir: str | Path, model_dir=None) -> Acce
                     "steps": steps,
                 }
             )
+    _check_links(timing, [st["name"] for st in stages], sj)
     return AcceleratorDesign(model, stages, timing, sj, sd)
+
+
+def _check_links(timing: list, names: list, sj: Path) -> None:
+    """Each link carries as many words per clock as its consumer takes: the AXI input and the
+    dense layers one, a conv engine's ``in_words`` its producer's ``out_words``."""
+    given = 1
+    for i, st in enumerate(timing):
+        spectral = st["kind"] == "spectral"
+        takes = st["in_words"] if spectral else 1
+        if takes != given:
+            fix = (
+                f"--set {names[i]}.in_words={given}"
+                if spectral
+                else f"--set {names[i - 1]}.out_words=1"
+            )
+            raise GenerateError(
+                f"{sj}: layer '{names[i]}' takes {takes} words per clock but its producer sends "
+                f"{given}; map with `{fix}`"
+            )
+        given = st["out_words"] if spectral else 1
 
 
 def accelerator_timing(d: AcceleratorDesign, images: int, per_beat: int = 1) -> dict:
@@ -363,16 +383,10 @@ def layer_timing(d: LayerDesign, images: int) -> dict:
     """The engine's cycle model (:func:`codesign.spectral.hdl.timing.engine_timing`) for
     ``images`` images fed back to back from reset: per image the edges of its first input word
     (``in_first``), first and last output, the latency and the interval."""
-    from codesign.spectral.hdl.timing import engine_timing
+    from codesign.spectral.hdl.timing import stage_timing
 
-    return engine_timing(
-        d.layer,
-        d.lm.arch.fft_units,
-        int(d.lm.schedule.cycles),
-        images=images,
-        cfg=d.model.fixed_point,
-        lanes=d.lm.arch.ifft_units,
-        slices=d.lm.arch.tile_slices,
+    return stage_timing(
+        spectral_stage(d.layer, d.lm.arch, d.lm.schedule.cycles), images, d.model.fixed_point
     )
 
 
@@ -385,7 +399,9 @@ def elaborate_layer(d: LayerDesign):
     from codesign.spectral.hdl.engine import engine_signals, spectral_engine
 
     sig = dict(
-        clk=Signal(bool(0)), rst=sync_reset(), **engine_signals(d.layer, d.model.fixed_point)
+        clk=Signal(bool(0)),
+        rst=sync_reset(),
+        **engine_signals(d.layer, d.model.fixed_point, d.lm.arch.in_words, d.lm.arch.out_words),
     )
     return sig, spectral_engine(**sig, lm=d.lm, layer=d.layer, bias=d.bias, cfg=d.model.fixed_point)
 

@@ -37,7 +37,7 @@ from codesign.spectral.cost import (
 )
 from codesign.spectral.hdl.engine import generatable
 from codesign.spectral.hdl.hadamard import kernel_word_layout
-from codesign.spectral.hdl.timing import engine_timing, network_timing
+from codesign.spectral.hdl.timing import network_timing, spectral_stage, stage_timing
 
 __all__ = [
     "SpectralTask",
@@ -310,18 +310,11 @@ def layer_timing(task: SpectralTask, arch: SpectralArch, cycles: int) -> dict:
     """``latency`` (first input word to last output of one image) and ``interval`` (between
     images) of the generated engine for ``cycles`` schedule slots per tile
     (:func:`~codesign.spectral.hdl.timing.engine_timing`); cached on the task, as the search asks
-    for the same engine many times (only ``fft_units``, ``ifft_units`` and ``tile_slices`` of
-    the arch change its timing)."""
-    key = (arch.fft_units, arch.ifft_units, arch.tile_slices, cycles)
+    for the same engine many times (only ``fft_units``, ``ifft_units``, ``tile_slices`` and the
+    words per beat of the arch change its timing)."""
+    key = (arch.fft_units, arch.ifft_units, arch.tile_slices, arch.in_words, arch.out_words, cycles)
     if key not in task._timing:
-        t = engine_timing(
-            engine_layer(task),
-            arch.fft_units,
-            cycles,
-            ENGINE_IMAGES,
-            lanes=arch.ifft_units,
-            slices=arch.tile_slices,
-        )
+        t = stage_timing(spectral_stage(engine_layer(task), arch, cycles), ENGINE_IMAGES)
         task._timing[key] = {"latency": t["latency"], "interval": t["interval"]}
     return task._timing[key]
 
@@ -333,19 +326,9 @@ def network_stages(tasks: list, archs: list, cycles: list) -> list | None:
     stages = []
     for task, arch, c in zip(tasks, archs, cycles):
         if isinstance(task, SpectralTask):
-            if generatable(arch, task.O) is not None:
+            if generatable(arch, task.O, task.C) is not None:
                 return None
-            layer = engine_layer(task)
-            stages.append(
-                {
-                    "kind": "spectral",
-                    "fft_units": arch.fft_units,
-                    "lanes": arch.ifft_units,
-                    "slices": arch.tile_slices,
-                    "cycles": c,
-                    "layer": layer,
-                }
-            )
+            stages.append(spectral_stage(engine_layer(task), arch, c))
         else:
             steps = max(task.nnz_per_output, 1)
             stages.append(
@@ -427,7 +410,7 @@ def _spectral_sliced(task: SpectralTask, T: int, overrides: dict) -> SpectralArc
     t_tile = T // per_slice
     while t_tile > 0:
         a = _spectral_tile(task, t_tile, overrides)
-        if a is None or generatable(a, task.O) is not None:
+        if a is None or generatable(a, task.O, task.C) is not None:
             return a
         excess = layer_timing(task, a, _bound(task, a))["interval"] - T
         if excess <= 0:
@@ -448,6 +431,7 @@ def _spectral_tile(task: SpectralTask, t_tile: int, overrides: dict) -> Spectral
     a = base
     if "fft_units" not in forced:
         u = math.ceil(task.C / max(t_tile // N2, 1)) if t_tile >= N2 else None
+        u = None if u is None else max(u, base.in_words)  # a unit per word of a beat
         if u is not None and "banks" in forced:  # a unit owns banks / fft_units banks
             u = next((d for d in range(u, base.banks + 1) if base.banks % d == 0), None)
         if u is None or u > task.C:
@@ -455,6 +439,8 @@ def _spectral_tile(task: SpectralTask, t_tile: int, overrides: dict) -> Spectral
         a = replace(a, fft_units=u)
     if "ifft_units" not in forced:
         u = math.ceil(task.O / max(t_tile // N2, 1)) if t_tile >= N2 else None
+        k = base.out_words  # a lane per word of a beat: lanes a multiple of the words
+        u = None if u is None else -(-u // k) * k
         if u is None or u > task.O:
             return None
         a = replace(a, ifft_units=u)
@@ -508,7 +494,7 @@ def evaluate(
     for i, (task, arch) in enumerate(zip(tasks, archs)):
         if isinstance(task, SpectralTask):
             c = _spectral_cost(task, arch, sched[i])
-            if generatable(arch, task.O) is None:
+            if generatable(arch, task.O, task.C) is None:
                 t = layer_timing(task, arch, sched[i])
                 c["cycles"].update(ii=t["interval"], latency=t["latency"])
             costs.append(c)
@@ -618,17 +604,42 @@ def explore_sequential(tasks: list, board: Board, overrides: dict | None = None)
 
 
 def _design_at(tasks, board, T: int, overrides: dict) -> Design | None:
-    """Every layer's cheapest configuration meeting the image interval ``T``, costed."""
-    archs = []
-    for task in tasks:
+    """Every layer's cheapest configuration meeting the image interval ``T``, costed; a conv
+    engine feeding another gets the fewest output words per clock that let its output pass
+    take at most ``T`` clocks (and its consumer the same input words), unless forced."""
+    archs, words = [], 1
+    for i, task in enumerate(tasks):
         if isinstance(task, SpectralTask):
-            a = _spectral_for(task, T, overrides)
+            nxt = tasks[i + 1] if i + 1 < len(tasks) else None
+            k = _out_words(task, nxt, T)
+            if k is None:
+                return None
+            own = {"in_words": words, "out_words": k, **overrides.get(task.name, {})}
+            a = _spectral_for(task, T, {**overrides, task.name: own})
+            words = a.out_words if a is not None else 1
         else:
             a = _dense_for(task, T, overrides)
         if a is None:
             return None
         archs.append(a)
     return evaluate(tasks, board, archs)
+
+
+MAX_LINK_WORDS = 4  # activations per clock a link between two conv engines may carry
+
+
+def _out_words(task: SpectralTask, nxt, T: int) -> int | None:
+    """Output words per clock of a conv engine for the image interval ``T``: 1 unless its
+    consumer is a conv engine too and O·Hp·Wp beats would exceed ``T``, else the smallest
+    divisor of O (each word from its own lane) that fits, None if none up to
+    :data:`MAX_LINK_WORDS` does."""
+    if not isinstance(nxt, SpectralTask):
+        return 1
+    outputs = task.O * math.prod(task.out_shape[1:])
+    for k in range(1, MAX_LINK_WORDS + 1):
+        if task.O % k == 0 and -(-outputs // k) <= T:
+            return k
+    return None
 
 
 def _search_range(tasks: list, overrides: dict) -> tuple[int, int]:
@@ -654,7 +665,7 @@ def _search_range(tasks: list, overrides: dict) -> tuple[int, int]:
     hi = max(hi, lo)
     for t in tasks:
         a = _spectral_tile(t, hi // t.tiles, overrides) if isinstance(t, SpectralTask) else None
-        if a is not None and generatable(a, t.O) is None:
+        if a is not None and generatable(a, t.O, t.C) is None:
             hi = max(hi, layer_timing(t, a, _bound(t, a))["interval"])
     return lo, hi
 

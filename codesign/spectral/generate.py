@@ -50,19 +50,29 @@ MANIFEST_VERSION = 1
 
 def _ports(sig: dict, d: LayerDesign) -> list:
     cfg = d.model.fixed_point
+    act = cfg.activation.name()
+    k_in, k_out = d.lm.arch.in_words, d.lm.arch.out_words
     meaning = {
         "clk": "clock, rising edge",
         "rst": "synchronous reset, active high",
         "in_valid": "input word valid",
         "in_ready": "engine accepts an input word",
-        "in_x": f"input activation, (c, y, x) raster order, {cfg.activation.name()}",
+        "in_x": f"input activation, (c, y, x) raster order, {act}"
+        if k_in == 1
+        else f"{k_in} input activations (channels c … c+{k_in - 1} of one position, "
+        f"(c/{k_in}, y, x) order; word w in bits [{cfg.activation.bits}w, "
+        f"{cfg.activation.bits}(w+1)), {act} each",
         "out_valid": "output word valid",
         "out_ready": "consumer accepts the output word",
-        "out_o": "output channel",
+        "out_o": "output channel"
+        if k_out == 1
+        else f"output channel of word 0 (a multiple of {k_out})",
         "out_y": "output row (after pooling)",
         "out_x": "output column (after pooling)",
-        "out_v": f"output activation (after bias, rounding, ReLU, pooling), "
-        f"{cfg.activation.name()}",
+        "out_v": f"output activation (after bias, rounding, ReLU, pooling), {act}"
+        if k_out == 1
+        else f"{k_out} output activations (channels out_o … out_o+{k_out - 1}; word w in "
+        f"bits [{cfg.activation.bits}w, {cfg.activation.bits}(w+1))), {act} each",
     }
     out = []
     for name, s in sig.items():
@@ -94,6 +104,7 @@ def generate_layer(
     d = layer_from_artifacts(schedule_dir, name, model_dir=model_dir)
     top = f"{name}_engine"
     cfg = d.model.fixed_point
+    k_in, k_out = d.lm.arch.in_words, d.lm.arch.out_words
     with atomic_directory(out) as tmp:
         with ThreadPoolExecutor(1) as pool:  # MyHDL elaboration is slow on a deep call stack
             mem_files, sig = pool.submit(_convert_layer, d, tmp, top).result()
@@ -114,12 +125,14 @@ def generate_layer(
             "ports": _ports(sig, d),
             "input": {
                 "shape": [d.layer["C"], d.layer["H"], d.layer["W"]],
-                "order": "c, y, x raster",
+                "order": "c, y, x raster" if k_in == 1 else f"c // {k_in}, y, x, c mod {k_in}",
+                "words_per_beat": k_in,
                 "format": cfg.activation.to_dict(),
             },
             "output": {
                 "shape": [d.layer["O"], out_h, out_w],
-                "order": "o, y, x raster",
+                "order": "o, y, x raster" if k_out == 1 else f"o // {k_out}, y, x, o mod {k_out}",
+                "words_per_beat": k_out,
                 "format": cfg.activation.to_dict(),
             },
             "geometry": {

@@ -437,7 +437,7 @@ def describe(m: Mapping) -> dict:
                     "schedule": lm.report(),
                 }
             )
-            if lm.image and generatable(arch, task.O) is None:
+            if lm.image and generatable(arch, task.O, task.C) is None:
                 e["engine"] = engine_cycles(task, arch, int(lm.schedule.cycles))
             if lm.image:
                 e["memory_image"] = {

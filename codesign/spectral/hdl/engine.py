@@ -12,7 +12,7 @@ from __future__ import annotations
 from myhdl import ConcatSignal, Signal, always_comb, always_seq, block, intbv
 
 from codesign.hdl.buffers import pingpong_loader
-from codesign.hdl.signals import format_signal, uint_signal
+from codesign.hdl.signals import format_signal, uint_signal, unpack_words, words_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.feed import front_end
 from codesign.spectral.hdl.fft import rfft2_latency
@@ -49,11 +49,22 @@ def lane_channels(O: int, lanes: int) -> list[tuple]:
     return [tuple(range(lane, O, lanes)) for lane in range(lanes)]
 
 
-def generatable(arch, O: int | None = None) -> str | None:
+def generatable(arch, O: int | None = None, C: int | None = None) -> str | None:
     """None if :func:`spectral_engine` builds a layer of ``arch`` (a SpectralArch) with ``O``
-    output channels, else why not: the one rule that decides between the exact cycle model and
-    the analytic one, and what ``codesign generate`` accepts."""
-    lanes = arch.ifft_units
+    output and ``C`` input channels, else why not: the one rule that decides between the exact
+    cycle model and the analytic one, and what ``codesign generate`` accepts."""
+    lanes, k_in, k_out = arch.ifft_units, arch.in_words, arch.out_words
+    if lanes % k_out or (O is not None and O % k_out):
+        return (
+            f"out_words = {k_out} needs a divisor of ifft_units = {lanes} and of the "
+            f"{O} output channels (each word of a beat comes from its own lane)"
+        )
+    if k_in > arch.fft_units or (C is not None and C % k_in):
+        return (
+            f"in_words = {k_in} needs fft_units >= {k_in} (got {arch.fft_units}) and a "
+            f"divisor of the {C} input channels (each word of a beat goes to its own unit's "
+            f"input memory)"
+        )
     if arch.pes % lanes:
         return (
             f"ifft_units = {lanes} read-out lanes need pes a multiple of {lanes} "
@@ -69,21 +80,25 @@ def generatable(arch, O: int | None = None) -> str | None:
     return None
 
 
-def engine_signals(layer: dict, cfg: FixedPointConfig | None = None) -> dict:
-    """Fresh port signals of :func:`spectral_engine` for a layer dict (O, H, W, K, pool)."""
+def engine_signals(
+    layer: dict, cfg: FixedPointConfig | None = None, in_words: int = 1, out_words: int = 1
+) -> dict:
+    """Fresh port signals of :func:`spectral_engine` for a layer dict (O, H, W, K, pool);
+    ``in_x`` / ``out_v`` carry ``in_words`` / ``out_words`` activations per beat
+    (:func:`~codesign.hdl.signals.words_signal`)."""
     cfg = cfg or FixedPointConfig()
     out_h = (layer["H"] - layer["K"] + 1) // layer["pool"]
     out_w = (layer["W"] - layer["K"] + 1) // layer["pool"]
     return {
         "in_valid": Signal(bool(0)),
         "in_ready": Signal(bool(0)),
-        "in_x": format_signal(cfg.activation),
+        "in_x": words_signal(cfg.activation, in_words),
         "out_valid": Signal(bool(0)),
         "out_ready": Signal(bool(0)),
         "out_o": uint_signal(layer["O"]),
         "out_y": uint_signal(out_h),
         "out_x": uint_signal(out_w),
-        "out_v": format_signal(cfg.activation),
+        "out_v": words_signal(cfg.activation, out_words),
     }
 
 
@@ -432,7 +447,9 @@ def spectral_engine(
     pace: int = 0,
 ):
     """The whole layer: ``layer`` holds C, O, H, W, K, N, pool, relu; ``bias`` the O biases in
-    the activation format; ``lm`` the scheduled layer with its memory image.  ``tile_slices``
+    the activation format; ``lm`` the scheduled layer with its memory image.  A beat carries
+    ``arch.in_words`` input channels (c … c + k − 1 of one position, c a multiple of k) and
+    ``arch.out_words`` output channels (:func:`engine_signals`).  ``tile_slices``
     (S) copies of the tile pipeline share the input stream and the overlap-add unit; slice s
     takes the tiles t ≡ s (mod S).  ``pace``: the loader's least clocks between images' first
     words (:func:`~codesign.hdl.buffers.pingpong_loader`; the network's first layer)."""
@@ -441,6 +458,10 @@ def spectral_engine(
     L = N - K + 1
     th, tw = -(-H // L), -(-W // L)
     lanes, S = lm.arch.ifft_units, lm.arch.tile_slices
+    k_in, k_out = lm.arch.in_words, lm.arch.out_words
+    why = generatable(lm.arch, O, C)
+    if why is not None:
+        raise ValueError(f"{lm.arch.name}: {why}")
     if S > min(tw, th * tw):
         raise ValueError(f"{S} tile slices for {th}x{tw} tiles: at most {tw} (a tile row)")
 
@@ -456,6 +477,7 @@ def spectral_engine(
     v_n = [uint_signal(N * N) for _ in range(n)]
     v_x = [format_signal(cfg.product) for _ in range(n)]
     fe_valid = Signal(bool(0))
+    in_w = [format_signal(cfg.activation) for _ in range(k_in)]
 
     @always_comb
     def gate():
@@ -466,17 +488,18 @@ def spectral_engine(
 
     return (
         gate,
+        unpack_words(in_x, in_w),
         pingpong_loader(
             clk,
             rst,
             in_valid,
             in_ready,
             load_buf,
-            uint_signal(C * H * W),
+            uint_signal(C * H * W // k_in),
             loaded,
             unload,
             unload_buf,
-            words=C * H * W,
+            words=C * H * W // k_in,
             pace=pace,
         ),
         _image_control(
@@ -489,7 +512,7 @@ def spectral_engine(
                 go,
                 active,
                 fe_valid,
-                in_x,
+                in_w,
                 load_buf,
                 img_buf,
                 ends[s],
@@ -530,5 +553,6 @@ def spectral_engine(
             units=lanes,
             cfg=cfg,
             slices=S,
+            words=k_out,
         ),
     )

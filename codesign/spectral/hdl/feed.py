@@ -15,7 +15,7 @@ from __future__ import annotations
 from myhdl import ConcatSignal, Signal, always_comb, always_seq, block, intbv
 
 from codesign.hdl.ram import sdp_ram
-from codesign.hdl.signals import format_signal, uint_signal
+from codesign.hdl.signals import format_signal, pick, uint_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.fft import rfft2_latency, rfft2_signals, rfft2_unit
 
@@ -256,15 +256,51 @@ def _router(
     H: int,
     W: int,
 ):
-    """Input words of the channels c ≡ u (mod units) go to this unit's RAM."""
+    """Input words of the channels c ≡ u (mod units) go to this unit's RAM.  ``in_x``: the k
+    words of a beat (channels lc·k … lc·k + k − 1, ``lc`` counting beats of channels); with
+    k ≤ units at most one of them is this unit's."""
+    k = len(in_x)
+    if k == 1:
+        x = in_x[0]
+
+        @always_comb
+        def route():
+            we.next = in_valid and lc % units == u
+            waddr.next = ((load_buf * channels + lc // units) * H + ly) * W + lx
+            wdata.next = x
+
+        return route
+    groups = range(lc.max)
+    word = tuple((u - g * k) % units for g in groups)  # this unit's word of beat group g
+    hit = tuple(int(w < k) for w in word)
+    index = tuple(
+        min((g * k + w) // units, channels - 1) if w < k else 0 for g, w in zip(groups, word)
+    )
+    pick_w = tuple(w if w < k else 0 for w in word)
+    sel, mine, row = uint_signal(k), Signal(bool(0)), uint_signal(channels)
+    chain = [in_x[0]] + [Signal(in_x[0].val) for _ in range(1, k)]
+    links = [pick(chain[w - 1], in_x[w], sel, chain[w], index=w) for w in range(1, k)]
+    last = chain[-1]
+
+    @always_comb
+    def which():
+        sel.next = pick_w[lc]
+
+    @always_comb
+    def is_mine():
+        mine.next = hit[lc]
+
+    @always_comb
+    def channel():
+        row.next = index[lc]
 
     @always_comb
     def route():
-        we.next = in_valid and lc % units == u
-        waddr.next = ((load_buf * channels + lc // units) * H + ly) * W + lx
-        wdata.next = in_x
+        we.next = in_valid and mine
+        waddr.next = ((load_buf * channels + row) * H + ly) * W + lx
+        wdata.next = last
 
-    return route
+    return which, is_mine, channel, links, route
 
 
 @block
@@ -416,7 +452,9 @@ def front_end(
     """Input buffer, ``units`` tile feeders and forward FFT units, and the spectrum writers.
 
     Loading: ``in_x`` words in raster (c, y, x) order go to image buffer ``load_buf`` while
-    ``in_valid`` (one per clock; the engine loads only the buffer it is not reading).
+    ``in_valid`` (one per clock; the engine loads only the buffer it is not reading); ``in_x``
+    a list of k ≤ ``units`` words: per clock the channels c … c + k − 1 of one position
+    (c a multiple of k; the order (c // k, y, x, c mod k)).
     Processing: ``start`` (while ``ready``) with (ty, tx, ``img_buf``) runs one tile into
     spectrum buffer ``tile_buf``; its words leave on the write ports with ``wr_buf`` = that
     buffer, and ``done`` pulses once every unit has written its last bin
@@ -425,7 +463,11 @@ def front_end(
     ones are still in the FFT units.
     """
     cfg = cfg or FixedPointConfig()
-    lc, ly, lx = uint_signal(C), uint_signal(H), uint_signal(W)
+    words = list(in_x) if isinstance(in_x, (list, tuple)) else [in_x]
+    k = len(words)
+    if k > units or C % k:
+        raise ValueError(f"{k} words per clock need at least {k} FFT units and C = {C} a multiple")
+    lc, ly, lx = uint_signal(C // k), uint_signal(H), uint_signal(W)
     # unit 0 feeds the most channels and ends last: its ``last`` speaks for all
     lasts = [Signal(bool(0))] + [None] * (units - 1)
     readies = [Signal(bool(0)) for _ in range(units)]
@@ -437,7 +479,7 @@ def front_end(
                 lx.next = 0
                 if ly == H - 1:
                     ly.next = 0
-                    lc.next = 0 if lc == C - 1 else lc + 1
+                    lc.next = 0 if lc == C // k - 1 else lc + 1
                 else:
                     ly.next = ly + 1
             else:
@@ -448,7 +490,7 @@ def front_end(
             clk,
             rst,
             in_valid,
-            in_x,
+            words,
             lc,
             ly,
             lx,

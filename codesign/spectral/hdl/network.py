@@ -2,7 +2,9 @@
 and predicted class out over AXI4-Stream (docs/accelerator.md).
 
 Stages are chained by valid/ready handshakes of one activation per clock in the order the next
-layer consumes them ((c, y, x) raster for maps, feature order for vectors), so every stage
+layer consumes them ((c, y, x) raster for maps, feature order for vectors; a link between two
+conv engines may carry k channels of one position per clock, the producer's ``out_words``,
+in the order (c // k, y, x)), so every stage
 buffers exactly one image ahead (ping-pong) and back-pressure travels from ``m_axis_tready`` to
 ``s_axis_tready`` without loss.  One clock ``aclk``; ``aresetn`` is an active-low synchronous
 reset of every control register.  ``codesign generate`` converts it with initial values
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from myhdl import ResetSignal, Signal, always_comb, block
 
-from codesign.hdl.signals import format_signal
+from codesign.hdl.signals import words_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.axis import axis_pixels_in, axis_scores_out, axis_signals
 from codesign.spectral.hdl.dense import dense_unit
@@ -79,10 +81,9 @@ def accelerator(
             f"pixels per beat must divide the {pixels} pixels of an image, got {per_beat}"
         )
     rst = ResetSignal(1, active=1, isasync=False)
-    links = [
-        (Signal(bool(0)), Signal(bool(0)), format_signal(cfg.activation))
-        for _ in range(len(stages) + 1)
-    ]
+    # words per clock on each link: what its producer emits (a conv engine's out_words)
+    widths = [1] + [st["lm"].arch.out_words if st["kind"] == "spectral" else 1 for st in stages]
+    links = [(Signal(bool(0)), Signal(bool(0)), words_signal(cfg.activation, k)) for k in widths]
     insts = [
         _active_low(aresetn, rst),
         axis_pixels_in(
@@ -102,7 +103,7 @@ def accelerator(
     for i, st in enumerate(stages):
         (iv, ir, ix), (ov, orr, ox) = links[i], links[i + 1]
         if st["kind"] == "spectral":
-            sig = engine_signals(st["layer"], cfg)
+            sig = engine_signals(st["layer"], cfg, widths[i], widths[i + 1])
             insts.append(
                 spectral_engine(
                     aclk,

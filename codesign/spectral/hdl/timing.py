@@ -17,7 +17,14 @@ from codesign.spectral.hdl.hadamard import READOUT_LATENCY, hadamard_latency
 from codesign.spectral.hdl.inverse import inverse_stage_timing
 from codesign.spectral.hdl.oaa import oaa_latency
 
-__all__ = ["engine_timing", "network_timing", "network_pace", "stage_interval"]
+__all__ = [
+    "engine_timing",
+    "network_timing",
+    "network_pace",
+    "spectral_stage",
+    "stage_interval",
+    "stage_timing",
+]
 
 
 def engine_timing(
@@ -32,25 +39,29 @@ def engine_timing(
     lanes: int = 1,
     slices: int = 1,
     pace: int = 0,
+    in_words: int = 1,
+    out_words: int = 1,
 ) -> dict:
     """Edges of the first/last output of each image, the latency and the initiation interval.
 
     ``layer``: C, O, H, W, K, N, pool; ``cycles``: the schedule's clocks per tile; ``lanes``:
     read-out / inverse-FFT lanes (lane 0, with ⌈O/lanes⌉ channels, paces the tile); ``slices``:
     tile slices (slice s runs the tiles t ≡ s mod slices on its own pipeline; the image is done
-    when the last slice is).  Input: with ``offered`` None, a source that always has the next
-    word (from edge ``in_first``) and waits only for ``in_ready`` (its first word ready
-    ``lead`` clocks late) and, with ``pace``, takes an image's first word no sooner than
-    ``pace`` clocks after the previous one's (the loader's pacing); otherwise image i's words
-    are offered one per clock from edge ``offered[i]`` by a producer that cannot wait (an
-    upstream layer), and ValueError is raised if the engine would hold it back.  The loader fills
-    image i into buffer i mod 2, free again two edges after image i − 2's last output sample
+    when the last slice is); ``in_words`` / ``out_words``: activations per input / output
+    beat (an image is C·H·W / in_words input beats, its pass O·Hp·Wp / out_words output
+    beats).  Input: with ``offered`` None, a source that always has the next beat (from edge
+    ``in_first``) and waits only for ``in_ready`` (its first beat ready ``lead`` clocks late)
+    and, with ``pace``, takes an image's first beat no sooner than ``pace`` clocks after the
+    previous one's (the loader's pacing); otherwise image i's beats are offered one per clock
+    from edge ``offered[i]`` by a producer that cannot wait (an upstream layer), and ValueError
+    is raised if the engine would hold it back.  The loader fills image i into buffer i mod 2,
+    free again two edges after image i − 2's last output sample
     leaves the inverse stage.
     """
     C, O, H, W, K, N = (layer[k] for k in ("C", "O", "H", "W", "K", "N"))
     L = N - K + 1
     tiles = -(-H // L) * -(-W // L)
-    words = C * H * W
+    words = C * H * W // in_words
     fe_t = front_end_timing(C, fft_units, N, cfg)
     fe, stream = fe_t["start_to_done"], fe_t["stream"]
     hl = hadamard_latency(cycles)
@@ -58,7 +69,7 @@ def engine_timing(
     per_lane = -(-O // lanes)
     inv = inverse_stage_timing(per_lane, N, READOUT_LATENCY, cfg)
     busy = per_lane * N * N
-    oaa = oaa_latency(O, H, W, K, N, layer["pool"], lanes, slices)
+    oaa = oaa_latency(O, H, W, K, N, layer["pool"], lanes, slices, out_words)
     firsts, lasts, accepted, dones = [], [], [], []
     per_slice = slice_tiles(tiles, slices)
     # edge after which the sequencer may activate the next image: at first, the overlap-add
@@ -141,8 +152,9 @@ def network_timing(
     the interval between images.
 
     ``stages``: per layer ``{"kind": "spectral", "layer", "fft_units", "cycles", "lanes",
-    "slices"}`` or ``{"kind": "dense", "n_in", "n_out", "macs", "steps"}``. Each layer's output
-    burst is the next layer's input (one word per clock, the same edges); the AXI adapters add
+    "slices", "in_words", "out_words"}`` (words per beat, default 1) or ``{"kind": "dense",
+    "n_in", "n_out", "macs", "steps"}``. Each layer's output burst is the next layer's input
+    (one beat per clock, the same edges); the AXI adapters add
     no clock, except that with ``per_beat`` > 1 pixels per beat the beat register delays the
     first pixel by one and an image's first beat is taken with the previous image's last pixel.
     """
@@ -154,7 +166,7 @@ def network_timing(
     for st in stages:
         if st["kind"] == "spectral":
             first = offered is None
-            t = _spectral_stage(
+            t = stage_timing(
                 st,
                 images,
                 cfg,
@@ -163,7 +175,7 @@ def network_timing(
                 lead=lead if first else 0,
                 pace=pace if first else 0,
             )
-            words = st["layer"]["O"] * _pooled(st["layer"])
+            words = st["layer"]["O"] * _pooled(st["layer"]) // st.get("out_words", 1)
         else:
             t = dense_timing(
                 st["n_in"],
@@ -204,7 +216,22 @@ def network_timing(
 STAGE_IMAGES = 4  # images replayed for a layer's own interval
 
 
-def _spectral_stage(st: dict, images: int, cfg, **kw) -> dict:
+def spectral_stage(layer: dict, arch, cycles: int) -> dict:
+    """The :func:`network_timing` stage of a spectral layer dict built with ``arch`` (a
+    SpectralArch) and ``cycles`` schedule slots per tile."""
+    return {
+        "kind": "spectral",
+        "layer": layer,
+        "fft_units": arch.fft_units,
+        "lanes": arch.ifft_units,
+        "slices": arch.tile_slices,
+        "in_words": arch.in_words,
+        "out_words": arch.out_words,
+        "cycles": int(cycles),
+    }
+
+
+def stage_timing(st: dict, images: int, cfg: FixedPointConfig | None = None, **kw) -> dict:
     """:func:`engine_timing` of a spectral stage dict of :func:`network_timing`."""
     return engine_timing(
         st["layer"],
@@ -214,6 +241,8 @@ def _spectral_stage(st: dict, images: int, cfg, **kw) -> dict:
         cfg=cfg,
         lanes=st.get("lanes", 1),
         slices=st.get("slices", 1),
+        in_words=st.get("in_words", 1),
+        out_words=st.get("out_words", 1),
         **kw,
     )
 
@@ -222,7 +251,7 @@ def stage_interval(st: dict, cfg: FixedPointConfig | None = None) -> int:
     """One layer's own image interval, its input always there: the longest spacing of
     consecutive images' last outputs over :data:`STAGE_IMAGES` replayed images."""
     if st["kind"] == "spectral":
-        t = _spectral_stage(st, STAGE_IMAGES, cfg)
+        t = stage_timing(st, STAGE_IMAGES, cfg)
     else:
         from codesign.spectral.hdl.dense import dense_timing
 

@@ -181,9 +181,7 @@ def _convert(p, path, name):
 
 
 def _shape(p):
-    return {
-        k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "cfg", "slices", "words")
-    }
+    return {k: p[k] for k in ("O", "H", "W", "K", "N", "pool", "units", "cfg", "slices", "words")}
 
 
 class _Ports:
