@@ -81,6 +81,11 @@ ENGINE_GLUE = {"lut": 938, "ff": 493}
 LANE = {"lut": 1415, "ff": 483}
 PE = {"lut": 34, "ff": 0}
 CROSSBAR = {"lut": 104, "ff": 52}
+# each output word per clock beyond the first: one more finalisation datapath in the overlap-add
+# pass (bias, rounding, clamp and pool registers; its stream select shortens the others' chains).
+# yosys 0.23 on the conv1 back end of 6 streams × 2 slices, 1 → 2 → 3 words: FF 3,951 → 4,359
+# → 4,765, LUT 8,236 → 8,285 → 7,883
+OUTPUT_WORD = {"lut": 0, "ff": 407}
 
 
 def fft_unit_cost(N: int, word_bits: int) -> dict:
@@ -241,7 +246,9 @@ def _engine_logic(arch: SpectralArch, fu: dict, iu: dict, kind: str) -> int:
         + arch.ifft_units * (iu[kind] + LANE[kind])
         + arch.pes * (PE[kind] + arch.banks * CROSSBAR[kind])
     )
-    return arch.tile_slices * per_slice + ENGINE_GLUE[kind]
+    return (
+        arch.tile_slices * per_slice + ENGINE_GLUE[kind] + (arch.out_words - 1) * OUTPUT_WORD[kind]
+    )
 
 
 def dense_layer_cost(arch: DenseArch, n_in: int, n_out: int, nnz_per_output: int) -> dict:

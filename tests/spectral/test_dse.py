@@ -36,6 +36,8 @@ def _stages(tasks, design) -> list:
                     "fft_units": arch.fft_units,
                     "lanes": arch.ifft_units,
                     "slices": arch.tile_slices,
+                    "in_words": arch.in_words,
+                    "out_words": arch.out_words,
                     "cycles": cycles,
                 }
             )
