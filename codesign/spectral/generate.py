@@ -321,6 +321,8 @@ def _layer_entry(st: dict) -> dict:
             "fft_units": a.fft_units,
             "ifft_units": a.ifft_units,
             "tile_slices": a.tile_slices,
+            "in_words": a.in_words,
+            "out_words": a.out_words,
             "cycles_per_tile": int(st["lm"].schedule.cycles),
         }
     w = st["weight"]

@@ -10,7 +10,7 @@ from codesign.spectral import dse
 from codesign.spectral.arch import SpectralArch
 from codesign.spectral.dse import SpectralTask, explore, sweep
 from codesign.spectral.hdl.engine import generatable
-from codesign.spectral.hdl.timing import engine_timing, network_timing
+from codesign.spectral.hdl.timing import engine_timing, network_timing, stage_timing
 from codesign.spectral.mapping import map_tasks, tasks_from_model
 
 BOARD = "nexys4ddr"
@@ -65,6 +65,13 @@ def test_generatable_names_what_the_engine_lacks():
     assert generatable(SpectralArch("c", 8, 2, 1, ifft_units=2), 6) is None
     assert "for 1 output channels" in generatable(SpectralArch("c", 8, 2, 1, ifft_units=2), 1)
     assert "ports = 2" in generatable(SpectralArch("c", 8, 1, 1, ports=2))
+    two_out = SpectralArch("c", 8, 3, 1, ifft_units=3, out_words=2)
+    assert generatable(two_out, 6).startswith("out_words = 2 needs a divisor of ifft_units = 3")
+    assert generatable(SpectralArch("c", 8, 2, 1, ifft_units=2, out_words=2), 6) is None
+    assert "fft_units >= 2" in generatable(SpectralArch("c", 8, 1, 1, in_words=2), 16, 6)
+    assert "6 input channels" in generatable(
+        SpectralArch("c", 8, 3, 3, fft_units=3, in_words=4), C=6
+    )
 
 
 def test_every_design_explored_is_timed_exactly(tasks):
@@ -135,15 +142,17 @@ def test_model_only_layers_keep_the_analytic_model(tasks):
 
 def test_exact_model_is_computed_once_per_engine(small_model, monkeypatch):
     """The binary search asks for the same engines over and over: each (layer, FFT units,
-    lanes, slices, schedule length) is replayed once."""
+    lanes, slices, words per beat, schedule length) is replayed once."""
     calls = Counter()
 
-    def counting(layer, fft_units, cycles, *args, **kw):
-        key = (layer["C"], layer["O"], layer["H"], fft_units, kw["lanes"], kw["slices"], cycles)
-        calls[key] += 1
-        return engine_timing(layer, fft_units, cycles, *args, **kw)
+    def counting(st, *args, **kw):
+        layer = st["layer"]
+        calls[
+            (layer["C"], layer["O"], layer["H"], *(v for k, v in st.items() if k != "layer"))
+        ] += 1
+        return stage_timing(st, *args, **kw)
 
-    monkeypatch.setattr(dse, "engine_timing", counting)
+    monkeypatch.setattr(dse, "stage_timing", counting)
     fresh = tasks_from_model(small_model)
     explore(fresh, load_board(BOARD))
     explore(fresh, load_board(BOARD))
@@ -214,3 +223,18 @@ def test_a_slower_later_layer_paces_the_first_so_long_runs_replay(tasks):
         assert network_pace(stages) == (max(own[1:]) if max(own[1:]) > own[0] else 0)
         paced += network_pace(stages) > 0
     assert paced  # the forced design at least: conv2 on one PE is far slower than conv1
+
+
+def test_a_board_faster_than_one_word_per_clock_gets_a_wider_link(tasks):
+    """On the VC709 the chosen interval is below conv1's 864 output words: conv1 emits the
+    fewest channels per clock that fit, conv2 takes as many (with at least as many FFT units),
+    and the exact model of the built accelerator agrees."""
+    d = explore(tasks, load_board("vc709"))["chosen"]
+    conv1, conv2 = d.archs[0], d.archs[1]
+    ii = d.network["ii_cycles"]
+    assert ii < 6 * 12 * 12 and conv1.out_words == -(-6 * 12 * 12 // ii) == conv2.in_words
+    assert conv1.ifft_units % conv1.out_words == 0 and conv2.fft_units >= conv2.in_words
+    assert (conv1.in_words, conv2.out_words) == (1, 1)  # the network's ends carry one word
+    assert network_timing(_stages(tasks, d), images=4)["interval"] == ii
+    slow = explore(tasks, load_board(BOARD))["chosen"]
+    assert slow.network["ii_cycles"] > 864 and slow.archs[0].out_words == 1

@@ -20,7 +20,8 @@ from codesign.spectral.generate import GenerateError, generate_layer
 @pytest.fixture(scope="module")
 def schedule_dir(small_model_dir, tmp_path_factory):
     """The small pruned LeNet mapped with two read-out lanes and two tile slices in conv1, and
-    two forward FFT units (two spectrum write ports) and four read-out lanes in conv2."""
+    two forward FFT units (two spectrum write ports) and four read-out lanes in conv2; conv1
+    emits two channels per clock, conv2 takes them (one word at the other end of each)."""
     out = tmp_path_factory.mktemp("gen") / "schedule"
     r = CliRunner().invoke(
         main,
@@ -34,6 +35,7 @@ def schedule_dir(small_model_dir, tmp_path_factory):
             *("--set", "conv1.banks=2", "--set", "conv1.tile_slices=2"),
             *("--set", "conv2.fft_units=2", "--set", "conv2.banks=4"),
             *("--set", "conv2.ifft_units=4", "--set", "conv2.pes=4"),
+            *("--set", "conv1.out_words=2", "--set", "conv2.in_words=2"),
         ],
     )
     assert r.exit_code == 0, r.output
@@ -55,8 +57,12 @@ def test_manifest_describes_the_design(rtl, schedule_dir):
     assert man["arch"]["fft_units"] == 2 and man["arch"]["ifft_units"] == 4
     assert man["input"]["shape"] == [6, 12, 12] and man["output"]["shape"] == [16, 4, 4]
     ports = {p["name"]: p for p in man["ports"]}
-    assert ports["in_x"]["width"] == 16 and ports["in_x"]["signed"]
+    assert ports["in_x"]["width"] == 32 and not ports["in_x"]["signed"]  # two words a beat
+    assert man["input"]["words_per_beat"] == 2 and man["output"]["words_per_beat"] == 1
+    assert ports["out_v"]["width"] == 16 and ports["out_v"]["signed"]
     assert ports["out_o"]["width"] == 4 and ports["out_v"]["direction"] == "output"
+    conv1 = {p["name"]: p for p in rtl["conv1"][0]["ports"]}
+    assert (conv1["in_x"]["width"], conv1["out_v"]["width"]) == (16, 32)
     assert all((path / f).is_file() for f in man["memory_images"])
     e = man["expected_cycles"]
     assert len(e["out_first"]) == e["images"] and e["interval"] > 0
@@ -208,3 +214,39 @@ def test_a_mismatch_names_the_first_differing_output(rtl, schedule_dir, mnist, m
         <= m["clock"]
         <= man["expected_cycles"]["out_last"][0]
     )
+
+
+def test_a_two_word_link_between_the_engines_in_the_accelerator(schedule_dir, mnist, tmp_path):
+    """The whole accelerator with conv1 → conv2 carrying two channels per clock: bit-exact in
+    Verilator at every clock edge of the cycle model, and again under random back-pressure at
+    both ends; the link's 864 words take 432 clocks."""
+    from codesign.spectral.cosim import cosim_accelerator
+    from codesign.spectral.generate import generate_accelerator
+    from codesign.spectral.hdl.timing import network_timing
+
+    man = in_thread(generate_accelerator, schedule_dir, tmp_path / "rtl")
+    conv1 = next(x for x in man["layers"] if x["name"] == "conv1")
+    assert (conv1["in_words"], conv1["out_words"]) == (1, 2)
+    link = network_timing(man["cycle_model"]["stages"], images=1)["stages"][0]
+    assert link["out_last"][0] - link["out_first"][0] + 1 == 6 * 12 * 12 // 2
+    r = cosim_accelerator(tmp_path / "rtl", mnist.test_x[:4], mnist.test_y[:4], jobs=1)
+    assert r["bit_exact"] and r["classes_equal_model"], r["first_mismatch"]
+    assert r["timing"]["exact"] and verdict(r) is None, r["timing"]["first_difference"]
+    r = cosim_accelerator(tmp_path / "rtl", mnist.test_x[4:6], gap_in=40, gap_out=60, seed=3)
+    assert r["bit_exact"] and not r["frame_error"], r["first_mismatch"]
+
+
+def test_a_link_whose_ends_disagree_is_refused_with_the_fix(schedule_dir, tmp_path):
+    """conv1 emits two words per clock; a conv2 edited to take one is refused before anything
+    is converted, naming the layer and the --set that fixes it."""
+    import shutil
+
+    from codesign.spectral.design import accelerator_from_artifacts
+
+    copy = tmp_path / "schedule"
+    shutil.copytree(schedule_dir, copy)
+    sj = json.loads((copy / "schedule.json").read_text())
+    next(e for e in sj["layers"] if e["name"] == "conv2")["arch"]["in_words"] = 1
+    (copy / "schedule.json").write_text(json.dumps(sj))
+    with pytest.raises(GenerateError, match=r"'conv2' takes 1 words.*conv2\.in_words=2"):
+        accelerator_from_artifacts(copy)
