@@ -152,6 +152,34 @@ def smallest_accel_dir(smallest_schedule_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def linked_schedule_dir(small_model_dir, tmp_path_factory):
+    """The small pruned LeNet mapped with two read-out lanes and two tile slices in conv1, and
+    two forward FFT units (two spectrum write ports) and four read-out lanes in conv2; conv1
+    emits two channels per clock, conv2 takes them (one word at the other end of each)."""
+    from click.testing import CliRunner
+
+    from codesign.cli import main
+
+    out = tmp_path_factory.mktemp("linked") / "schedule"
+    sets = (
+        "conv1.ifft_units=2",
+        "conv1.pes=2",
+        "conv1.banks=2",
+        "conv1.tile_slices=2",
+        "conv1.out_words=2",
+        "conv2.fft_units=2",
+        "conv2.banks=4",
+        "conv2.ifft_units=4",
+        "conv2.pes=4",
+        "conv2.in_words=2",
+    )
+    args = ["map", "--model", str(small_model_dir), "--out", str(out), "--quiet"]
+    r = CliRunner().invoke(main, args + [a for s in sets for a in ("--set", s)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.fixture(scope="session")
 def wide_schedule_dir(small_model_dir, tmp_path_factory):
     """The small LeNet mapped with conv2 forced wide (3 PEs, 4 banks, 2 FFT and 4 inverse-FFT
     units): a model-only design with every interesting case of the schedule format."""
