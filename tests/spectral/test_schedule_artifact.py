@@ -763,6 +763,8 @@ DOC_ARCH = {
     "fft_units",
     "ifft_units",
     "tile_slices",
+    "in_words",
+    "out_words",
     "mac_latency",
     "forwarding",
     "spectrum_bits",
