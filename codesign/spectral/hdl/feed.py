@@ -19,7 +19,7 @@ from codesign.hdl.signals import format_signal, pick, uint_signal
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.fft import rfft2_latency, rfft2_signals, rfft2_unit
 
-__all__ = ["tile_feeder", "front_end", "front_end_signals", "front_end_timing"]
+__all__ = ["tile_feeder", "front_end", "front_end_signals", "front_end_timing", "beat_routes"]
 
 
 @block
@@ -238,6 +238,18 @@ def _bank_writer(
     return index, lookup, enqueue, tag, report
 
 
+def beat_routes(C: int, k: int, units: int, u: int, beats: int | None = None) -> list:
+    """For each beat g of ``k`` channel words (channels g·k … g·k + k − 1), which word goes to
+    FFT unit ``u`` (the channels c ≡ u mod ``units``) and its channel row in that unit's input
+    memory: ``(w, (g·k + w) // units)``, or None when no word of the beat is the unit's.  With
+    k ≤ units at most one word of a beat is; ``beats`` pads the table (default C / k)."""
+    out = []
+    for g in range(C // k if beats is None else beats):
+        w = (u - g * k) % units
+        out.append((w, (g * k + w) // units) if w < k else None)
+    return out
+
+
 @block
 def _router(
     in_valid,
@@ -270,13 +282,10 @@ def _router(
             wdata.next = x
 
         return route
-    groups = range(lc.max)
-    word = tuple((u - g * k) % units for g in groups)  # this unit's word of beat group g
-    hit = tuple(int(w < k) for w in word)
-    index = tuple(
-        min((g * k + w) // units, channels - 1) if w < k else 0 for g, w in zip(groups, word)
-    )
-    pick_w = tuple(w if w < k else 0 for w in word)
+    routes = beat_routes(channels * units, k, units, u, beats=lc.max)
+    hit = tuple(int(r is not None) for r in routes)
+    pick_w = tuple(0 if r is None else r[0] for r in routes)
+    index = tuple(0 if r is None else min(r[1], channels - 1) for r in routes)
     sel, mine, row = uint_signal(k), Signal(bool(0)), uint_signal(channels)
     chain = [in_x[0]] + [Signal(in_x[0].val) for _ in range(1, k)]
     links = [pick(chain[w - 1], in_x[w], sel, chain[w], index=w) for w in range(1, k)]

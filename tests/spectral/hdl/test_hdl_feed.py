@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from myhdl import Signal, StopSimulation, block, instance
 
 from codesign.hdl import sim
@@ -16,7 +18,7 @@ from codesign.spectral.arch import SpectralArch
 from codesign.spectral.conv import geometry, tiles_of
 from codesign.spectral.dse import SpectralTask, assign
 from codesign.spectral.fixedpoint import FixedPointConfig, OverflowCounter, rfft2_fixed
-from codesign.spectral.hdl.feed import front_end, front_end_signals, front_end_timing
+from codesign.spectral.hdl.feed import beat_routes, front_end, front_end_signals, front_end_timing
 
 CFG = FixedPointConfig()
 K, N, F = 5, 8, 40
@@ -249,3 +251,22 @@ def test_front_end_synthesises_to_block_ram_and_dsp(synthesis):
     assert cells.get("DSP48E1") == 2 * 6  # two FFT units
     # two input buffers (2 images × 3 channels × 144 words × 16 bit) + two transpose RAMs
     assert cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0) >= 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(units=st.integers(1, 8), k=st.integers(1, 8), beats=st.integers(1, 6))
+def test_every_word_of_a_beat_reaches_its_channels_unit_once(units, k, beats):
+    """k ≤ units words per beat: word w of beat g (channel c = g·k + w) goes to unit c mod units
+    only, at row c // units, and no unit gets two words of one beat."""
+    assume(k <= units)
+    C = k * beats
+    seen = {}
+    for u in range(units):
+        for g, r in enumerate(beat_routes(C, k, units, u)):
+            if r is not None:
+                w, row = r
+                c = g * k + w
+                assert 0 <= w < k and c % units == u and row == c // units
+                assert c not in seen
+                seen[c] = u
+    assert sorted(seen) == list(range(C))
