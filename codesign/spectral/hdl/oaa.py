@@ -644,7 +644,7 @@ def _slice_sum(clk, advance, parts, total):
 @block
 def _finalise(clk, advance, g_o, total, y, *, bias_rom, shift: int, lo: int, hi: int, pool: int):
     """One output word of the pass: per pixel of the pool window, bias of channel ``g_o``,
-    rounding and clamp (:func:`_pixel`), then the 2×2 max in two levels (``y``, 5 stages)."""
+    rounding and clamp (:func:`_pixel`), then the 2×2 max in two levels into ``y``."""
     f2_bias = signed_signal(min(bias_rom), max(bias_rom))
     q = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(len(total))]
     m = [Signal(intbv(0, min=lo, max=hi + 1)) for _ in range(2)]
