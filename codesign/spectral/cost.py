@@ -45,11 +45,11 @@ from __future__ import annotations
 import math
 
 from codesign.hdl.ram import bram18, ram_bram18
-from codesign.hdl.signals import index_bits
+from codesign.hdl.signals import index_bits, signed_bits
 from codesign.spectral.arch import DenseArch, SpectralArch
 from codesign.spectral.fixedpoint import FixedPointConfig
 from codesign.spectral.hdl.dense import dense_timing
-from codesign.spectral.hdl.fft import irfft2_latency, rfft2_latency, stage_plan
+from codesign.spectral.hdl.fft import irfft2_latency, rfft2_latency, row_pass_range, stage_plan
 from codesign.spectral.hdl.hadamard import hadamard_latency, hadamard_memories
 from codesign.spectral.hdl.oaa import oaa_plan
 
@@ -88,22 +88,35 @@ CROSSBAR = {"lut": 104, "ff": 52}
 OUTPUT_WORD = {"lut": 0, "ff": 407}
 
 
+# LUT and FF per stage and pass of a streaming 2-D FFT unit with every stage clamped (the
+# inverse unit; fitted with ENGINE_GLUE): 1,200 LUT and 1,020 FF at N = 8
+STAGE_PASS = {"lut": 200, "ff": 170}
+# the forward unit's stages cannot saturate (hdl/fft.py stage_ranges): no clamps, bound-wide
+# words, a LUT-RAM transpose buffer.  yosys 0.23 on the standalone rfft2_unit (N = 8): 2,233 LUT
+# (192 SRL) and 875 FF with every stage clamped to 24 bits, 1,451 LUT (163 SRL, 112 in LUT RAM)
+# and 812 FF without; the fitted unit figure is scaled by that ratio
+FORWARD_LOGIC = {"lut": 1451 / 2233, "ff": 812 / 875}
+
+
 def fft_unit_cost(N: int, word_bits: int) -> dict:
     """One streaming forward 2-D rFFT unit (:func:`~codesign.spectral.hdl.fft.rfft2_unit`): row
     pass, transpose buffer, column pass; ``cycles_per_channel`` and ``latency`` (a tile's last
-    sample to its last bin) are the unit's own :func:`~codesign.spectral.hdl.fft.rfft2_latency`."""
+    sample to its last bin) are the unit's own :func:`~codesign.spectral.hdl.fft.rfft2_latency`.
+    The transpose buffer (re and im, 2·N² words each) is as wide as the row pass's bound
+    (:func:`~codesign.spectral.hdl.fft.row_pass_range`), not ``word_bits``."""
     plan = stage_plan(N, FixedPointConfig(), inverse=False, bitrev_in=False)
     stages = len(plan)
     cmuls = 2 * sum(st["multiplier"] for st in plan)  # one per non-trivial stage and pass
     timing = rfft2_latency(N)
+    row_bits = signed_bits(*row_pass_range(N))
     return {
         "cycles_per_channel": timing["interval"],
         "latency": timing["last"],
         "dsp": cmuls * DSP_PER_CMUL,
-        "bram18": ram_bram18(2 * N * N, 2 * word_bits),  # ping-pong transpose buffer
-        # per stage and pass, with the unit's feeder (see ENGINE_GLUE): 1,200 LUT, 1,020 FF at N = 8
-        "lut": 200 * stages * 2,
-        "ff": 170 * stages * 2,
+        "bram18": 2 * ram_bram18(2 * N * N, row_bits),  # ping-pong transpose buffer, re and im
+        # per stage and pass, with the unit's feeder (see ENGINE_GLUE)
+        "lut": round(STAGE_PASS["lut"] * stages * 2 * FORWARD_LOGIC["lut"]),
+        "ff": round(STAGE_PASS["ff"] * stages * 2 * FORWARD_LOGIC["ff"]),
     }
 
 
@@ -111,14 +124,20 @@ def ifft_unit_cost(N: int, word_bits: int) -> dict:
     """One streaming inverse 2-D rFFT unit (:func:`~codesign.spectral.hdl.fft.irfft2_unit`);
     ``latency`` from a tile's last bin to its last output sample
     (:func:`~codesign.spectral.hdl.fft.irfft2_latency`).  The last row stage only needs the real
-    part: one DSP fewer."""
-    c = fft_unit_cost(N, word_bits)
+    part: one DSP fewer.  Its input and transpose buffers are double-buffered RAMs of 2·N²
+    words of ``word_bits``, re and im each."""
+    plan = stage_plan(N, FixedPointConfig(), inverse=True, bitrev_in=True)
+    stages = len(plan)
     timing = irfft2_latency(N)
-    c["cycles_per_channel"] = timing["interval"]
-    c["latency"] = timing["last"]
-    c["dsp"] = max(c["dsp"] - 1, 0)
-    c["bram18"] = 2 * c["bram18"] if N > 2 else c["bram18"]  # input and transpose buffers
-    return c
+    buffers = 2 if N > 2 else 1  # input and transpose buffers
+    return {
+        "cycles_per_channel": timing["interval"],
+        "latency": timing["last"],
+        "dsp": max(2 * sum(st["multiplier"] for st in plan) * DSP_PER_CMUL - 1, 0),
+        "bram18": buffers * 2 * ram_bram18(2 * N * N, word_bits),
+        "lut": STAGE_PASS["lut"] * stages * 2,
+        "ff": STAGE_PASS["ff"] * stages * 2,
+    }
 
 
 def spectral_layer_cost(

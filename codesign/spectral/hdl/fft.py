@@ -35,6 +35,7 @@ from codesign.hdl.signals import (
     round_shift_register,
     saturate,
     signal_range,
+    signed_bits,
     signed_signal,
     sync_reset,
 )
@@ -51,6 +52,10 @@ __all__ = [
     "irfft2_latency",
     "irfft2_signals",
     "stage_plan",
+    "stage_ranges",
+    "butterfly_bound",
+    "twiddle_bounds",
+    "row_pass_range",
 ]
 
 MULT_PIPELINE = 3  # operand/ROM register, product register, rounded-product register
@@ -215,15 +220,51 @@ def _complex_multiply(clk, i_re, i_im, cnt, t_re, t_im, plan: dict, tw_frac: int
     return real if t_im is None else real + (operands_im, products_im, combine_im, round_im)
 
 
+def butterfly_bound(lo: int, hi: int, t: tuple[int, int], inverse: bool) -> tuple[int, int]:
+    """Bounds of a butterfly's outputs ``a ± t`` (halved, rounded, for the inverse) for ``a`` in
+    [lo, hi] and ``t`` in ``t``: what either part can reach before saturation."""
+    t_lo, t_hi = t
+    b_lo, b_hi = min(lo + t_lo, lo - t_hi), max(hi + t_hi, hi - t_lo)
+    return ((b_lo + 1) >> 1, (b_hi + 1) >> 1) if inverse else (b_lo, b_hi)
+
+
+def stage_ranges(
+    n: int, cfg: FixedPointConfig, inverse: bool, bitrev_in: bool, fmt: Format, lo: int, hi: int
+) -> list[tuple[int, int, bool]]:
+    """Per stage of :func:`fft1d` on inputs in [lo, hi] (both parts): ``(lo, hi, clamped)`` of
+    its output.  A forward stage whose butterfly bound lies inside ``fmt`` cannot saturate, so
+    it is built without the clamp and its output only as wide as the bound (two's-complement
+    rounded up); else it saturates to ``fmt`` as the contract says.  Equal results either way:
+    the clamp of a value inside ``fmt`` is the value.  The inverse keeps every clamp: its
+    halving stages overflow by one LSB at full range, and yosys builds their clamps almost for
+    free (irfft2_unit, N = 8: 1,437 LUT with them, 1,415 without)."""
+    out = []
+    for st in stage_plan(n, cfg, inverse, bitrev_in):
+        b_lo, b_hi = butterfly_bound(lo, hi, twiddle_bounds(lo, hi, st, cfg.twiddle.frac), inverse)
+        if not inverse and fmt.min <= b_lo and b_hi <= fmt.max:
+            w = signed_bits(min(b_lo, -1), b_hi)
+            lo, hi, clamped = -(1 << (w - 1)), (1 << (w - 1)) - 1, False
+        else:
+            lo, hi, clamped = fmt.min, fmt.max, True
+        out.append((lo, hi, clamped))
+    return out
+
+
 @block
 def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fmt: Format):
     """One part (real or imaginary) of an SDF butterfly: ``a`` waits ``span`` clocks in the
     delay line for its partner ``t``; ``a + t`` leaves at once, ``a − t`` re-enters the line and
-    leaves ``span`` clocks later (both halved for the inverse, then saturated to ``fmt``)."""
-    lo, hi = min(fmt.min, signal_range(x)[0]), max(fmt.max, signal_range(x)[1])
+    leaves ``span`` clocks later (both halved for the inverse, then saturated to ``fmt``).  A
+    forward stage whose :func:`butterfly_bound` lies inside ``fmt`` has no clamp: its sums are
+    formed in the output register and the line, as wide as the bound."""
+    x_lo, x_hi = signal_range(x)
+    t_lo, t_hi = signal_range(t)
+    b_lo, b_hi = butterfly_bound(x_lo, x_hi, (t_lo, t_hi), inverse)
+    if not inverse and fmt.min <= b_lo and b_hi <= fmt.max:
+        return _unclamped_lane(clk, pair, low_out, x, t, o, span=span, bound=(b_lo, b_hi))
+    lo, hi = min(fmt.min, x_lo), max(fmt.max, x_hi)
     line = [signed_signal(lo, hi) for _ in range(span)]
     head = signed_signal(lo, hi)
-    t_lo, t_hi = signal_range(t)
     top, bottom = (
         signed_signal(min(lo + t_lo, lo - t_hi), max(hi + t_hi, hi - t_lo)) for _ in range(2)
     )
@@ -262,14 +303,46 @@ def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fm
     return clamps, tap, add, datapath
 
 
-def _twiddled_range(i_re, i_im, plan: dict, tw_frac: int) -> tuple[int, int]:
-    """Bounds of either part of ``t = round(b · W)`` for every input and twiddle of the stage."""
-    lo = min(signal_range(i_re)[0], signal_range(i_im)[0])
-    hi = max(signal_range(i_re)[1], signal_range(i_im)[1])
+@block
+def _unclamped_lane(clk, pair, low_out, x, t, o, *, span: int, bound: tuple[int, int]):
+    """:func:`_butterfly_lane` of a forward stage that cannot saturate: ``a ± t`` lie in
+    ``bound``, which the line (and ``x``, ``t``) fit."""
+    line = [signed_signal(*bound) for _ in range(span)]
+    head = signed_signal(*bound)
+
+    @always_comb
+    def tap():
+        head.next = line[span - 1]
+
+    @always(clk.posedge)
+    def datapath():
+        if pair:
+            o.next = head + t
+            line[0].next = head - t
+        else:
+            if low_out:
+                o.next = head
+            line[0].next = x
+        for i in range(1, span):
+            line[i].next = line[i - 1]
+
+    return tap, datapath
+
+
+def twiddle_bounds(lo: int, hi: int, plan: dict, tw_frac: int) -> tuple[int, int]:
+    """Bounds of either part of ``t = round(b · W)`` for both parts of ``b`` in [lo, hi] and
+    every twiddle of the stage."""
     if not plan["multiplier"]:
         return min(lo, -hi), max(hi, -lo)
     mag = max(abs(lo), abs(hi)) * max(abs(w) for tw in plan["twiddle"] for w in tw)
     return -((2 * mag) >> tw_frac) - 1, ((2 * mag) >> tw_frac) + 1
+
+
+def _twiddled_range(i_re, i_im, plan: dict, tw_frac: int) -> tuple[int, int]:
+    """:func:`twiddle_bounds` of the stage's input signals."""
+    lo = min(signal_range(i_re)[0], signal_range(i_im)[0])
+    hi = max(signal_range(i_re)[1], signal_range(i_im)[1])
+    return twiddle_bounds(lo, hi, plan, tw_frac)
 
 
 @block
@@ -412,9 +485,12 @@ def fft1d(
     cfg = cfg or FixedPointConfig()
     fmt = fmt or cfg.spectrum
     plan = stage_plan(n, cfg, inverse, bitrev_in)
+    lo = min(signal_range(in_re)[0], signal_range(in_im)[0])
+    hi = max(signal_range(in_re)[1], signal_range(in_im)[1])
+    inner = stage_ranges(n, cfg, inverse, bitrev_in, fmt, lo, hi)[:-1]
     valid = [in_valid] + [Signal(bool(0)) for _ in plan[:-1]] + [out_valid]
-    re = [in_re] + [format_signal(fmt) for _ in plan[:-1]] + [out_re]
-    im = [in_im] + [format_signal(fmt) for _ in plan[:-1]] + [out_im]
+    re = [in_re] + [signed_signal(a, b) for a, b, _ in inner] + [out_re]
+    im = [in_im] + [signed_signal(a, b) for a, b, _ in inner] + [out_im]
     return [
         fft_stage(
             clk,
@@ -435,6 +511,25 @@ def fft1d(
 
 
 # --- 2-D forward real FFT -------------------------------------------------------------------
+
+
+def _aligned_range(cfg: FixedPointConfig) -> tuple[int, int]:
+    """Range of an activation sample aligned to the spectrum format (rfft2_unit's input)."""
+    shift = cfg.activation.frac - cfg.spectrum.frac
+    return tuple(
+        sorted(
+            ((v + (1 << (shift - 1))) >> shift) if shift > 0 else v << -shift
+            for v in (cfg.activation.min, cfg.activation.max)
+        )
+    )
+
+
+def row_pass_range(n: int, cfg: FixedPointConfig | None = None) -> tuple[int, int]:
+    """Range of the forward row pass's outputs (:func:`stage_ranges` on aligned activations):
+    what :func:`rfft2_unit`'s transpose buffer holds, narrower than the spectrum format."""
+    cfg = cfg or FixedPointConfig()
+    lo, hi = _aligned_range(cfg)
+    return stage_ranges(n, cfg, False, False, cfg.spectrum, lo, hi)[-1][:2]
 
 
 def rfft2_latency(n: int, cfg: FixedPointConfig | None = None) -> dict:
@@ -509,10 +604,7 @@ def rfft2_unit(
     half = n // 2
     act, spec = cfg.activation, cfg.spectrum
     shift = act.frac - spec.frac
-    aligned = sorted(
-        ((v + (1 << (shift - 1))) >> shift) if shift > 0 else v << -shift
-        for v in (act.min, act.max)
-    )
+    aligned = _aligned_range(cfg)
     lat = fft1d_latency(n, cfg)
     rev = tuple(_rev(i, b) for i in range(n))
     keep = tuple(int(_rev(i, b) <= half) for i in range(n))
@@ -542,7 +634,7 @@ def rfft2_unit(
 
     # row pass → transpose RAM
     r_valid = Signal(bool(0))
-    r_re, r_im = format_signal(spec), format_signal(spec)
+    r_re, r_im = signed_signal(*row_pass_range(n, cfg)), signed_signal(*row_pass_range(n, cfg))
     rows = fft1d(
         clk,
         rst,
@@ -590,7 +682,7 @@ def rfft2_unit(
     parity = delay_bits(clk, rst, x_par, start_par, lat + 1 - n)
     ractive, rpar, c_valid = (Signal(bool(0)) for _ in range(3))
     rp, rv, ru = (Signal(modbv(0)[b:]) for _ in range(3))
-    c_re, c_im = format_signal(spec), format_signal(spec)
+    c_re, c_im = signed_signal(*row_pass_range(n, cfg)), signed_signal(*row_pass_range(n, cfg))
     ram = [sdp_ram(clk, we, waddr, r_re, raddr, c_re), sdp_ram(clk, we, waddr, r_im, raddr, c_im)]
 
     @always_seq(clk.posedge, reset=rst)

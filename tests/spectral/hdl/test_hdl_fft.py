@@ -33,7 +33,9 @@ from codesign.spectral.hdl.fft import (
     rfft2_latency,
     rfft2_signals,
     rfft2_unit,
+    row_pass_range,
     stage_plan,
+    stage_ranges,
 )
 
 CFG = FixedPointConfig()
@@ -78,6 +80,56 @@ def _simulate(engine, top, make_signals, params, inputs, cycles, outputs, path, 
 
 def _convert(top, sig, params, path, name):
     return sim.in_thread(lambda: sim.convert(top(**sig, **params), path, name))
+
+
+# --- range analysis ------------------------------------------------------------------------
+
+
+def _worst_tiles(n: int) -> np.ndarray:
+    """Full-scale activation tiles that drive each forward bin's real or imaginary part to its
+    largest magnitude: the sign of cos / sin of that bin's basis function, at ±full scale."""
+    a = CFG.activation
+    r, c = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    tiles = []
+    for u in range(n):
+        for v in range(n // 2 + 1):
+            phase = 2 * np.pi * (u * r + v * c) / n
+            for basis in (np.cos(phase), -np.sin(phase)):
+                for sign in (1, -1):
+                    tiles.append(np.where(sign * basis >= 0, a.max, a.min))
+    return np.array(tiles, dtype=np.int64)
+
+
+@pytest.mark.parametrize("n", [4, 8, 16])
+def test_forward_fft_cannot_saturate_so_its_clamps_are_elided(n):
+    """The forward unit is built without clamps (hdl/fft.py ``stage_ranges``): that is only
+    exact if no activation tile saturates a stage of ``rfft2_fixed``.  The worst tiles (each
+    bin's matched sign pattern at full scale) reach the largest magnitudes a linear transform
+    can; none saturates, and the row pass stays inside the transpose buffer's range."""
+    lo, hi = row_pass_range(n, CFG)
+    tiles = _worst_tiles(n)
+    counter = OverflowCounter()
+    re, im = rfft2_fixed(tiles, CFG, counter)
+    assert counter.total == 0
+    assert int(np.abs(np.concatenate([re, im])).max()) >= n * n * CFG.activation.max  # DC bin
+    row_counter = OverflowCounter()
+    zero = np.zeros_like(tiles)
+    r_re, r_im = fft_radix2(
+        tiles, zero, -1, inverse=False, cfg=CFG, out_fmt=CFG.spectrum,
+        counter=row_counter, where="row",
+    )  # fmt: skip
+    assert lo <= min(r_re.min(), r_im.min()) and max(r_re.max(), r_im.max()) <= hi
+    plan = stage_ranges(n, CFG, False, False, CFG.spectrum, CFG.activation.min, CFG.activation.max)
+    assert not any(clamped for *_, clamped in plan)
+    inverse = stage_ranges(n, CFG, True, True, CFG.product, CFG.product.min, CFG.product.max)
+    assert all(clamped for *_, clamped in inverse)  # a full-scale inverse stage can overflow
+
+
+def test_forward_range_narrows_the_transpose_buffer():
+    """N = 8: full-scale activations (16 bits) grow to at most 20 bits in the row pass
+    (×2, ×2, then ×(1 + √2) through the W8 stage: 32,768 · 4 · 2.414 < 2^19)."""
+    assert row_pass_range(8, CFG) == (-(1 << 19), (1 << 19) - 1)
+    assert row_pass_range(4, CFG) == (-(1 << 17), (1 << 17) - 1)
 
 
 # --- twiddles -------------------------------------------------------------------------------
@@ -288,6 +340,16 @@ def test_rfft2_unit_matches_rfft2_fixed(case, engine, tmp_path):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+def test_rfft2_unit_exact_on_full_scale_worst_tiles(engine, tmp_path):
+    """The unclamped, bound-wide forward unit on the tiles that reach its bounds (N = 8)."""
+    tiles = list(_worst_tiles(8)[::5])
+    got, _, _ = _rfft2_run(engine, 8, CFG, tiles, False, tmp_path, "rfft2_worst")
+    er, ei = rfft2_fixed(np.array(tiles), CFG, OverflowCounter())
+    for k, (_, _, re_, im_) in enumerate(_spectra(got, 8, len(tiles))):
+        assert np.array_equal(re_, er[k]) and np.array_equal(im_, ei[k]), f"tile {k}"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_rfft2_unit_with_gaps_between_rows_and_tiles(engine, tmp_path):
     n, cfg, kernel = RFFT_CASES["n8"]
     tiles = _rfft2_tiles(n, cfg, kernel, np.random.default_rng(7))
@@ -422,11 +484,13 @@ def synthesis(request, tmp_path_factory):
 
 def test_yosys_maps_twiddle_multipliers_to_dsp48(synthesis):
     """N = 8: one complex multiplier (3 DSP48E1) in each of the row and column passes, the
-    ±1/∓j stages none; the ping-pong transpose RAM is the cost model's block RAM."""
+    ±1/∓j stages none; the ping-pong transpose RAM is LUT RAM, as the cost model says (20-bit
+    words: the row pass's bound)."""
     job, path = synthesis
     job.result()
     stat = (path / "stat.txt").read_text()
     cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", stat, re.M)}
     cost = fft_unit_cost(8, CFG.spectrum.bits)
     assert cells.get("DSP48E1") == 6 == cost["dsp"]
-    assert cells.get("RAMB18E1") == cost["bram18"]
+    assert cells.get("RAMB18E1", 0) == cost["bram18"] == 0
+    assert cells.get("RAM64M", 0) > 0
