@@ -1,7 +1,9 @@
 """Read-only memories whose contents live in ``$readmemh`` files beside the Verilog.
 
-:func:`rom` is a registered block-RAM ROM; its Verilog (``verilog_code``, because MyHDL can
-neither attach the ``rom_style = "block"`` attribute nor load a memory from a file) reads
+:func:`rom` is a registered ROM, block RAM unless told ``style="logic"`` (LUTs: what
+:func:`rom_style` chooses for one at most :data:`LUT_ROM_DEPTH` deep, one LUT6 per bit where a
+block RAM would take a RAMB18 or two); its Verilog (``verilog_code``, because MyHDL can neither
+attach the ``rom_style`` attribute nor load a memory from a file) reads
 ``mem/rom_<hash of the contents>.hex``, relative to the directory the tools run in (yosys also
 looks beside the source file).  A file keeps every tool fast: an ``initial`` block of element
 assignments costs yosys minutes for the dense layers' tens of thousands of weights, a ``case`` ROM
@@ -16,9 +18,40 @@ from pathlib import Path
 
 from myhdl import always, block
 
-__all__ = ["rom", "roms", "write_images", "image_name", "MEMORY_DIR"]
+__all__ = [
+    "rom",
+    "roms",
+    "write_images",
+    "image_name",
+    "rom_style",
+    "rom_bram18",
+    "rom_luts",
+    "MEMORY_DIR",
+    "LUT_ROM_DEPTH",
+]
 
 MEMORY_DIR = "mem"
+LUT_ROM_DEPTH = 64  # a LUT6 holds 64 words of one bit
+
+
+def rom_style(depth: int, width: int) -> str:
+    """What a ``depth`` × ``width`` ROM is built from: ``"logic"`` (one LUT6 per bit) when it
+    is at most :data:`LUT_ROM_DEPTH` deep, else ``"block"`` RAM."""
+    return "logic" if 0 < depth <= LUT_ROM_DEPTH else "block"
+
+
+def rom_bram18(depth: int, width: int) -> int:
+    """RAMB18 of a :func:`rom` of :func:`rom_style` (its cheapest aspect ratio if block RAM)."""
+    if rom_style(depth, width) == "logic":
+        return 0
+    from codesign.hdl.ram import bram18
+
+    return bram18(depth, width)
+
+
+def rom_luts(depth: int, width: int) -> int:
+    """LUTs of a :func:`rom` of :func:`rom_style`: one LUT6 per bit if logic, else none."""
+    return width if rom_style(depth, width) == "logic" else 0
 
 
 def image_name(words, width: int) -> str:
@@ -29,8 +62,11 @@ def image_name(words, width: int) -> str:
 
 
 @block
-def rom(clk, slot, word, *, words: tuple):
-    """``word`` ← ``words[slot]``, registered (0 past the end of ``words``)."""
+def rom(clk, slot, word, *, words: tuple, style: str = "block"):
+    """``word`` ← ``words[slot]``, registered (0 past the end of ``words``); ``style``: the
+    ``rom_style`` yosys and Vivado build it with, ``"block"`` or ``"logic"``."""
+    if style not in ("block", "logic"):
+        raise ValueError(f"rom style must be 'block' or 'logic', got {style!r}")
     msb, last = len(word) - 1, len(words) - 1  # noqa: F841 (substituted into verilog_code)
     file = image_name(words, len(word))  # noqa: F841
 
@@ -42,11 +78,12 @@ def rom(clk, slot, word, *, words: tuple):
             word.next = 0
 
     word.driven = "reg"
+    slot.read = True  # by verilog_code
     return fetch
 
 
 rom.verilog_code = """generate if (1) begin: ${word}_rom
-    (* rom_style = "block" *) reg [$msb:0] contents [0:$last];
+    (* rom_style = "$style" *) reg [$msb:0] contents [0:$last];
     initial $$readmemh("$file", contents);
     always @(posedge $clk) $word <= contents[$slot];
 end endgenerate"""

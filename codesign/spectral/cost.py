@@ -34,10 +34,11 @@ Pipeline depths are not restated here but taken from the blocks that have them (
 layer the generator builds is timed exactly by hdl/timing.py instead (see :mod:`~.dse`).  DSP48E1
 per complex multiplier: 3 (the three-multiplication form ``k1 = c(a+b), k2 = a(d−c),
 k3 = b(c+d)``, exact in integer arithmetic; the pre-adders of the DSP48E1 take the sums).  Block
-RAM: the rule of :mod:`codesign.hdl.ram` per memory — a ROM takes :func:`bram18` (the cheapest
-RAMB18 aspect ratio), a RAM :func:`~codesign.hdl.ram.ram_bram18` (none when yosys builds it from
-LUT RAM), each memory as deep as the RTL makes it; LUT/FF per unit, fitted on yosys (see
-``ENGINE_GLUE``).
+RAM: the rules of :mod:`codesign.hdl.ram` and :mod:`codesign.hdl.rom` per memory — a ROM
+:func:`~codesign.hdl.rom.rom_bram18` (the cheapest RAMB18 aspect ratio; none, and
+:func:`~codesign.hdl.rom.rom_luts` LUTs, when it is at most 64 words), a RAM
+:func:`~codesign.hdl.ram.ram_bram18` (none when yosys builds it from LUT RAM), each memory as deep
+as the RTL makes it; LUT/FF per unit, fitted on yosys (see ``ENGINE_GLUE``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from __future__ import annotations
 import math
 
 from codesign.hdl.ram import bram18, ram_bram18
+from codesign.hdl.rom import rom_bram18, rom_luts
 from codesign.hdl.signals import index_bits, signed_bits
 from codesign.spectral.arch import DenseArch, SpectralArch
 from codesign.spectral.fixedpoint import FixedPointConfig
@@ -195,7 +197,7 @@ def spectral_layer_cost(
         C,
     )
     mem = {
-        "kernel": had["kernel"][0] * bram18(*had["kernel"][1:]),  # a ROM: block RAM at any size
+        "kernel": had["kernel"][0] * rom_bram18(*had["kernel"][1:]),  # LUTs if ≤ 64 deep
         # RAMs: yosys builds the small ones from LUTs (LeNet conv1's 64 × 48 banks)
         "spectrum": had["spectrum"][0] * ram_bram18(*had["spectrum"][1:]),
         "accumulator": had["accumulator"][0] * ram_bram18(*had["accumulator"][1:]),
@@ -253,7 +255,8 @@ def spectral_layer_cost(
         ),
         "bram18": sum(mem.values()),
         "bram18_by_memory": mem,
-        "lut": _engine_logic(arch, fu, iu, "lut"),
+        "lut": _engine_logic(arch, fu, iu, "lut")
+        + S * had["kernel"][0] * rom_luts(*had["kernel"][1:]),
         "ff": _engine_logic(arch, fu, iu, "ff"),
     }
 

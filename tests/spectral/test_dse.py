@@ -166,7 +166,8 @@ def test_memory_estimate_is_what_the_engine_builds(small_model, overrides):
     """The map stage's kernel word and its kernel, spectrum and accumulator RAMB18 are those of
     the memories the Hadamard engine builds for the scheduled layer (hadamard_plan), priced by
     the RAM rule: the power-of-two depths of the fullest bank and PE, not the average ones."""
-    from codesign.hdl.ram import bram18, ram_bram18
+    from codesign.hdl.ram import ram_bram18
+    from codesign.hdl.rom import rom_bram18
     from codesign.spectral.hdl.hadamard import hadamard_plan
     from codesign.spectral.mapping import kernel_weights, map_tasks
 
@@ -182,7 +183,7 @@ def test_memory_estimate_is_what_the_engine_builds(small_model, overrides):
             continue
         plan = hadamard_plan(m.layers[task.name])["memories"]
         rtl = {
-            "kernel": plan["kernel"][0] * bram18(*plan["kernel"][1:]),
+            "kernel": plan["kernel"][0] * rom_bram18(*plan["kernel"][1:]),
             "spectrum": plan["spectrum"][0] * ram_bram18(*plan["spectrum"][1:]),
             "accumulator": plan["accumulator"][0] * ram_bram18(*plan["accumulator"][1:]),
         }

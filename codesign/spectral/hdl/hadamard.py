@@ -10,7 +10,8 @@ one ``round_shift`` to the product format and saturation
   them ping-pong: the FFT side writes one tile (``wr_*``, one word per clock — or, with U FFT units,
   one per unit into its own group of B/U banks) while the PEs read the other;
 * **sparse-kernel memories** — one ROM per PE holding the layer's memory image (one packed word per
-  schedule slot, fields of :data:`WORD_FIELDS`), read one word per clock;
+  schedule slot, fields of :data:`WORD_FIELDS`), read one word per clock; LUTs when the schedule
+  is at most 64 slots (:func:`codesign.hdl.rom.rom_style`), block RAM otherwise;
 * **PE array** — one slot counter for all P PEs; per clock each PE fetches its word, the crossbar
   hands every bank the address of the PE reading it (the schedule allows at most one), the PE takes
   its bank's word, multiplies it exactly by its weight with three DSP48-sized products
@@ -52,7 +53,7 @@ from myhdl import Signal, always, always_comb, always_seq, block, concat, intbv
 
 from codesign.hdl.buffers import buffer_address
 from codesign.hdl.ram import sdp_ram
-from codesign.hdl.rom import rom
+from codesign.hdl.rom import rom, rom_style
 from codesign.hdl.signals import (
     delay_bits,
     delay_line,
@@ -817,7 +818,13 @@ def hadamard_engine(
     w_im = [format_signal(cfg.conv_weight) for _ in range(P)]
     kernels = [
         (
-            rom(clk, slot, word[p], words=g["words"][p]),
+            rom(
+                clk,
+                slot,
+                word[p],
+                words=g["words"][p],
+                style=rom_style(len(g["words"][p]), width),
+            ),
             _word_fields(
                 word[p],
                 valid[p],

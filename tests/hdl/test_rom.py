@@ -1,0 +1,84 @@
+"""The ROM's style rule (codesign.hdl.rom) against yosys: what it is built from and what it costs,
+and the same words out of both styles in simulation."""
+
+import re
+
+import numpy as np
+import pytest
+from myhdl import Signal, StopSimulation, instance, intbv
+
+from codesign.eda.tools import has_tool, run_tool
+from codesign.hdl import sim
+from codesign.hdl.rom import LUT_ROM_DEPTH, rom, rom_bram18, rom_luts, rom_style
+from codesign.hdl.signals import uint_signal
+
+
+def _words(depth: int, width: int) -> tuple:
+    return tuple(int(w) for w in np.random.default_rng(depth).integers(0, 1 << width, depth))
+
+
+def _signals(depth: int, width: int) -> dict:
+    return {
+        "clk": Signal(bool(0)),
+        "slot": uint_signal(depth + 2),
+        "word": Signal(intbv(0)[width:]),
+    }
+
+
+def test_the_rule():
+    assert rom_style(LUT_ROM_DEPTH, 45) == "logic" and rom_luts(16, 45) == 45
+    assert rom_bram18(16, 45) == 0
+    assert rom_style(LUT_ROM_DEPTH + 1, 45) == "block" and rom_luts(144, 50) == 0
+    assert rom_bram18(144, 50) == 2  # 512 × 36 twice
+    with pytest.raises(ValueError, match="rom style"):
+        rom(**_signals(4, 4), words=(1, 2, 3, 4), style="distributed")
+
+
+@pytest.mark.parametrize("style", ["block", "logic"])
+def test_both_styles_read_the_words_registered(tmp_path, style):
+    depth, width = 24, 45
+    words = _words(depth, width)
+    for engine in sim.ENGINES:
+        sig = _signals(depth, width)
+        got = []
+
+        def top(**s):
+            return rom(**s, words=words, style=style)
+
+        dut = sim.device(engine, top, sig, tmp_path / engine, f"rom_{style}")
+
+        @instance
+        def drive():
+            for cycle in range(depth + 3):
+                yield sig["clk"].negedge
+                got.append(int(sig["word"]))
+                sig["slot"].next = cycle % (depth + 2)
+            raise StopSimulation
+
+        sim.in_thread(sim.run, dut, sim.clock(sig["clk"]), drive)
+        # the slot set at sample k is read at the next edge: seen at sample k + 1
+        assert got[1 : depth + 1] == list(words), engine
+        assert got[depth + 1] == got[depth + 2] == 0, engine  # past the end
+
+
+@pytest.mark.skipif(not has_tool("yosys"), reason="yosys not installed")
+def test_yosys_builds_each_style_as_the_rule_costs_it(tmp_path):
+    shapes = [(16, 45), (LUT_ROM_DEPTH, 45), (144, 50)]
+    for depth, width in shapes:
+        sig = _signals(depth, width)
+        block = rom(**sig, words=_words(depth, width), style=rom_style(depth, width))
+        sim.in_thread(sim.convert, block, tmp_path, f"rom{depth}x{width}", testbench=False)
+    script = "".join(
+        f"design -reset; read_verilog rom{d}x{w}.v; synth_xilinx -family xc7 -noiopad "
+        f"-noclkbuf -top rom{d}x{w}; tee -q -o rom{d}x{w}.txt stat; "
+        for d, w in shapes
+    )
+    run_tool("yosys", ["-q", "-p", script], cwd=tmp_path, timeout=300)
+    for depth, width in shapes:
+        stat = (tmp_path / f"rom{depth}x{width}.txt").read_text()
+        cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", stat, re.M)}
+        luts = sum(n for c, n in cells.items() if re.fullmatch(r"LUT\d", c))
+        ramb18 = cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0)
+        assert ramb18 == rom_bram18(depth, width), (depth, width, cells)
+        if rom_style(depth, width) == "logic":
+            assert luts <= rom_luts(depth, width) + 2, (depth, width, cells)  # + slot decode
