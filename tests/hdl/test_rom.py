@@ -34,28 +34,33 @@ def test_the_rule():
         rom(**_signals(4, 4), words=(1, 2, 3, 4), style="distributed")
 
 
+def _read_all(engine: str, path, words: tuple, width: int, style: str) -> list[int]:
+    """The ROM's output, sampled each clock, while the slot steps 0, 1, … past the end."""
+    depth = len(words)
+    sig = _signals(depth, width)
+    got = []
+    dut = sim.device(
+        engine, lambda **s: rom(**s, words=words, style=style), sig, path, f"rom_{style}"
+    )
+
+    @instance
+    def drive():
+        for cycle in range(depth + 3):
+            yield sig["clk"].negedge
+            got.append(int(sig["word"]))
+            sig["slot"].next = cycle % (depth + 2)
+        raise StopSimulation
+
+    sim.in_thread(sim.run, dut, sim.clock(sig["clk"]), drive)
+    return got
+
+
 @pytest.mark.parametrize("style", ["block", "logic"])
 def test_both_styles_read_the_words_registered(tmp_path, style):
     depth, width = 24, 45
     words = _words(depth, width)
     for engine in sim.ENGINES:
-        sig = _signals(depth, width)
-        got = []
-
-        def top(**s):
-            return rom(**s, words=words, style=style)
-
-        dut = sim.device(engine, top, sig, tmp_path / engine, f"rom_{style}")
-
-        @instance
-        def drive():
-            for cycle in range(depth + 3):
-                yield sig["clk"].negedge
-                got.append(int(sig["word"]))
-                sig["slot"].next = cycle % (depth + 2)
-            raise StopSimulation
-
-        sim.in_thread(sim.run, dut, sim.clock(sig["clk"]), drive)
+        got = _read_all(engine, tmp_path / engine, words, width, style)
         # the slot set at sample k is read at the next edge: seen at sample k + 1
         assert got[1 : depth + 1] == list(words), engine
         assert got[depth + 1] == got[depth + 2] == 0, engine  # past the end
