@@ -18,6 +18,8 @@ from pathlib import Path
 
 from myhdl import always, block
 
+from codesign.hdl.ram import bram18
+
 __all__ = [
     "rom",
     "roms",
@@ -42,11 +44,7 @@ def rom_style(depth: int, width: int) -> str:
 
 def rom_bram18(depth: int, width: int) -> int:
     """RAMB18 of a :func:`rom` of :func:`rom_style` (its cheapest aspect ratio if block RAM)."""
-    if rom_style(depth, width) == "logic":
-        return 0
-    from codesign.hdl.ram import bram18
-
-    return bram18(depth, width)
+    return 0 if rom_style(depth, width) == "logic" else bram18(depth, width)
 
 
 def rom_luts(depth: int, width: int) -> int:

@@ -55,6 +55,7 @@ __all__ = [
     "stage_ranges",
     "butterfly_bound",
     "twiddle_bounds",
+    "unclamped",
     "row_pass_range",
 ]
 
@@ -228,6 +229,12 @@ def butterfly_bound(lo: int, hi: int, t: tuple[int, int], inverse: bool) -> tupl
     return ((b_lo + 1) >> 1, (b_hi + 1) >> 1) if inverse else (b_lo, b_hi)
 
 
+def unclamped(bound: tuple[int, int], fmt: Format, inverse: bool) -> bool:
+    """Whether a stage with butterfly outputs in ``bound`` is built without its clamp: a
+    forward stage whose bound lies inside ``fmt`` (see :func:`stage_ranges`)."""
+    return not inverse and fmt.min <= bound[0] and bound[1] <= fmt.max
+
+
 def stage_ranges(
     n: int, cfg: FixedPointConfig, inverse: bool, bitrev_in: bool, fmt: Format, lo: int, hi: int
 ) -> list[tuple[int, int, bool]]:
@@ -241,7 +248,7 @@ def stage_ranges(
     out = []
     for st in stage_plan(n, cfg, inverse, bitrev_in):
         b_lo, b_hi = butterfly_bound(lo, hi, twiddle_bounds(lo, hi, st, cfg.twiddle.frac), inverse)
-        if not inverse and fmt.min <= b_lo and b_hi <= fmt.max:
+        if unclamped((b_lo, b_hi), fmt, inverse):
             w = signed_bits(min(b_lo, -1), b_hi)
             lo, hi, clamped = -(1 << (w - 1)), (1 << (w - 1)) - 1, False
         else:
@@ -259,9 +266,9 @@ def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fm
     formed in the output register and the line, as wide as the bound."""
     x_lo, x_hi = signal_range(x)
     t_lo, t_hi = signal_range(t)
-    b_lo, b_hi = butterfly_bound(x_lo, x_hi, (t_lo, t_hi), inverse)
-    if not inverse and fmt.min <= b_lo and b_hi <= fmt.max:
-        return _unclamped_lane(clk, pair, low_out, x, t, o, span=span, bound=(b_lo, b_hi))
+    bound = butterfly_bound(x_lo, x_hi, (t_lo, t_hi), inverse)
+    if unclamped(bound, fmt, inverse):
+        return _unclamped_lane(clk, pair, low_out, x, t, o, span=span, bound=bound)
     lo, hi = min(fmt.min, x_lo), max(fmt.max, x_hi)
     line = [signed_signal(lo, hi) for _ in range(span)]
     head = signed_signal(lo, hi)
