@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from codesign.cli import main
 from codesign.eda.synth import resources
 from codesign.hdl.ram import ram_style
+from codesign.hdl.rom import rom_style
 from codesign.hdl.sim import in_thread, lint, tool_in_background
 from codesign.spectral.cosim import cosim_layer, verdict
 from codesign.spectral.generate import GenerateError, generate_layer
@@ -135,8 +136,9 @@ def synthesis(request, tmp_path_factory):
 
 
 def test_generated_verilog_lints_and_maps_to_dsp_and_block_ram(rtl, synthesis, schedule_dir):
-    """Lint-clean; yosys puts the products in DSP48E1, the kernel ROMs in block RAM, the small
-    spectrum banks in LUT RAM; block RAM as the map stage estimated, LUT within 10 % of it."""
+    """Lint-clean; yosys puts the products in DSP48E1, the kernel ROMs where their style says
+    (LUTs when at most 64 slots), the small spectrum banks in LUT RAM; block RAM as the map stage
+    estimated, LUT within 10 % of it."""
     _, path = rtl["conv1"]
     # UNUSEDSIGNAL: sub-block outputs this engine does not need (e.g. the read-out valid flag)
     assert lint(["conv1_engine.v"], None, path, also_waive=["UNUSEDSIGNAL"]) == []
@@ -147,17 +149,22 @@ def test_generated_verilog_lints_and_maps_to_dsp_and_block_ram(rtl, synthesis, s
     assert cells.get("DSP48E1", 0) >= 3 + 6 + 5  # one PE, forward and inverse FFT units
     bram = (out / "bram.txt").read_text()
     lutram = (out / "lutram.txt").read_text()
-    # every slice's sparse-kernel memories are block RAM, never LUT RAM; its two spectrum
-    # banks (2 buffers × 20 words → 64 × 48 bits) are LUT RAM, as the block-RAM rule says
+    layers = json.loads((schedule_dir / "schedule.json").read_text())["layers"]
+    conv1 = next(e for e in layers if e["name"] == "conv1")
+    image = conv1["memory_image"]
+    in_block = rom_style(image["depth"], image["width"]) == "block"
+    # every slice's sparse-kernel memories are block RAM or logic as their style says, never
+    # LUT RAM; its two spectrum banks (2 buffers × 20 words → 64 × 48 bits) are LUT RAM, as the
+    # block-RAM rule says
     assert ram_style(64, 48) == "distributed"
     for s in range(2):
         kernel = rf"_tile_slice{s}_hadamard_engine\d+_\w*rom\w*"
         bank = rf"_tile_slice{s}_hadamard_engine\d+_sdp_ram\d+"
-        assert re.search(kernel, bram) and not re.search(kernel, lutram), (bram, lutram)
+        assert bool(re.search(kernel, bram)) == in_block, (image, bram)
+        assert not re.search(kernel, lutram), lutram
         assert re.search(bank, lutram) and not re.search(bank, bram), (bram, lutram)
     used = resources(cells)
-    layers = json.loads((schedule_dir / "schedule.json").read_text())["layers"]
-    estimate = next(e for e in layers if e["name"] == "conv1")["cost"]
+    estimate = conv1["cost"]
     assert used["ramb18"] + 2 * used["ramb36"] == estimate["bram18"]
     assert abs(used["lut_total"] - estimate["lut"]) <= 0.1 * used["lut_total"], (used, estimate)
 

@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 from myhdl import Signal, StopSimulation, block, instance
 
 from codesign.hdl import sim
+from codesign.hdl.ram import ram_bram18
 from codesign.hdl.signals import sync_reset
 from codesign.nn.sparsity import project
 from codesign.spectral import schedule as sch
 from codesign.spectral.arch import SpectralArch
 from codesign.spectral.conv import geometry, tiles_of
+from codesign.spectral.cost import fft_unit_cost
 from codesign.spectral.dse import SpectralTask, assign
 from codesign.spectral.fixedpoint import FixedPointConfig, OverflowCounter, rfft2_fixed
 from codesign.spectral.hdl.feed import beat_routes, front_end, front_end_signals, front_end_timing
@@ -244,13 +246,20 @@ def synthesis(request, tmp_path_factory):
 
 
 def test_front_end_synthesises_to_block_ram_and_dsp(synthesis):
+    """Two FFT units' DSP48E1; block RAM for the input buffers only, as the cost model says."""
     job, path = synthesis
     job.result()
     stat = (path / "stat.txt").read_text()
     cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", stat, re.M)}
     assert cells.get("DSP48E1") == 2 * 6  # two FFT units
-    # two input buffers (2 images × 3 channels × 144 words × 16 bit) + two transpose RAMs
-    assert cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0) >= 4
+    # two input buffers (2 images × 3 channels × 144 words × 16 bit) in block RAM; the FFT
+    # units' transpose RAMs (20-bit words, the row pass's bound) in LUT RAM
+    inputs = 2 * ram_bram18(2 * 3 * 144, 16)
+    assert (
+        cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0)
+        == inputs + 2 * fft_unit_cost(8, 24)["bram18"]
+    )
+    assert inputs == 2 and cells.get("RAM64M", 0) >= 2 * 2 * 14  # 2 units × re, im × 128 × 20
 
 
 @settings(max_examples=200, deadline=None)
