@@ -1,12 +1,11 @@
 """The ROM's style rule (codesign.hdl.rom) against yosys: what it is built from and what it costs,
 and the same words out of both styles in simulation."""
 
-import re
-
 import numpy as np
 import pytest
 from myhdl import Signal, StopSimulation, instance, intbv
 
+from codesign.eda.synth import parse_stat
 from codesign.eda.tools import has_tool, run_tool
 from codesign.hdl import sim
 from codesign.hdl.rom import LUT_ROM_DEPTH, rom, rom_bram18, rom_luts, rom_style
@@ -75,15 +74,12 @@ def test_yosys_builds_each_style_as_the_rule_costs_it(tmp_path):
         sim.in_thread(sim.convert, block, tmp_path, f"rom{depth}x{width}", testbench=False)
     script = "".join(
         f"design -reset; read_verilog rom{d}x{w}.v; synth_xilinx -family xc7 -noiopad "
-        f"-noclkbuf -top rom{d}x{w}; tee -q -o rom{d}x{w}.txt stat; "
+        f"-noclkbuf -top rom{d}x{w}; tee -q -o rom{d}x{w}.json stat -json; "
         for d, w in shapes
     )
     run_tool("yosys", ["-q", "-p", script], cwd=tmp_path, timeout=300)
     for depth, width in shapes:
-        stat = (tmp_path / f"rom{depth}x{width}.txt").read_text()
-        cells = {m[1]: int(m[2]) for m in re.finditer(r"^\s+(\w+)\s+(\d+)$", stat, re.M)}
-        luts = sum(n for c, n in cells.items() if re.fullmatch(r"LUT\d", c))
-        ramb18 = cells.get("RAMB18E1", 0) + 2 * cells.get("RAMB36E1", 0)
-        assert ramb18 == rom_bram18(depth, width), (depth, width, cells)
+        used = parse_stat((tmp_path / f"rom{depth}x{width}.json").read_text())["resources"]
+        assert used["ramb18"] + 2 * used["ramb36"] == rom_bram18(depth, width), (depth, used)
         if rom_style(depth, width) == "logic":
-            assert luts <= rom_luts(depth, width) + 2, (depth, width, cells)  # + slot decode
+            assert used["lut"] <= rom_luts(depth, width) + 2, (depth, width, used)  # + decode
