@@ -41,14 +41,15 @@ def netlist(rtl: Path, work: Path) -> dict:
     return json.loads((work / "net.json").read_text())
 
 
-def block_of(name: str, cols: set) -> str:
-    """The generator block a hierarchical signal name belongs to (conv engines by layer)."""
+def block_of(name: str, cols: set, engines: list) -> str:
+    """The generator block a hierarchical signal name belongs to; ``engines`` names the spectral
+    layers in the order the network instantiates their engines (the manifest's order)."""
     eng = re.match(r"spectral_engine(\d+)", name)
     if "dense_unit" in name:
         return "dense"
     if not eng:
         return "top"
-    layer = f"conv{int(eng.group(1)) + 1}"
+    layer = engines[int(eng.group(1))]
     fft = re.search(r"(irfft2_unit\d+)_(fft1d\d+)", name)
     if fft:
         return f"{layer}:inverse FFT " + ("columns" if fft.group(0) in cols else "rows")
@@ -68,7 +69,7 @@ def block_of(name: str, cols: set) -> str:
     return f"{layer}:sequencer"
 
 
-def attribute(net: dict, top: str) -> dict:
+def attribute(net: dict, top: str, engines: list) -> dict:
     """``{block: {field: count}}`` (FIELDS) of the netlist's top module."""
     mod = net["modules"][top]
     names: dict = {}
@@ -96,7 +97,7 @@ def attribute(net: dict, top: str) -> dict:
     for cn, c in cells.items():
         if SEQUENTIAL.match(c["type"]):
             out = next((names[b] for b in bits(c, "output") if b in names), cn)
-            owner[cn] = block_of(out, cols)
+            owner[cn] = block_of(out, cols, engines)
             queue.append(cn)
     for p in mod["ports"].values():
         if p["direction"] == "output":
@@ -132,13 +133,16 @@ def main() -> None:
     ap.add_argument("--netlist", type=Path, help="Yosys write_json netlist to reuse")
     ap.add_argument("--json", type=Path, help="also write the table here")
     args = ap.parse_args()
-    top = read_manifest(args.rtl).top
+    m = read_manifest(args.rtl)
+    engines = [
+        layer["name"] for layer in m.data.get("layers", []) if layer.get("kind") == "spectral_conv"
+    ]
     if args.netlist:
         net = json.loads(args.netlist.read_text())
     else:
         with tempfile.TemporaryDirectory() as work:
             net = netlist(args.rtl, Path(work))
-    table = attribute(net, top)
+    table = attribute(net, m.top, engines)
     total = collections.Counter()
     print(f"{'block':38s}" + "".join(f"{f:>8s}" for f in FIELDS))
     for k in sorted(table, key=lambda k: -table[k]["lut"]):
