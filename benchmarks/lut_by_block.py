@@ -19,16 +19,22 @@ from __future__ import annotations
 
 import argparse
 import collections
+import fnmatch
 import json
 import re
 import tempfile
 from pathlib import Path
 
 from codesign.eda.manifest import read_manifest
-from codesign.eda.synth import resources, yosys_script
+from codesign.eda.synth import SEQUENTIAL, resources, yosys_script
 from codesign.eda.tools import run_tool
 
-SEQUENTIAL = re.compile(r"^(FD|LD|RAMB|RAM|SRL|DSP48E1)")
+
+def sequential(cell_type: str) -> bool:
+    """A cell that ends a combinational path, by the synth stage's rule (its ``ltp`` cut)."""
+    return any(fnmatch.fnmatchcase(cell_type, p) for p in SEQUENTIAL)
+
+
 FIELDS = ("lut", "lutram", "srl", "ff", "carry4", "dsp", "bram18")
 
 
@@ -95,7 +101,7 @@ def attribute(net: dict, top: str, engines: list) -> dict:
     driver = {b: cn for cn, c in cells.items() for b in bits(c, "output")}
     owner, queue = {}, collections.deque()
     for cn, c in cells.items():
-        if SEQUENTIAL.match(c["type"]):
+        if sequential(c["type"]):
             out = next((names[b] for b in bits(c, "output") if b in names), cn)
             owner[cn] = block_of(out, cols, engines)
             queue.append(cn)
@@ -110,7 +116,7 @@ def attribute(net: dict, top: str, engines: list) -> dict:
         cn = queue.popleft()
         for b in bits(cells[cn], "input"):
             d = driver.get(b)
-            if d and d not in owner and not SEQUENTIAL.match(cells[d]["type"]):
+            if d and d not in owner and not sequential(cells[d]["type"]):
                 owner[d] = owner[cn]
                 queue.append(d)
     types = collections.defaultdict(collections.Counter)

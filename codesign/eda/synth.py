@@ -36,6 +36,7 @@ from codesign.progress import progress
 
 __all__ = [
     "SynthError",
+    "SEQUENTIAL",
     "yosys_script",
     "parse_stat",
     "resources",
@@ -48,7 +49,7 @@ __all__ = [
 # Cells that end a combinational path for `ltp`: flip-flops, block RAM, shift registers,
 # distributed RAM and DSP slices (the generated DSPs are fully registered).  Yosys' own -noff
 # only knows its internal FF types, so without this cut the path runs through FDRE cells.
-_SEQUENTIAL = ("FD*", "LD*", "RAMB*", "RAM*", "SRL*", "DSP48E1")
+SEQUENTIAL = ("FD*", "LD*", "RAMB*", "RAM*", "SRL*", "DSP48E1")
 
 # LUT6 sites a distributed-RAM primitive occupies ("LUT as Distributed RAM" in Vivado).
 _LUTRAM_LUTS = {
@@ -132,7 +133,7 @@ def yosys_script(files: list[str], top: str, family: str = "xc7") -> str:
     ``ltp.txt`` in the working directory."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top):
         raise SynthError(f"top module name {top!r} is not a Verilog identifier")
-    cut = " ".join(f"t:{c} %d" for c in _SEQUENTIAL)
+    cut = " ".join(f"t:{c} %d" for c in SEQUENTIAL)
     lines = [f"# codesign {__version__}: out-of-context synthesis of {top} (rerun: yosys synth.ys)"]
     lines += [f"read_verilog {_quote(os.fspath(f))}" for f in files]
     lines += [
