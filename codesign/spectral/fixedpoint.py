@@ -19,7 +19,9 @@ Datapath of one spectral convolution tile (N×N, N a power of two), in order:
    product-spectrum format;
 4. inverse 2-D FFT: columns then rows (the row transform rebuilds the Hermitian half from the
    N/2+1 bins, taking the real part of bins 0 and N/2 exactly as ``numpy.fft.irfft`` does);
-   every butterfly stage halves (rounded), which realises the 1/N² of the inverse transform;
+   every butterfly stage halves its outputs, which realises the 1/N² of the inverse transform:
+   the sum ``a + t`` rounds half up, the difference ``a − t`` rounds down (a floor costs the
+   hardware no carry-in, where a second rounding would cost a LUT per bit);
 5. overlap-and-add of the N×N tile outputs at stride L, plus the bias, exact in the
    overlap-add accumulator; rounded to the activation format, saturated, then ReLU.
 
@@ -125,7 +127,8 @@ def fft_radix2(
     """Radix-2 decimation-in-time FFT along ``axis`` on integer (re, im) arrays.
 
     Twiddle products are rounded by the twiddle's ``frac`` bits; an inverse transform halves
-    (rounded) at each of the log2(n) stages.  Each stage's outputs are saturated to ``out_fmt``.
+    at each of the log2(n) stages, ``a + t`` rounded half up and ``a − t`` rounded down.  Each
+    stage's outputs are saturated to ``out_fmt``.
     """
     re = np.moveaxis(np.asarray(re, dtype=np.int64), axis, -1)
     im = np.moveaxis(np.asarray(im, dtype=np.int64), axis, -1)
@@ -152,7 +155,7 @@ def fft_radix2(
         top_r, top_i, bot_r, bot_i = ar + tr, ai + ti, ar - tr, ai - ti
         if inverse:
             top_r, top_i = round_shift(top_r, 1), round_shift(top_i, 1)
-            bot_r, bot_i = round_shift(bot_r, 1), round_shift(bot_i, 1)
+            bot_r, bot_i = bot_r >> 1, bot_i >> 1
         re = np.concatenate([top_r, bot_r], axis=-1).reshape(re.shape)
         im = np.concatenate([top_i, bot_i], axis=-1).reshape(im.shape)
         re = counter.saturate(re, out_fmt, where)

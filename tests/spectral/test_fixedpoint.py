@@ -106,10 +106,12 @@ def ref_fft(re, im, inverse, ft, fmt, stats, n_full=None):
     half = 1 << (ft - 1)
     tr = (orr * wr - oi * wi + half) >> ft
     ti = (orr * wi + oi * wr + half) >> ft
-    out_r = np.concatenate([er + tr, er - tr], axis=-1)
-    out_i = np.concatenate([ei + ti, ei - ti], axis=-1)
-    if inverse:
-        out_r, out_i = (out_r + 1) >> 1, (out_i + 1) >> 1
+    if inverse:  # halve: the sum rounded half up, the difference floored
+        out_r = np.concatenate([(er + tr + 1) >> 1, (er - tr) >> 1], axis=-1)
+        out_i = np.concatenate([(ei + ti + 1) >> 1, (ei - ti) >> 1], axis=-1)
+    else:
+        out_r = np.concatenate([er + tr, er - tr], axis=-1)
+        out_i = np.concatenate([ei + ti, ei - ti], axis=-1)
     return _sat(out_r, fmt, stats), _sat(out_i, fmt, stats)
 
 
@@ -302,7 +304,7 @@ def test_fft_n2_hand_worked():
         where="t",
     )
     assert re.tolist() == [7, -1] and im.tolist() == [0, 0]
-    # inverse halves, rounding half up: [3.5, -0.5] -> [4, 0]
+    # inverse halves, the sum rounded half up and the difference floored: [3.5, -0.5] -> [4, -1]
     re, im = fft_radix2(
         np.array([3, 4]),
         np.array([-3, 0]),
@@ -313,7 +315,7 @@ def test_fft_n2_hand_worked():
         counter=c,
         where="t",
     )
-    assert re.tolist() == [4, 0] and im.tolist() == [-1, -1]  # [-1.5, -1.5] -> -1
+    assert re.tolist() == [4, -1] and im.tolist() == [-1, -2]  # [-1.5, -1.5] -> [-1, -2]
     assert c.total == 0
 
 
@@ -537,13 +539,18 @@ def test_irfft2_saturation_counted_under_name():
     zi = np.zeros_like(zr)
     # DC only: every stage halves exactly; 1280 -> 640, 320, 160 (columns) -> 80, 40, 20 (rows)
     zr[0, 0, 0] = 64 * 20
-    # 6400: the first column stage gives 3200 twice (x0 ± x4), clamped to 2047; then
-    # (2047+1)>>1 = 1024, 512 (columns), 256, 128, 64 (rows) instead of 100
+    # 6400: the first column stage gives 3200 twice (x0 ± x4), clamped to 2047.  Halving 2047,
+    # a sum rounds up to 1024 and a difference floors to 1023: the column comes out as
+    # [512] * 6 + [511] * 2 (rows 6, 7 the differences of differences).  A row holding 512
+    # halves exactly to 64; a row holding 511 gives 256 / 255, then 128 / 127, then 64 / 63 at
+    # its last sample: 64 everywhere (instead of 100) but out[6:, 7] = 63
     zr[1, 0, 0] = 64 * 100
     c = OverflowCounter()
     out = irfft2_fixed(zr, zi, cfg, c, "conv1.ifft")
     assert np.all(out[0] == 20)
-    assert np.all(out[1] == 64)
+    want = np.full((N, N), 64)
+    want[6:, 7] = 63
+    assert np.array_equal(out[1], want)
     assert c.saturated == {"conv1.ifft": 2}
     stats = [0]
     assert np.array_equal(out, ref_irfft2(zr, zi, cfg, stats))

@@ -222,11 +222,12 @@ def _complex_multiply(clk, i_re, i_im, cnt, t_re, t_im, plan: dict, tw_frac: int
 
 
 def butterfly_bound(lo: int, hi: int, t: tuple[int, int], inverse: bool) -> tuple[int, int]:
-    """Bounds of a butterfly's outputs ``a ± t`` (halved, rounded, for the inverse) for ``a`` in
-    [lo, hi] and ``t`` in ``t``: what either part can reach before saturation."""
+    """Bounds of a butterfly's outputs ``a ± t`` (halved for the inverse: the sum rounded half
+    up, the difference floored) for ``a`` in [lo, hi] and ``t`` in ``t``: what either part can
+    reach before saturation."""
     t_lo, t_hi = t
     b_lo, b_hi = min(lo + t_lo, lo - t_hi), max(hi + t_hi, hi - t_lo)
-    return ((b_lo + 1) >> 1, (b_hi + 1) >> 1) if inverse else (b_lo, b_hi)
+    return (b_lo >> 1, (b_hi + 1) >> 1) if inverse else (b_lo, b_hi)
 
 
 def unclamped(bound: tuple[int, int], fmt: Format, inverse: bool) -> bool:
@@ -242,9 +243,10 @@ def stage_ranges(
     its output.  A forward stage whose butterfly bound lies inside ``fmt`` cannot saturate, so
     it is built without the clamp and its output only as wide as the bound (two's-complement
     rounded up); else it saturates to ``fmt`` as the contract says.  Equal results either way:
-    the clamp of a value inside ``fmt`` is the value.  The inverse keeps every clamp: its
-    halving stages overflow by one LSB at full range, and yosys builds their clamps almost for
-    free (irfft2_unit, N = 8: 1,437 LUT with them, 1,415 without)."""
+    the clamp of a value inside ``fmt`` is the value.  An inverse stage's sum can overflow by
+    one LSB at full range (``t = −min`` when a twiddle negates), so it keeps its clamp; its
+    floored difference cannot overflow where the twiddles are trivial, and
+    :func:`_butterfly_lane` sizes it so that the clamp vanishes there."""
     out = []
     for st in stage_plan(n, cfg, inverse, bitrev_in):
         b_lo, b_hi = butterfly_bound(lo, hi, twiddle_bounds(lo, hi, st, cfg.twiddle.frac), inverse)
@@ -261,7 +263,8 @@ def stage_ranges(
 def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fmt: Format):
     """One part (real or imaginary) of an SDF butterfly: ``a`` waits ``span`` clocks in the
     delay line for its partner ``t``; ``a + t`` leaves at once, ``a − t`` re-enters the line and
-    leaves ``span`` clocks later (both halved for the inverse, then saturated to ``fmt``).  A
+    leaves ``span`` clocks later (both halved for the inverse, the sum rounded half up and the
+    difference floored, so neither adder needs a second carry-in; then saturated to ``fmt``).  A
     forward stage whose :func:`butterfly_bound` lies inside ``fmt`` has no clamp: its sums are
     formed in the output register and the line, as wide as the bound."""
     x_lo, x_hi = signal_range(x)
@@ -272,9 +275,12 @@ def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fm
     lo, hi = min(fmt.min, x_lo), max(fmt.max, x_hi)
     line = [signed_signal(lo, hi) for _ in range(span)]
     head = signed_signal(lo, hi)
-    top, bottom = (
-        signed_signal(min(lo + t_lo, lo - t_hi), max(hi + t_hi, hi - t_lo)) for _ in range(2)
-    )
+    sum_lo, sum_hi, diff_lo, diff_hi = lo + t_lo, hi + t_hi, lo - t_hi, hi - t_lo
+    if inverse:  # each as wide as its halved range: a difference that fits needs no clamp
+        top = signed_signal((sum_lo + 1) >> 1, (sum_hi + 1) >> 1)
+        bottom = signed_signal(diff_lo >> 1, diff_hi >> 1)
+    else:
+        top, bottom = (signed_signal(min(sum_lo, diff_lo), max(sum_hi, diff_hi)) for _ in range(2))
     top_sat, bottom_sat = format_signal(fmt), format_signal(fmt)
     clamps = (saturate(top, top_sat, fmt), saturate(bottom, bottom_sat, fmt))
 
@@ -283,17 +289,26 @@ def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fm
         head.next = line[span - 1]
 
     if inverse:
+        diff = signed_signal(diff_lo, diff_hi)
 
         @always_comb
         def add():
             top.next = (head + t + 1) >> 1
-            bottom.next = (head - t + 1) >> 1
+            diff.next = head - t
+
+        @always_comb
+        def halve():
+            bottom.next = diff >> 1
+
+        adders = (add, halve)
     else:
 
         @always_comb
         def add():
             top.next = head + t
             bottom.next = head - t
+
+        adders = (add,)
 
     @always(clk.posedge)
     def datapath():
@@ -307,7 +322,7 @@ def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fm
         for i in range(1, span):
             line[i].next = line[i - 1]
 
-    return clamps, tap, add, datapath
+    return clamps, tap, adders, datapath
 
 
 @block

@@ -188,6 +188,11 @@ def _frames(n, fmt, rng):
         (rng.choice([fmt.min, fmt.max], n), rng.choice([fmt.min, fmt.max], n)) for _ in range(4)
     ]
     edge = [(np.full(n, fmt.max), np.full(n, fmt.max)), (np.full(n, fmt.min), np.zeros(n, int))]
+    # an inverse sum that overflows by one LSB: the second stage's a = (max − min) >> 1 = max
+    # (x0, x[n/2]) meets t = i·b with Im b = (min − max) >> 1 = min (x[n/4], x[3n/4])
+    re_, im_ = np.zeros(n, int), np.zeros(n, int)
+    re_[0], re_[n // 2], im_[n // 4], im_[3 * n // 4] = fmt.max, fmt.min, fmt.min, fmt.max
+    edge.append((re_, im_))
     small = [(rng.integers(-50, 51, n), rng.integers(-50, 51, n))]
     return full + extreme + edge + small
 
@@ -400,6 +405,9 @@ def _irfft2_spectra(n, cfg, rng):
         for _ in range(2)
     ]
     extreme = [(rng.choice([p.min, p.max], shape), rng.choice([p.min, p.max], shape))]
+    # column 1 overflows its second stage by one LSB (the frame of test_fft1d_matches_fft_radix2)
+    sr, si = extreme[0]
+    sr[[0, n // 2], 1], si[[n // 4, 3 * n // 4], 1] = (p.max, p.min), (p.min, p.max)
     return [natural] + full + extreme
 
 
