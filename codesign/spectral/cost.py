@@ -101,6 +101,11 @@ STAGE_PASS = {"lut": 200, "ff": 170}
 # ROMs' ~376 in it), FF −138; per forward unit +23 LUT and −23 FF once the ROMs are taken out.
 # (Alone, the unit drops from 2,233 to 1,451 LUT: clamps yosys folds away in the engine anyway.)
 FORWARD_UNIT_DELTA = {"lut": 23, "ff": -23}
+# the inverse unit's halving stages floor the difference (no second carry-in, docs/fixed-point.md)
+# and its first stage has no clamp.  Measured in the engine: yosys 0.23 on the whole 2,452-clock
+# Nexys4 DDR accelerator (15 inverse units; benchmarks/lut_by_block.py) before and after: the
+# units' column pass, row pass and buffers 1,719 → 1,440 LUT each; FF unchanged (32,332)
+INVERSE_UNIT_DELTA = {"lut": -279, "ff": 0}
 
 
 def fft_unit_cost(N: int, word_bits: int) -> dict:
@@ -140,8 +145,8 @@ def ifft_unit_cost(N: int, word_bits: int) -> dict:
         "latency": timing["last"],
         "dsp": max(2 * sum(st["multiplier"] for st in plan) * DSP_PER_CMUL - 1, 0),
         "bram18": buffers * 2 * ram_bram18(2 * N * N, word_bits),
-        "lut": STAGE_PASS["lut"] * stages * 2,
-        "ff": STAGE_PASS["ff"] * stages * 2,
+        "lut": STAGE_PASS["lut"] * stages * 2 + INVERSE_UNIT_DELTA["lut"],
+        "ff": STAGE_PASS["ff"] * stages * 2 + INVERSE_UNIT_DELTA["ff"],
     }
 
 

@@ -226,31 +226,33 @@ def butterfly_bound(lo: int, hi: int, t: tuple[int, int], inverse: bool) -> tupl
     up, the difference floored) for ``a`` in [lo, hi] and ``t`` in ``t``: what either part can
     reach before saturation."""
     t_lo, t_hi = t
-    b_lo, b_hi = min(lo + t_lo, lo - t_hi), max(hi + t_hi, hi - t_lo)
-    return (b_lo >> 1, (b_hi + 1) >> 1) if inverse else (b_lo, b_hi)
+    s_lo, s_hi, d_lo, d_hi = lo + t_lo, hi + t_hi, lo - t_hi, hi - t_lo
+    if inverse:
+        s_lo, s_hi, d_lo, d_hi = (s_lo + 1) >> 1, (s_hi + 1) >> 1, d_lo >> 1, d_hi >> 1
+    return min(s_lo, d_lo), max(s_hi, d_hi)
 
 
-def unclamped(bound: tuple[int, int], fmt: Format, inverse: bool) -> bool:
-    """Whether a stage with butterfly outputs in ``bound`` is built without its clamp: a
-    forward stage whose bound lies inside ``fmt`` (see :func:`stage_ranges`)."""
-    return not inverse and fmt.min <= bound[0] and bound[1] <= fmt.max
+def unclamped(bound: tuple[int, int], fmt: Format) -> bool:
+    """Whether a stage with butterfly outputs in ``bound`` is built without its clamp: its
+    bound lies inside ``fmt`` (see :func:`stage_ranges`)."""
+    return fmt.min <= bound[0] and bound[1] <= fmt.max
 
 
 def stage_ranges(
     n: int, cfg: FixedPointConfig, inverse: bool, bitrev_in: bool, fmt: Format, lo: int, hi: int
 ) -> list[tuple[int, int, bool]]:
     """Per stage of :func:`fft1d` on inputs in [lo, hi] (both parts): ``(lo, hi, clamped)`` of
-    its output.  A forward stage whose butterfly bound lies inside ``fmt`` cannot saturate, so
-    it is built without the clamp and its output only as wide as the bound (two's-complement
-    rounded up); else it saturates to ``fmt`` as the contract says.  Equal results either way:
-    the clamp of a value inside ``fmt`` is the value.  An inverse stage's sum can overflow by
-    one LSB at full range (``t = −min`` when a twiddle negates), so it keeps its clamp; its
-    floored difference cannot overflow where the twiddles are trivial, and
-    :func:`_butterfly_lane` sizes it so that the clamp vanishes there."""
+    its output.  A stage whose butterfly bound lies inside ``fmt`` cannot saturate, so it is
+    built without the clamp and its output only as wide as the bound (two's-complement rounded
+    up); else it saturates to ``fmt`` as the contract says.  Equal results either way: the
+    clamp of a value inside ``fmt`` is the value.  No forward stage saturates on activation
+    inputs.  Of the inverse stages at full range only the first (twiddles all 1) cannot: where
+    a twiddle negates, ``t`` reaches ``−min`` and the halved sum overflows by one LSB; the
+    floored difference still fits, and :func:`_butterfly_lane` drops that half's clamp."""
     out = []
     for st in stage_plan(n, cfg, inverse, bitrev_in):
         b_lo, b_hi = butterfly_bound(lo, hi, twiddle_bounds(lo, hi, st, cfg.twiddle.frac), inverse)
-        if unclamped((b_lo, b_hi), fmt, inverse):
+        if unclamped((b_lo, b_hi), fmt):
             w = signed_bits(min(b_lo, -1), b_hi)
             lo, hi, clamped = -(1 << (w - 1)), (1 << (w - 1)) - 1, False
         else:
@@ -270,13 +272,13 @@ def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fm
     x_lo, x_hi = signal_range(x)
     t_lo, t_hi = signal_range(t)
     bound = butterfly_bound(x_lo, x_hi, (t_lo, t_hi), inverse)
-    if unclamped(bound, fmt, inverse):
+    if not inverse and unclamped(bound, fmt):
         return _unclamped_lane(clk, pair, low_out, x, t, o, span=span, bound=bound)
     lo, hi = min(fmt.min, x_lo), max(fmt.max, x_hi)
     line = [signed_signal(lo, hi) for _ in range(span)]
     head = signed_signal(lo, hi)
     sum_lo, sum_hi, diff_lo, diff_hi = lo + t_lo, hi + t_hi, lo - t_hi, hi - t_lo
-    if inverse:  # each as wide as its halved range: a difference that fits needs no clamp
+    if inverse:  # each half as wide as its halved range: a half that fits needs no clamp
         top = signed_signal((sum_lo + 1) >> 1, (sum_hi + 1) >> 1)
         bottom = signed_signal(diff_lo >> 1, diff_hi >> 1)
     else:
@@ -330,30 +332,40 @@ def _unclamped_lane(clk, pair, low_out, x, t, o, *, span: int, bound: tuple[int,
     """:func:`_butterfly_lane` of a forward stage that cannot saturate: ``a ± t`` lie in
     ``bound``, which the line (and ``x``, ``t``) fit."""
     line = [signed_signal(*bound) for _ in range(span)]
-    head = signed_signal(*bound)
+    head, a = signed_signal(*bound), signed_signal(*bound)
+    b = signed_signal(*signal_range(t))
 
     @always_comb
     def tap():
         head.next = line[span - 1]
 
+    @always_comb
+    def operands():
+        if pair:
+            a.next = head
+            b.next = t
+        else:
+            a.next = x
+            b.next = 0
+
     @always(clk.posedge)
     def datapath():
-        if pair:
-            o.next = head + t
-            line[0].next = head - t
-        else:
-            if low_out:
-                o.next = head
-            line[0].next = x
+        if pair or low_out:
+            o.next = head + b
+        line[0].next = a - b
         for i in range(1, span):
             line[i].next = line[i - 1]
 
-    return tap, datapath
+    return tap, operands, datapath
 
 
 def twiddle_bounds(lo: int, hi: int, plan: dict, tw_frac: int) -> tuple[int, int]:
     """Bounds of either part of ``t = round(b · W)`` for both parts of ``b`` in [lo, hi] and
-    every twiddle of the stage."""
+    every twiddle of the stage: ``b`` itself where every twiddle is 1 (the first stage in
+    bit-reversed order), which spares that stage's clamps; ``b`` or its negation where some
+    are ∓j."""
+    if all(k == _IDENTITY for k in plan["kinds"]):
+        return lo, hi
     if not plan["multiplier"]:
         return min(lo, -hi), max(hi, -lo)
     mag = max(abs(lo), abs(hi)) * max(abs(w) for tw in plan["twiddle"] for w in tw)

@@ -122,7 +122,9 @@ def test_forward_fft_cannot_saturate_so_its_clamps_are_elided(n):
     plan = stage_ranges(n, CFG, False, False, CFG.spectrum, CFG.activation.min, CFG.activation.max)
     assert not any(clamped for *_, clamped in plan)
     inverse = stage_ranges(n, CFG, True, True, CFG.product, CFG.product.min, CFG.product.max)
-    assert all(clamped for *_, clamped in inverse)  # a full-scale inverse stage can overflow
+    # inverse at full range: the first stage (t = b) halves into range, (max + max + 1) >> 1 =
+    # max, (max − min) >> 1 = max, (min − max) >> 1 = min; later ones meet t = −min and overflow
+    assert [clamped for *_, clamped in inverse] == [False] + [True] * (len(inverse) - 1)
 
 
 def test_forward_range_narrows_the_transpose_buffer():
