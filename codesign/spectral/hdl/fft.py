@@ -332,31 +332,25 @@ def _unclamped_lane(clk, pair, low_out, x, t, o, *, span: int, bound: tuple[int,
     """:func:`_butterfly_lane` of a forward stage that cannot saturate: ``a ± t`` lie in
     ``bound``, which the line (and ``x``, ``t``) fit."""
     line = [signed_signal(*bound) for _ in range(span)]
-    head, a = signed_signal(*bound), signed_signal(*bound)
-    b = signed_signal(*signal_range(t))
+    head = signed_signal(*bound)
 
     @always_comb
     def tap():
         head.next = line[span - 1]
 
-    @always_comb
-    def operands():
-        if pair:
-            a.next = head
-            b.next = t
-        else:
-            a.next = x
-            b.next = 0
-
     @always(clk.posedge)
     def datapath():
-        if pair or low_out:
-            o.next = head + b
-        line[0].next = a - b
+        if pair:
+            o.next = head + t
+            line[0].next = head - t
+        else:
+            if low_out:
+                o.next = head
+            line[0].next = x
         for i in range(1, span):
             line[i].next = line[i - 1]
 
-    return tap, operands, datapath
+    return tap, datapath
 
 
 def twiddle_bounds(lo: int, hi: int, plan: dict, tw_frac: int) -> tuple[int, int]:
