@@ -94,16 +94,25 @@ def small_model_dir(small_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def small_schedule_dir(small_model_dir, tmp_path_factory):
+def small_map_args(small_model_dir) -> list[str]:
+    """The `codesign map` arguments of :func:`small_schedule_dir`, bar ``--out``.  conv2 is held
+    to four read-out lanes, so that it is slower than conv1 (which the DSE still spreads over
+    lanes and tile slices) and the accelerator's runs also check conv1's pacing."""
+    pinned = ["conv2.pes=4", "conv2.banks=4", "conv2.ifft_units=4"]
+    return ["map", "--model", str(small_model_dir), "--board", "nexys4ddr"] + [
+        a for kv in pinned for a in ("--set", kv)
+    ]
+
+
+@pytest.fixture(scope="session")
+def small_schedule_dir(small_map_args, tmp_path_factory):
     """`codesign map` on the small pruned LeNet for the Nexys4 DDR board, written to disk."""
     from click.testing import CliRunner
 
     from codesign.cli import main
 
     out = tmp_path_factory.mktemp("schedule") / "schedule"
-    r = CliRunner().invoke(
-        main, ["map", "--model", str(small_model_dir), "--board", "nexys4ddr", "--out", str(out)]
-    )
+    r = CliRunner().invoke(main, small_map_args + ["--out", str(out)])
     assert r.exit_code == 0, r.output
     return out
 

@@ -160,8 +160,16 @@ def test_corrupt_schedule_names_the_file(small_model_dir, small_schedule_dir, tm
         report_data(small_model_dir, tmp_path / "nowhere")
 
 
-def test_sweep_is_monotone_and_covers_the_chosen_design(small_model_dir, small_schedule_dir):
-    sj = json.loads((small_schedule_dir / "schedule.json").read_text())
+def test_sweep_is_monotone_and_covers_the_chosen_design(small_model_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from codesign.cli import main
+
+    out = tmp_path / "schedule"  # the DSE's own choice (small_schedule_dir holds conv2 down)
+    args = ["map", "--model", str(small_model_dir), "--board", "nexys4ddr", "--out", str(out)]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    sj = json.loads((out / "schedule.json").read_text())
     tasks = tasks_from_model(load_model(small_model_dir))
     t0 = time.perf_counter()
     rows = sweep(tasks, load_board(sj["board"]["name"]))

@@ -684,15 +684,13 @@ def test_wrong_first_in_word_arrays_is_caught(wide_schedule_dir, small_model_dir
 # ---- determinism ---------------------------------------------------------------------------------
 
 
-def test_map_is_deterministic(small_schedule_dir, small_model_dir, tmp_path):
+def test_map_is_deterministic(small_schedule_dir, small_map_args, tmp_path):
     from click.testing import CliRunner
 
     from codesign.cli import main
 
     out = tmp_path / "again"
-    r = CliRunner().invoke(
-        main, ["map", "--model", str(small_model_dir), "--board", "nexys4ddr", "--out", str(out)]
-    )
+    r = CliRunner().invoke(main, small_map_args + ["--out", str(out)])
     assert r.exit_code == 0, r.output
 
     def tree(root: Path) -> dict[str, bytes]:
