@@ -221,14 +221,20 @@ def _complex_multiply(clk, i_re, i_im, cnt, t_re, t_im, plan: dict, tw_frac: int
     return real if t_im is None else real + (operands_im, products_im, combine_im, round_im)
 
 
-def butterfly_bound(lo: int, hi: int, t: tuple[int, int], inverse: bool) -> tuple[int, int]:
-    """Bounds of a butterfly's outputs ``a ± t`` (halved for the inverse: the sum rounded half
-    up, the difference floored) for ``a`` in [lo, hi] and ``t`` in ``t``: what either part can
-    reach before saturation."""
+def half_bounds(lo: int, hi: int, t: tuple[int, int], inverse: bool) -> tuple[tuple, tuple]:
+    """Bounds ``((lo, hi) of a + t, (lo, hi) of a − t)`` for ``a`` in [lo, hi] and ``t`` in
+    ``t``, halved for the inverse: the sum rounded half up, the difference floored."""
     t_lo, t_hi = t
     s_lo, s_hi, d_lo, d_hi = lo + t_lo, hi + t_hi, lo - t_hi, hi - t_lo
     if inverse:
         s_lo, s_hi, d_lo, d_hi = (s_lo + 1) >> 1, (s_hi + 1) >> 1, d_lo >> 1, d_hi >> 1
+    return (s_lo, s_hi), (d_lo, d_hi)
+
+
+def butterfly_bound(lo: int, hi: int, t: tuple[int, int], inverse: bool) -> tuple[int, int]:
+    """Bounds of either of a butterfly's outputs (:func:`half_bounds`): what either part can
+    reach before saturation."""
+    (s_lo, s_hi), (d_lo, d_hi) = half_bounds(lo, hi, t, inverse)
     return min(s_lo, d_lo), max(s_hi, d_hi)
 
 
@@ -277,12 +283,12 @@ def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fm
     lo, hi = min(fmt.min, x_lo), max(fmt.max, x_hi)
     line = [signed_signal(lo, hi) for _ in range(span)]
     head = signed_signal(lo, hi)
-    sum_lo, sum_hi, diff_lo, diff_hi = lo + t_lo, hi + t_hi, lo - t_hi, hi - t_lo
     if inverse:  # each half as wide as its halved range: a half that fits needs no clamp
-        top = signed_signal((sum_lo + 1) >> 1, (sum_hi + 1) >> 1)
-        bottom = signed_signal(diff_lo >> 1, diff_hi >> 1)
+        top_range, bottom_range = half_bounds(lo, hi, (t_lo, t_hi), inverse)
+        top, bottom = signed_signal(*top_range), signed_signal(*bottom_range)
     else:
-        top, bottom = (signed_signal(min(sum_lo, diff_lo), max(sum_hi, diff_hi)) for _ in range(2))
+        both = butterfly_bound(lo, hi, (t_lo, t_hi), inverse)
+        top, bottom = signed_signal(*both), signed_signal(*both)
     top_sat, bottom_sat = format_signal(fmt), format_signal(fmt)
     clamps = (saturate(top, top_sat, fmt), saturate(bottom, bottom_sat, fmt))
 
@@ -291,7 +297,7 @@ def _butterfly_lane(clk, pair, low_out, x, t, o, *, span: int, inverse: bool, fm
         head.next = line[span - 1]
 
     if inverse:
-        diff = signed_signal(diff_lo, diff_hi)
+        diff = signed_signal(*half_bounds(lo, hi, (t_lo, t_hi), inverse=False)[1])
 
         @always_comb
         def add():
